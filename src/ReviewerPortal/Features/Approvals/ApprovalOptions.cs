@@ -1,0 +1,24 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ReviewerPortal.Features.Approvals;
+
+public sealed class ApprovalOptions
+{
+    public const string Section = "Approvals";
+
+    /// <summary>Time budget for loading and evaluating the tenant's policy at submit; past it the submit answers 503.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan PolicyEvaluationTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long an idempotency key returns the first answer.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "90.00:00:00")]
+    public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>A pending approval's Redis key outlives its deadline by this much (a safety net; the deadline set drives expiry).</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
+    public TimeSpan ExpirySafetyMargin { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Audit outbox entries older than this are written by the drain (younger ones may still be committing).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan AuditOutboxGrace { get; set; } = TimeSpan.FromSeconds(30);
+}

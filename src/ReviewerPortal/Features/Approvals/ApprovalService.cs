@@ -1,0 +1,553 @@
+using Microsoft.Extensions.Options;
+using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Features.Policies;
+using ReviewerPortal.Features.Tenants;
+using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Infrastructure.Storage;
+
+namespace ReviewerPortal.Features.Approvals;
+
+public enum Outcome { Ok, AlreadyDone, NotFound, Forbidden, Conflict, Locked, Unavailable }
+
+/// <summary>The result of a decision, a re-evaluation or a read: what happened and the approval as it now is.</summary>
+public sealed record DecisionOutcome(Outcome Kind, Approval? Approval = null, string? Code = null, string? Detail = null)
+{
+    public static DecisionOutcome NotFound { get; } = new(Outcome.NotFound, Code: "not_found", Detail: "No such approval.");
+}
+
+public enum Verdict { Approve, Reject }
+
+public sealed record DecideCommand(string? Reason, string? JobHash, string? PolicySnapshot);
+
+/// <summary>
+/// The approval core: submit-time policy decisions, decisions under a distributed lock, re-evaluation, expiry.
+/// Every transition writes its audit row in the same step (see <see cref="AuditLog"/>) and is announced on the
+/// change feed. The API and the portal both call this one class.
+/// </summary>
+public sealed class ApprovalService(
+    IApprovalStore store,
+    PolicyStore policies,
+    TenantStore tenants,
+    TenantAccess access,
+    AuditLog audit,
+    RedisLockFactory locks,
+    ChangeFeed feed,
+    TimeProvider time,
+    IOptions<ApprovalOptions> options,
+    IOptions<StorageOptions> storage,
+    ILogger<ApprovalService> logger)
+{
+    private TimeSpan Retention => storage.Value.DecidedRetention;
+
+    // ---------------------------------------------------------------- submit
+
+    public async Task<SubmitOutcome> SubmitAsync(Caller agent, string? idempotencyKey, JobRequest job, CancellationToken cancellationToken)
+    {
+        var tenant = agent.AgentTenant!;
+        if (idempotencyKey is not null && await ReplayAsync(tenant, idempotencyKey) is { } replay)
+        {
+            return replay;
+        }
+
+        var settings = await tenants.GetSettingsAsync(tenant);
+        if (settings is null)
+        {
+            return SubmitOutcome.Unavailable($"Tenant '{tenant}' is not configured.");
+        }
+
+        PolicyVersion? policy;
+        PolicyEvaluation evaluation;
+        try
+        {
+            (policy, evaluation) = await EvaluateAsync(tenant, job).WaitAsync(options.Value.PolicyEvaluationTimeout, time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            logger.LogWarning("Policy evaluation for {Tenant} exceeded its budget; refused (fail closed)", tenant);
+            return SubmitOutcome.Unavailable("Policy evaluation exceeded its time budget; nothing was stored. Retry later.");
+        }
+        if (policy is null)
+        {
+            return SubmitOutcome.Unavailable($"Tenant '{tenant}' has no published policy; nothing was stored.");
+        }
+
+        var now = time.GetUtcNow();
+        var jobHash = JobHasher.Hash(tenant, job);
+        switch (evaluation.Decision)
+        {
+            case PolicyDecision.Deny:
+                var denied = audit.NewEntry(tenant, agent.Actor, "job_denied");
+                denied.PolicySnapshot = policy.Snapshot;
+                denied.JobHash = jobHash;
+                denied.Reason = $"rule {evaluation.RuleId ?? "(default)"}";
+                denied.Details = job.Topic;
+                await audit.AppendAsync(denied, cancellationToken);
+                return new SubmitOutcome(SubmitKind.Denied, RuleId: evaluation.RuleId, Snapshot: policy.Snapshot);
+
+            case PolicyDecision.Throttle:
+                var rate = evaluation.Rate!;
+                var (admitted, retryAfter) = await store.ThrottleAsync(tenant, evaluation.RuleId ?? "default", rate.Limit, rate.Window, now);
+                if (!admitted)
+                {
+                    return new SubmitOutcome(SubmitKind.Throttled, RuleId: evaluation.RuleId, RetryAfter: retryAfter, Snapshot: policy.Snapshot);
+                }
+                return await AllowAsync(agent, idempotencyKey, job, policy, evaluation, jobHash, now, cancellationToken);
+
+            case PolicyDecision.Allow:
+                return await AllowAsync(agent, idempotencyKey, job, policy, evaluation, jobHash, now, cancellationToken);
+
+            default:
+                return await ParkAsync(agent, idempotencyKey, job, policy, evaluation, settings, jobHash, now, cancellationToken);
+        }
+    }
+
+    private async Task<(PolicyVersion?, PolicyEvaluation)> EvaluateAsync(string tenant, JobRequest job)
+    {
+        var policy = await policies.GetCurrentAsync(tenant);
+        if (policy is null)
+        {
+            return (null, new PolicyEvaluation(PolicyDecision.RequireHuman, null, null, null));
+        }
+        return (policy, PolicyEvaluator.Evaluate(policy.Document, new JobFacts(job.Topic, job.Env, job.Channel, job.Payload)));
+    }
+
+    private async Task<SubmitOutcome?> ReplayAsync(string tenant, string idempotencyKey)
+    {
+        var reference = await store.GetIdempotentReferenceAsync(tenant, idempotencyKey);
+        if (reference is null)
+        {
+            return null;
+        }
+        if (reference.StartsWith("approval:", StringComparison.Ordinal)
+            && await store.GetApprovalAsync(tenant, reference["approval:".Length..]) is { } approval)
+        {
+            return new SubmitOutcome(SubmitKind.Parked, Approval: approval, Replayed: true, Snapshot: approval.PolicySnapshot);
+        }
+        if (reference.StartsWith("job:", StringComparison.Ordinal)
+            && await store.GetJobAsync(tenant, reference["job:".Length..]) is { } job)
+        {
+            return new SubmitOutcome(SubmitKind.Allowed, Job: job, Replayed: true, Snapshot: job.PolicySnapshot);
+        }
+        return null;
+    }
+
+    private async Task<SubmitOutcome> AllowAsync(Caller agent, string? idempotencyKey, JobRequest job, PolicyVersion policy,
+        PolicyEvaluation evaluation, string jobHash, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var allowed = new AllowedJob
+        {
+            Id = ApprovalIds.NewJobId(now),
+            Tenant = agent.AgentTenant!,
+            Job = job,
+            Submitter = agent.Name,
+            PolicySnapshot = policy.Snapshot,
+            JobHash = jobHash,
+            RuleId = evaluation.RuleId,
+            CreatedAt = now,
+        };
+        var entry = audit.NewEntry(allowed.Tenant, agent.Actor, "job_allowed");
+        entry.JobId = allowed.Id;
+        entry.PolicySnapshot = policy.Snapshot;
+        entry.JobHash = jobHash;
+        entry.Reason = $"rule {evaluation.RuleId ?? "(default)"}";
+        entry.Details = job.Topic;
+        var created = await audit.RecordAsync(entry, async json =>
+        {
+            var result = await store.CreateJobAsync(allowed, idempotencyKey, options.Value.IdempotencyWindow, json);
+            return (result.Status == CreateStatus.Created, result);
+        }, cancellationToken);
+        if (created.Status == CreateStatus.Duplicate)
+        {
+            return await ReplayAsync(allowed.Tenant, idempotencyKey!) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
+        }
+        return new SubmitOutcome(SubmitKind.Allowed, Job: allowed, RuleId: evaluation.RuleId, Snapshot: policy.Snapshot);
+    }
+
+    private async Task<SubmitOutcome> ParkAsync(Caller agent, string? idempotencyKey, JobRequest job, PolicyVersion policy,
+        PolicyEvaluation evaluation, TenantSettings settings, string jobHash, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var ttl = evaluation.Ttl ?? settings.ApprovalTtl;
+        var approval = new Approval
+        {
+            Id = ApprovalIds.NewApprovalId(now),
+            Tenant = settings.Tenant,
+            JobId = ApprovalIds.NewJobId(now),
+            State = ApprovalStates.Pending,
+            Job = job,
+            Submitter = agent.Name,
+            IdempotencyKey = idempotencyKey,
+            PolicySnapshot = policy.Snapshot,
+            JobHash = jobHash,
+            RuleId = evaluation.RuleId,
+            CreatedAt = now,
+            ExpiresAt = now + ttl,
+        };
+        var entry = Entry(approval, agent.Actor, "submitted", null, ApprovalStates.Pending);
+        entry.Reason = $"rule {evaluation.RuleId ?? "(default)"}; expires {approval.ExpiresAt:O}";
+        var created = await audit.RecordAsync(entry, async json =>
+        {
+            var result = await store.CreateApprovalAsync(approval, ttl + options.Value.ExpirySafetyMargin,
+                options.Value.IdempotencyWindow, json);
+            return (result.Status == CreateStatus.Created, result);
+        }, cancellationToken);
+        if (created.Status == CreateStatus.Duplicate)
+        {
+            return await ReplayAsync(approval.Tenant, idempotencyKey!) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
+        }
+        await feed.PublishAsync(new ApprovalChange(approval.Tenant, approval.Id, approval.State, "submitted", now, approval.ExpiresAt));
+        return new SubmitOutcome(SubmitKind.Parked, Approval: approval, RuleId: evaluation.RuleId, Snapshot: policy.Snapshot);
+    }
+
+    // ---------------------------------------------------------------- read
+
+    /// <summary>The approval if the caller may read its tenant; otherwise null, exactly as if it did not exist.</summary>
+    public async Task<Approval?> GetAsync(Caller caller, string id)
+    {
+        var tenant = await TenantOfAsync(caller, id);
+        return tenant is null ? null : await store.GetApprovalAsync(tenant, id);
+    }
+
+    private async Task<string?> TenantOfAsync(Caller caller, string id)
+    {
+        if (!ApprovalIds.LooksValid(id))
+        {
+            return null;
+        }
+        var tenant = caller.IsAgent ? caller.AgentTenant : await store.FindTenantAsync(id);
+        return tenant is not null && await access.CanReadAsync(caller, tenant) ? tenant : null;
+    }
+
+    /// <summary>Answers as soon as the approval leaves <c>pending</c>, or with its pending state after <paramref name="wait"/>.</summary>
+    public async Task<Approval?> WaitForDecisionAsync(Caller caller, string id, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var tenant = await TenantOfAsync(caller, id);
+        if (tenant is null)
+        {
+            return null;
+        }
+        using var waiter = feed.Watch(tenant, id);
+        var approval = await store.GetApprovalAsync(tenant, id);
+        if (approval is null || approval.State != ApprovalStates.Pending || wait <= TimeSpan.Zero)
+        {
+            return approval;
+        }
+        try
+        {
+            await waiter.Changed.WaitAsync(wait, time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // Still pending after the wait: answer with the current state.
+        }
+        return await store.GetApprovalAsync(tenant, id);
+    }
+
+    public async Task<ApprovalPage?> ListAsync(Caller caller, string tenant, string state, string? cursor, int limit)
+    {
+        if (!await access.CanReadAsync(caller, tenant))
+        {
+            return null;
+        }
+        return await store.ListAsync(tenant, state, cursor, limit);
+    }
+
+    // ---------------------------------------------------------------- decide
+
+    public async Task<DecisionOutcome> DecideAsync(Caller caller, string id, Verdict verdict, DecideCommand command, CancellationToken cancellationToken)
+    {
+        var tenant = await TenantOfAsync(caller, id);
+        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
+        if (tenant is null || settings is null)
+        {
+            return DecisionOutcome.NotFound;
+        }
+        if (!TenantAccess.CanDecide(caller, settings))
+        {
+            return new DecisionOutcome(Outcome.Forbidden, Code: "not_an_approver",
+                Detail: $"'{caller.Name}' is not an approver of tenant '{tenant}'.");
+        }
+
+        var target = verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
+        var current = await store.GetApprovalAsync(tenant, id);
+        if (current is null)
+        {
+            return DecisionOutcome.NotFound;
+        }
+        if (current.State != ApprovalStates.Pending)
+        {
+            return Settled(current, target);
+        }
+
+        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
+        if (held is null)
+        {
+            return new DecisionOutcome(Outcome.Locked, current, "lock_busy", "Another decision on this approval is in progress; retry.");
+        }
+
+        current = await store.GetApprovalAsync(tenant, id);
+        if (current is null)
+        {
+            return DecisionOutcome.NotFound;
+        }
+        if (current.State != ApprovalStates.Pending)
+        {
+            return Settled(current, target);
+        }
+
+        var now = time.GetUtcNow();
+        if (now >= current.ExpiresAt)
+        {
+            var expired = await ExpireLockedAsync(current, now, cancellationToken);
+            return Settled(expired ?? current, target);
+        }
+
+        var entry = Entry(current, caller.Actor, verdict == Verdict.Approve ? "approved" : "rejected", ApprovalStates.Pending, target);
+        entry.Reason = command.Reason;
+        var result = await audit.RecordAsync(entry, async json =>
+        {
+            var r = await store.TransitionAsync(new TransitionRequest
+            {
+                Tenant = tenant,
+                ApprovalId = id,
+                From = ApprovalStates.Pending,
+                To = target,
+                Now = now,
+                Mode = TransitionMode.Decide,
+                SeenSnapshot = command.PolicySnapshot,
+                SeenJobHash = command.JobHash,
+                // Drift of the tenant's policy blocks a release; a rejection is always safe.
+                RequireCurrentPolicy = verdict == Verdict.Approve,
+                Retention = Retention,
+                ClearExpiryTimer = true,
+                AuditJson = json,
+                Fields =
+                [
+                    new("decidedAt", RedisApprovalStore.Ms(now)),
+                    new("decidedBy", caller.Name),
+                    new("reason", command.Reason ?? ""),
+                ],
+            });
+            return (r.Happened, r);
+        }, cancellationToken);
+
+        switch (result.Status)
+        {
+            case "ok":
+                await feed.PublishAsync(new ApprovalChange(tenant, id, target, entry.Action, now, null));
+                return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id));
+            case "job_changed":
+                await RefusedAsync(current, caller, verdict, "job_changed", cancellationToken);
+                return new DecisionOutcome(Outcome.Conflict, current, "job_changed",
+                    "The job hash you reviewed does not match this approval's job.");
+            case "snapshot_changed":
+                await RefusedAsync(current, caller, verdict, "snapshot_changed", cancellationToken);
+                return new DecisionOutcome(Outcome.Conflict, current, "snapshot_changed",
+                    command.PolicySnapshot is not null && command.PolicySnapshot != current.PolicySnapshot
+                        ? "The policy snapshot you reviewed is not this approval's snapshot."
+                        : $"The tenant's policy changed since submit (now {result.Value}); re-evaluate the approval first.");
+            case "deadline_passed":
+                var expired = await ExpireLockedAsync(current, now, cancellationToken);
+                return Settled(expired ?? current, target);
+            default:
+                return await store.GetApprovalAsync(tenant, id) is { } latest ? Settled(latest, target) : DecisionOutcome.NotFound;
+        }
+    }
+
+    private static DecisionOutcome Settled(Approval approval, string target)
+    {
+        if (approval.State == target)
+        {
+            return new DecisionOutcome(Outcome.AlreadyDone, approval, "already_" + target);
+        }
+        return new DecisionOutcome(Outcome.Conflict, approval, approval.State,
+            approval.State == ApprovalStates.Pending
+                ? "The approval is still pending."
+                : $"The approval is already {approval.State}.");
+    }
+
+    private async Task RefusedAsync(Approval approval, Caller caller, Verdict verdict, string code, CancellationToken cancellationToken)
+    {
+        var entry = Entry(approval, caller.Actor, (verdict == Verdict.Approve ? "approve" : "reject") + "_refused", approval.State, approval.State);
+        entry.Reason = code;
+        await audit.AppendAsync(entry, cancellationToken);
+    }
+
+    // ---------------------------------------------------------------- re-evaluate
+
+    /// <summary>
+    /// Takes a fresh snapshot under the current policy (the way out of <c>snapshot_changed</c>): require_human keeps
+    /// the approval pending with the new snapshot; deny rejects it; allow (or throttle) still needs the human who
+    /// asked, and that is recorded.
+    /// </summary>
+    public async Task<DecisionOutcome> ReevaluateAsync(Caller caller, string id, string? reason, CancellationToken cancellationToken)
+    {
+        var tenant = await TenantOfAsync(caller, id);
+        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
+        if (tenant is null || settings is null)
+        {
+            return DecisionOutcome.NotFound;
+        }
+        if (!TenantAccess.CanDecide(caller, settings))
+        {
+            return new DecisionOutcome(Outcome.Forbidden, Code: "not_an_approver",
+                Detail: $"'{caller.Name}' is not an approver of tenant '{tenant}'.");
+        }
+        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
+        if (held is null)
+        {
+            return new DecisionOutcome(Outcome.Locked, Code: "lock_busy", Detail: "Another decision on this approval is in progress; retry.");
+        }
+        var current = await store.GetApprovalAsync(tenant, id);
+        if (current is null)
+        {
+            return DecisionOutcome.NotFound;
+        }
+        if (current.State != ApprovalStates.Pending)
+        {
+            return new DecisionOutcome(Outcome.Conflict, current, current.State, $"The approval is already {current.State}.");
+        }
+        var (policy, evaluation) = await EvaluateAsync(tenant, current.Job);
+        if (policy is null)
+        {
+            return new DecisionOutcome(Outcome.Unavailable, current, "no_policy", "The tenant has no published policy.");
+        }
+
+        var now = time.GetUtcNow();
+        var rejects = evaluation.Decision == PolicyDecision.Deny;
+        var note = evaluation.Decision switch
+        {
+            PolicyDecision.Deny => $"policy now denies this job (rule {evaluation.RuleId ?? "(default)"})",
+            PolicyDecision.RequireHuman => $"policy still requires a human (rule {evaluation.RuleId ?? "(default)"})",
+            PolicyDecision.Allow => $"policy now allows this job (rule {evaluation.RuleId ?? "(default)"}); a reviewer asked for it, so a human still decides",
+            _ => $"policy now throttles this job (rule {evaluation.RuleId ?? "(default)"}); a human still decides",
+        };
+        var to = rejects ? ApprovalStates.Rejected : ApprovalStates.Pending;
+        var entry = Entry(current, caller.Actor, "reevaluated", ApprovalStates.Pending, to);
+        entry.PolicySnapshot = policy.Snapshot;
+        entry.Reason = string.IsNullOrWhiteSpace(reason) ? note : $"{note}; {reason}";
+        entry.Details = $"previous snapshot {current.PolicySnapshot}";
+        List<KeyValuePair<string, string>> fields =
+        [
+            new("policySnapshot", policy.Snapshot),
+            new("ruleId", evaluation.RuleId ?? ""),
+            new("reevaluatedAt", RedisApprovalStore.Ms(now)),
+            new("reevaluationNote", note),
+        ];
+        if (rejects)
+        {
+            fields.Add(new("decidedAt", RedisApprovalStore.Ms(now)));
+            fields.Add(new("decidedBy", "policy"));
+            fields.Add(new("reason", note));
+        }
+        var result = await audit.RecordAsync(entry, async json =>
+        {
+            var r = await store.TransitionAsync(new TransitionRequest
+            {
+                Tenant = tenant,
+                ApprovalId = id,
+                From = ApprovalStates.Pending,
+                To = to,
+                Now = now,
+                Mode = rejects ? TransitionMode.Decide : TransitionMode.Update,
+                Retention = rejects ? Retention : null,
+                ClearExpiryTimer = rejects,
+                AuditJson = json,
+                Fields = fields,
+            });
+            return (r.Happened, r);
+        }, cancellationToken);
+        if (!result.Happened)
+        {
+            return await store.GetApprovalAsync(tenant, id) is { } latest
+                ? new DecisionOutcome(Outcome.Conflict, latest, latest.State, $"The approval is {latest.State}.")
+                : DecisionOutcome.NotFound;
+        }
+        await feed.PublishAsync(new ApprovalChange(tenant, id, to, "reevaluated", now, null));
+        return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), Detail: note);
+    }
+
+    // ---------------------------------------------------------------- expiry
+
+    /// <summary>Expires one approval whose deadline passed (called by the timer service; safe on every instance).</summary>
+    public async Task<bool> ExpireAsync(string tenant, string id, CancellationToken cancellationToken)
+    {
+        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken, TimeSpan.FromSeconds(2));
+        if (held is null)
+        {
+            return false;
+        }
+        var current = await store.GetApprovalAsync(tenant, id);
+        if (current is null || current.State != ApprovalStates.Pending)
+        {
+            await store.RemoveTimerAsync(tenant, RedisKeys.ExpireTimer(id));
+            return false;
+        }
+        return await ExpireLockedAsync(current, time.GetUtcNow(), cancellationToken) is not null;
+    }
+
+    private async Task<Approval?> ExpireLockedAsync(Approval current, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (now < current.ExpiresAt)
+        {
+            return null;
+        }
+        var entry = Entry(current, "system", "expired", ApprovalStates.Pending, ApprovalStates.Expired);
+        entry.Reason = $"no decision before the deadline {current.ExpiresAt:O}; auto-rejected";
+        var result = await audit.RecordAsync(entry, async json =>
+        {
+            var r = await store.TransitionAsync(new TransitionRequest
+            {
+                Tenant = current.Tenant,
+                ApprovalId = current.Id,
+                From = ApprovalStates.Pending,
+                To = ApprovalStates.Expired,
+                Now = now,
+                Mode = TransitionMode.Expire,
+                Retention = Retention,
+                ClearExpiryTimer = true,
+                AuditJson = json,
+                Fields =
+                [
+                    new("decidedAt", RedisApprovalStore.Ms(now)),
+                    new("decidedBy", "system"),
+                    new("reason", "expired"),
+                ],
+            });
+            return (r.Happened, r);
+        }, cancellationToken);
+        if (!result.Happened)
+        {
+            return null;
+        }
+        await feed.PublishAsync(new ApprovalChange(current.Tenant, current.Id, ApprovalStates.Expired, "expired", now, null));
+        return await store.GetApprovalAsync(current.Tenant, current.Id);
+    }
+
+    private AuditEntry Entry(Approval approval, string actor, string action, string? from, string? to)
+    {
+        var entry = audit.NewEntry(approval.Tenant, actor, action);
+        entry.ApprovalId = approval.Id;
+        entry.JobId = approval.JobId;
+        entry.FromState = from;
+        entry.ToState = to;
+        entry.PolicySnapshot = approval.PolicySnapshot;
+        entry.JobHash = approval.JobHash;
+        return entry;
+    }
+}
+
+public enum SubmitKind { Allowed, Denied, Throttled, Parked, Unavailable }
+
+public sealed record SubmitOutcome(
+    SubmitKind Kind,
+    Approval? Approval = null,
+    AllowedJob? Job = null,
+    string? RuleId = null,
+    TimeSpan? RetryAfter = null,
+    string? Snapshot = null,
+    bool Replayed = false,
+    string? Detail = null)
+{
+    public static SubmitOutcome Unavailable(string detail) => new(SubmitKind.Unavailable, Detail: detail);
+}

@@ -1,0 +1,355 @@
+using System.Text.Json;
+using ReviewerPortal.Infrastructure.Redis;
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Features.Approvals;
+
+public enum CreateStatus { Created, Duplicate }
+
+public sealed record CreateResult(CreateStatus Status, string? ExistingReference);
+
+/// <summary>A checked move of one approval from its current state to another.</summary>
+public sealed record TransitionRequest
+{
+    public required string Tenant { get; init; }
+    public required string ApprovalId { get; init; }
+    public required string From { get; init; }
+    public required string To { get; init; }
+    public required DateTimeOffset Now { get; init; }
+    public required TransitionMode Mode { get; init; }
+    public string? SeenSnapshot { get; init; }
+    public string? SeenJobHash { get; init; }
+    public bool RequireCurrentPolicy { get; init; }
+    public TimeSpan? Retention { get; init; }
+    public bool ClearExpiryTimer { get; init; }
+    public required string AuditJson { get; init; }
+    public IReadOnlyList<KeyValuePair<string, string>> Fields { get; init; } = [];
+}
+
+public enum TransitionMode { Decide, Expire, Update }
+
+/// <summary><c>ok</c>, <c>not_found</c>, <c>state</c> (Value = the current state), <c>not_due</c>,
+/// <c>deadline_passed</c>, <c>job_changed</c>, <c>snapshot_changed</c>.</summary>
+public sealed record TransitionResult(string Status, string? Value)
+{
+    public bool Happened => Status == "ok";
+}
+
+public sealed record ApprovalPage(IReadOnlyList<Approval> Items, string? NextCursor);
+
+/// <summary>Where approvals, allowed jobs and their indexes live. One Redis implementation.</summary>
+public interface IApprovalStore
+{
+    Task<CreateResult> CreateApprovalAsync(Approval approval, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson);
+    Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson);
+    Task<Approval?> GetApprovalAsync(string tenant, string id);
+    Task<AllowedJob?> GetJobAsync(string tenant, string id);
+    Task<string?> GetIdempotentReferenceAsync(string tenant, string key);
+    Task<string?> FindTenantAsync(string approvalId);
+    Task<TransitionResult> TransitionAsync(TransitionRequest request);
+    Task<ApprovalPage> ListAsync(string tenant, string state, string? cursor, int limit);
+    Task<IReadOnlyList<string>> DueTimersAsync(string tenant, DateTimeOffset now, int limit);
+    Task<DateTimeOffset?> NextTimerAsync(string tenant);
+    Task RemoveTimerAsync(string tenant, string member);
+    Task<(bool Admitted, TimeSpan RetryAfter)> ThrottleAsync(string tenant, string ruleId, int limit, TimeSpan window, DateTimeOffset now);
+}
+
+public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
+{
+    private IDatabase Db => redis.Database;
+
+    public async Task<CreateResult> CreateApprovalAsync(Approval a, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson)
+    {
+        // The index is a separate key (another cluster slot); writing it first leaves at worst a harmless orphan.
+        await Db.HashSetAsync(RedisKeys.ApprovalIndex, a.Id, a.Tenant);
+        var created = a.CreatedAt.ToUnixTimeMilliseconds();
+        RedisKey[] keys =
+        [
+            RedisKeys.Approval(a.Tenant, a.Id),
+            a.IdempotencyKey is null ? RedisKeys.Idempotency(a.Tenant, "-") : RedisKeys.Idempotency(a.Tenant, a.IdempotencyKey),
+            RedisKeys.AuditOutbox(a.Tenant),
+            RedisKeys.StateSet(a.Tenant, a.State),
+            RedisKeys.Timers(a.Tenant),
+        ];
+        var args = new List<RedisValue>
+        {
+            a.IdempotencyKey is null ? "" : "approval:" + a.Id,
+            (long)idempotencyTtl.TotalMilliseconds,
+            auditJson,
+            (long)recordTtl.TotalMilliseconds,
+            2,
+            created, a.Id,
+            a.ExpiresAt.ToUnixTimeMilliseconds(), RedisKeys.ExpireTimer(a.Id),
+        };
+        AddFields(args, ToFields(a));
+        return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, keys, [.. args]));
+    }
+
+    public async Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson)
+    {
+        RedisKey[] keys =
+        [
+            RedisKeys.Job(job.Tenant, job.Id),
+            RedisKeys.Idempotency(job.Tenant, idempotencyKey ?? "-"),
+            RedisKeys.AuditOutbox(job.Tenant),
+        ];
+        var args = new List<RedisValue>
+        {
+            idempotencyKey is null ? "" : "job:" + job.Id,
+            (long)recordTtl.TotalMilliseconds,
+            auditJson,
+            (long)recordTtl.TotalMilliseconds,
+            0,
+        };
+        AddFields(args,
+        [
+            new("id", job.Id), new("tenant", job.Tenant), new("submitter", job.Submitter),
+            new("policySnapshot", job.PolicySnapshot), new("jobHash", job.JobHash), new("ruleId", job.RuleId ?? ""),
+            new("createdAt", job.CreatedAt.ToUnixTimeMilliseconds().ToString()), .. JobFields(job.Job),
+        ]);
+        return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, keys, [.. args]));
+    }
+
+    public async Task<Approval?> GetApprovalAsync(string tenant, string id)
+    {
+        var entries = await Db.HashGetAllAsync(RedisKeys.Approval(tenant, id));
+        return entries.Length == 0 ? null : ToApproval(entries.ToDictionary(e => (string)e.Name!, e => (string?)e.Value));
+    }
+
+    public async Task<AllowedJob?> GetJobAsync(string tenant, string id)
+    {
+        var entries = await Db.HashGetAllAsync(RedisKeys.Job(tenant, id));
+        if (entries.Length == 0)
+        {
+            return null;
+        }
+        var f = entries.ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
+        return new AllowedJob
+        {
+            Id = f["id"]!,
+            Tenant = f["tenant"]!,
+            Job = ToJob(f),
+            Submitter = f["submitter"]!,
+            PolicySnapshot = f["policySnapshot"]!,
+            JobHash = f["jobHash"]!,
+            RuleId = NullIfEmpty(f.GetValueOrDefault("ruleId")),
+            CreatedAt = Ms(f["createdAt"])!.Value,
+        };
+    }
+
+    public async Task<string?> GetIdempotentReferenceAsync(string tenant, string key) =>
+        await Db.StringGetAsync(RedisKeys.Idempotency(tenant, key));
+
+    public async Task<string?> FindTenantAsync(string approvalId) =>
+        await Db.HashGetAsync(RedisKeys.ApprovalIndex, approvalId);
+
+    public async Task<TransitionResult> TransitionAsync(TransitionRequest r)
+    {
+        RedisKey[] keys =
+        [
+            RedisKeys.Approval(r.Tenant, r.ApprovalId),
+            RedisKeys.StateSet(r.Tenant, r.From),
+            RedisKeys.StateSet(r.Tenant, r.To),
+            RedisKeys.Timers(r.Tenant),
+            RedisKeys.AuditOutbox(r.Tenant),
+            RedisKeys.PolicyCurrent(r.Tenant),
+        ];
+        var args = new List<RedisValue>
+        {
+            r.ApprovalId, r.From, r.To, r.Now.ToUnixTimeMilliseconds(),
+            r.Mode switch { TransitionMode.Decide => "decide", TransitionMode.Expire => "expire", _ => "update" },
+            r.SeenSnapshot ?? "", r.SeenJobHash ?? "", r.RequireCurrentPolicy ? "1" : "0",
+            r.Retention is { } keep ? (long)keep.TotalMilliseconds : "",
+            r.ClearExpiryTimer ? RedisKeys.ExpireTimer(r.ApprovalId) : "",
+            r.AuditJson,
+        };
+        AddFields(args, r.Fields);
+        var (status, value) = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.Transition, keys, [.. args]));
+        return new TransitionResult(status, value);
+    }
+
+    public async Task<ApprovalPage> ListAsync(string tenant, string state, string? cursor, int limit)
+    {
+        // Members of one sorted set are ordered by (created-at score, id); the cursor is the last (score, id) seen.
+        var key = RedisKeys.StateSet(tenant, state);
+        double min = double.NegativeInfinity;
+        string? afterId = null;
+        if (PageCursor.TryParse(cursor, out var score, out var id))
+        {
+            min = score;
+            afterId = id;
+        }
+        var items = new List<Approval>(limit);
+        long skip = 0;
+        string? next = null;
+        while (items.Count < limit)
+        {
+            var batch = await Db.SortedSetRangeByScoreWithScoresAsync(key, min, double.PositiveInfinity, skip: skip, take: limit + 1);
+            if (batch.Length == 0)
+            {
+                break;
+            }
+            skip += batch.Length;
+            foreach (var entry in batch)
+            {
+                var member = (string)entry.Element!;
+                if (afterId is not null && entry.Score == min && string.CompareOrdinal(member, afterId) <= 0)
+                {
+                    continue;
+                }
+                if (items.Count == limit)
+                {
+                    next = PageCursor.Format(items[^1].CreatedAt.ToUnixTimeMilliseconds(), items[^1].Id);
+                    break;
+                }
+                var approval = await GetApprovalAsync(tenant, member);
+                if (approval is null || approval.State != state)
+                {
+                    // The record outlived its retention (or moved on): drop the stale index entry.
+                    if (approval is null)
+                    {
+                        await Db.SortedSetRemoveAsync(key, member);
+                    }
+                    continue;
+                }
+                items.Add(approval);
+            }
+            if (next is not null || batch.Length < limit + 1)
+            {
+                break;
+            }
+        }
+        return new ApprovalPage(items, next);
+    }
+
+    public async Task<IReadOnlyList<string>> DueTimersAsync(string tenant, DateTimeOffset now, int limit)
+    {
+        var due = await Db.SortedSetRangeByScoreAsync(RedisKeys.Timers(tenant), double.NegativeInfinity,
+            now.ToUnixTimeMilliseconds(), take: limit);
+        return [.. due.Select(v => (string)v!)];
+    }
+
+    public async Task<DateTimeOffset?> NextTimerAsync(string tenant)
+    {
+        var first = await Db.SortedSetRangeByRankWithScoresAsync(RedisKeys.Timers(tenant), 0, 0);
+        return first.Length == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score);
+    }
+
+    public Task RemoveTimerAsync(string tenant, string member) => Db.SortedSetRemoveAsync(RedisKeys.Timers(tenant), member);
+
+    public async Task<(bool Admitted, TimeSpan RetryAfter)> ThrottleAsync(string tenant, string ruleId, int limit, TimeSpan window, DateTimeOffset now)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Throttle,
+            [RedisKeys.Throttle(tenant, ruleId)],
+            [now.ToUnixTimeMilliseconds(), (long)window.TotalMilliseconds, limit, Guid.NewGuid().ToString("N")]))!;
+        return ((int)reply[0] == 1, TimeSpan.FromMilliseconds(Math.Max(0, (long)reply[1])));
+    }
+
+    private static CreateResult ToCreateResult(RedisResult result)
+    {
+        var (status, value) = LuaScripts.Status(result);
+        return status switch
+        {
+            "ok" => new CreateResult(CreateStatus.Created, null),
+            "duplicate" => new CreateResult(CreateStatus.Duplicate, value),
+            _ => throw new InvalidOperationException($"Record already exists ({status})."),
+        };
+    }
+
+    private static void AddFields(List<RedisValue> args, IEnumerable<KeyValuePair<string, string>> fields)
+    {
+        foreach (var (name, value) in fields)
+        {
+            args.Add(name);
+            args.Add(value);
+        }
+    }
+
+    private static IEnumerable<KeyValuePair<string, string>> JobFields(JobRequest job) =>
+    [
+        new("topic", job.Topic), new("env", job.Env), new("channel", job.Channel ?? ""),
+        new("priority", job.Priority), new("payload", job.Payload.GetRawText()),
+    ];
+
+    private static List<KeyValuePair<string, string>> ToFields(Approval a) =>
+    [
+        new("id", a.Id), new("tenant", a.Tenant), new("jobId", a.JobId), new("state", a.State),
+        new("submitter", a.Submitter), new("idempotencyKey", a.IdempotencyKey ?? ""),
+        new("policySnapshot", a.PolicySnapshot), new("jobHash", a.JobHash), new("ruleId", a.RuleId ?? ""),
+        new("createdAt", a.CreatedAt.ToUnixTimeMilliseconds().ToString()),
+        new("expiresAt", a.ExpiresAt.ToUnixTimeMilliseconds().ToString()),
+        new("seq", a.Seq.ToString()),
+        .. JobFields(a.Job),
+    ];
+
+    private static JobRequest ToJob(Dictionary<string, string?> f)
+    {
+        using var payload = JsonDocument.Parse(f.GetValueOrDefault("payload") ?? "{}");
+        return new JobRequest(f["topic"]!, f["env"]!, NullIfEmpty(f.GetValueOrDefault("channel")),
+            f.GetValueOrDefault("priority") ?? "normal", payload.RootElement.Clone());
+    }
+
+    private static Approval ToApproval(Dictionary<string, string?> f) => new()
+    {
+        Id = f["id"]!,
+        Tenant = f["tenant"]!,
+        JobId = f["jobId"]!,
+        State = f["state"]!,
+        Job = ToJob(f),
+        Submitter = f["submitter"]!,
+        IdempotencyKey = NullIfEmpty(f.GetValueOrDefault("idempotencyKey")),
+        PolicySnapshot = f["policySnapshot"]!,
+        JobHash = f["jobHash"]!,
+        RuleId = NullIfEmpty(f.GetValueOrDefault("ruleId")),
+        CreatedAt = Ms(f["createdAt"])!.Value,
+        ExpiresAt = Ms(f["expiresAt"])!.Value,
+        DecidedAt = Ms(f.GetValueOrDefault("decidedAt")),
+        DecidedBy = NullIfEmpty(f.GetValueOrDefault("decidedBy")),
+        Reason = NullIfEmpty(f.GetValueOrDefault("reason")),
+        Seq = int.TryParse(f.GetValueOrDefault("seq"), out var seq) ? seq : 0,
+        ReevaluatedAt = Ms(f.GetValueOrDefault("reevaluatedAt")),
+        ReevaluationNote = NullIfEmpty(f.GetValueOrDefault("reevaluationNote")),
+    };
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    private static DateTimeOffset? Ms(string? value) =>
+        long.TryParse(value, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    internal static string Ms(DateTimeOffset value) => value.ToUnixTimeMilliseconds().ToString();
+}
+
+/// <summary>Opaque paging cursor: the last (score, id) of the previous page, base64url-encoded.</summary>
+public static class PageCursor
+{
+    public static string Format(long score, string id) =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{score}:{id}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static bool TryParse(string? cursor, out double score, out string id)
+    {
+        score = 0;
+        id = "";
+        if (string.IsNullOrEmpty(cursor))
+        {
+            return false;
+        }
+        try
+        {
+            var padded = cursor.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - padded.Length % 4) % 4);
+            var text = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(padded));
+            var colon = text.IndexOf(':');
+            if (colon <= 0 || !long.TryParse(text[..colon], out var s))
+            {
+                return false;
+            }
+            score = s;
+            id = text[(colon + 1)..];
+            return id.Length > 0;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Health;
+using ReviewerPortal.Features.Policies;
+using ReviewerPortal.Features.Tenants;
+using ReviewerPortal.Infrastructure.Http;
+using ReviewerPortal.Infrastructure.Json;
+using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Infrastructure.Storage;
+
+namespace ReviewerPortal.Features.Approvals;
+
+public static class ApprovalsSetup
+{
+    /// <summary>Redis, the approval core, tenants, policies, audit and the background services that drive them.</summary>
+    public static IHostApplicationBuilder AddApprovals(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton(TimeProvider.System);
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ApprovalOptions>().BindConfiguration(ApprovalOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<BootstrapOptions>().BindConfiguration(BootstrapOptions.Section);
+        services.AddOptions<DemoOptions>().BindConfiguration(DemoOptions.Section);
+
+        // Hosted services start in registration order: Redis, then the database, then seed data, then the loops.
+        services.AddSingleton<RedisConnection>();
+        services.AddHostedService<RedisStartup>();
+        services.AddSingleton<RedisLockFactory>();
+        services.AddSingleton<IApprovalStore, RedisApprovalStore>();
+        services.AddSingleton<TenantStore>();
+        services.AddSingleton<PolicyStore>();
+        services.AddSingleton<TenantAccess>();
+        services.AddSingleton<AuditLog>();
+        services.AddSingleton<ChangeFeed>();
+        services.AddSingleton<ApprovalService>();
+        services.AddSingleton<ExpiryService>();
+
+        services.AddExceptionHandler<StorageExceptionHandler>();
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJsonContext.Default));
+        return builder;
+    }
+
+    /// <summary>Background services; registered after the database so they start once it is migrated.</summary>
+    public static IHostApplicationBuilder AddApprovalWorkers(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddHostedService<Bootstrapper>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ExpiryService>());
+        builder.Services.AddHostedService<AuditOutboxDrain>();
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapApprovalsApis(this IEndpointRouteBuilder routes) => routes
+        .MapHealthApi()
+        .MapJobsApi()
+        .MapApprovalsApi()
+        .MapTenantsApi()
+        .MapPoliciesApi()
+        .MapAuditApi();
+}

@@ -1,0 +1,58 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace ReviewerPortal.Features.Audit;
+
+/// <summary>
+/// One transition in the audit history. Rows are append-only (database triggers refuse UPDATE and DELETE) and
+/// chained per tenant: <see cref="Hash"/> covers the row and the tenant's previous hash, so an edit made behind
+/// the app's back shows up in <c>GET /api/v1/audit/verify</c>.
+/// </summary>
+public sealed class AuditEntry
+{
+    public long Sequence { get; set; }
+    public required string EntryId { get; set; }
+    public DateTimeOffset At { get; set; }
+    public required string Tenant { get; set; }
+    public string? ApprovalId { get; set; }
+    public string? JobId { get; set; }
+    public required string Actor { get; set; }
+    public required string Action { get; set; }
+    public string? FromState { get; set; }
+    public string? ToState { get; set; }
+    public string? Reason { get; set; }
+    public string? PolicySnapshot { get; set; }
+    public string? JobHash { get; set; }
+    public string? Details { get; set; }
+    public string? PreviousHash { get; set; }
+    public string Hash { get; set; } = "";
+}
+
+public sealed class AuditEntryConfiguration : IEntityTypeConfiguration<AuditEntry>
+{
+    public void Configure(EntityTypeBuilder<AuditEntry> builder)
+    {
+        builder.ToTable("AuditEntries");
+        builder.HasKey(e => e.Sequence);
+        builder.Property(e => e.Sequence).ValueGeneratedOnAdd();
+        builder.HasIndex(e => e.EntryId).IsUnique();
+        builder.HasIndex(e => new { e.Tenant, e.Sequence });
+        builder.HasIndex(e => new { e.Tenant, e.ApprovalId });
+        builder.HasIndex(e => e.At);
+        builder.Property(e => e.EntryId).HasMaxLength(64);
+        builder.Property(e => e.Tenant).HasMaxLength(64);
+        builder.Property(e => e.ApprovalId).HasMaxLength(64);
+        builder.Property(e => e.JobId).HasMaxLength(64);
+        builder.Property(e => e.Actor).HasMaxLength(200);
+        builder.Property(e => e.Action).HasMaxLength(64);
+        builder.Property(e => e.FromState).HasMaxLength(32);
+        builder.Property(e => e.ToState).HasMaxLength(32);
+        builder.Property(e => e.Reason).HasMaxLength(2000);
+        builder.Property(e => e.PolicySnapshot).HasMaxLength(64);
+        builder.Property(e => e.JobHash).HasMaxLength(64);
+        builder.Property(e => e.PreviousHash).HasMaxLength(64);
+        builder.Property(e => e.Hash).HasMaxLength(64);
+        // SQLite cannot order by DateTimeOffset natively; store UTC ticks so time-range filters run in SQL.
+        builder.Property(e => e.At).HasConversion(v => v.UtcTicks, v => new DateTimeOffset(v, TimeSpan.Zero));
+    }
+}

@@ -1,0 +1,170 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using ReviewerPortal.Data;
+using ReviewerPortal.Infrastructure.Json;
+using ReviewerPortal.Infrastructure.Redis;
+
+namespace ReviewerPortal.Features.Audit;
+
+/// <summary>
+/// Writes transitions and their audit rows together. A transition runs inside an open SQLite write transaction that
+/// already holds its audit row: if the row cannot be written, the transition never starts; if the Redis step
+/// refuses or fails, the row is rolled back. The Redis step also appends the same entry to the tenant's audit
+/// outbox in the same atomic script, and <see cref="DrainOutboxAsync"/> inserts any entry whose SQLite commit was
+/// lost (crash or failure between the two commits), so no transition is ever left without its row.
+/// </summary>
+public sealed class AuditLog(
+    IDbContextFactory<AppDbContext> dbFactory,
+    RedisConnection redis,
+    TimeProvider time,
+    ILogger<AuditLog> logger)
+{
+    public AuditEntry NewEntry(string tenant, string actor, string action) => new()
+    {
+        EntryId = Guid.CreateVersion7(time.GetUtcNow()).ToString("N"),
+        At = time.GetUtcNow(),
+        Tenant = tenant,
+        Actor = actor,
+        Action = action,
+    };
+
+    public static string Serialize(AuditEntry entry) => JsonSerializer.Serialize(entry, AppJsonContext.Default.AuditEntry);
+
+    /// <summary>
+    /// Runs <paramref name="transition"/> with the entry's JSON (to be pushed to the outbox by the same Redis script).
+    /// The transition answers whether it happened; only then is the audit row committed.
+    /// </summary>
+    public async Task<T> RecordAsync<T>(
+        AuditEntry entry,
+        Func<string, Task<(bool Happened, T Result)>> transition,
+        CancellationToken cancellationToken)
+    {
+        var json = Serialize(entry);
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        await AppendAsync(db, entry, cancellationToken);
+
+        var (happened, result) = await transition(json);
+        if (!happened)
+        {
+            await tx.RollbackAsync(CancellationToken.None);
+            return result;
+        }
+
+        try
+        {
+            await tx.CommitAsync(CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
+        {
+            // The transition happened in Redis and its entry waits in the outbox: the drain writes the row later.
+            logger.LogError(ex, "Audit commit of {EntryId} failed after its transition; the outbox will replay it", entry.EntryId);
+            return result;
+        }
+
+        await RemoveFromOutboxAsync(entry.Tenant, json);
+        return result;
+    }
+
+    /// <summary>Writes one entry that has no Redis side (e.g. a refused attempt).</summary>
+    public async Task AppendAsync(AuditEntry entry, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        await AppendAsync(db, entry, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+    }
+
+    private static async Task AppendAsync(AppDbContext db, AuditEntry entry, CancellationToken cancellationToken)
+    {
+        entry.PreviousHash = await db.AuditEntries
+            .Where(e => e.Tenant == entry.Tenant)
+            .OrderByDescending(e => e.Sequence)
+            .Select(e => e.Hash)
+            .FirstOrDefaultAsync(cancellationToken);
+        entry.Hash = ComputeHash(entry);
+        db.AuditEntries.Add(entry);
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Inserts outbox entries older than <paramref name="minAge"/> that have no row yet, and clears the outbox.
+    /// Younger entries may belong to a transition whose commit is still under way.
+    /// </summary>
+    public async Task<int> DrainOutboxAsync(string tenant, TimeSpan minAge, CancellationToken cancellationToken)
+    {
+        var db = redis.Database;
+        var key = RedisKeys.AuditOutbox(tenant);
+        var items = await db.ListRangeAsync(key);
+        var written = 0;
+        var cutoff = time.GetUtcNow() - minAge;
+        foreach (var item in items)
+        {
+            var json = (string)item!;
+            var entry = JsonSerializer.Deserialize(json, AppJsonContext.Default.AuditEntry);
+            if (entry is null || entry.At > cutoff)
+            {
+                continue;
+            }
+            await using (var ctx = await dbFactory.CreateDbContextAsync(cancellationToken))
+            {
+                if (!await ctx.AuditEntries.AnyAsync(e => e.EntryId == entry.EntryId, cancellationToken))
+                {
+                    entry.Sequence = 0;
+                    await AppendAsync(entry, cancellationToken);
+                    written++;
+                    logger.LogWarning("Audit entry {EntryId} ({Action}) recovered from the outbox", entry.EntryId, entry.Action);
+                }
+            }
+            await db.ListRemoveAsync(key, item);
+        }
+        return written;
+    }
+
+    private async Task RemoveFromOutboxAsync(string tenant, string json)
+    {
+        try
+        {
+            await redis.Database.ListRemoveAsync(RedisKeys.AuditOutbox(tenant), json);
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // Harmless: the drain finds the row already written and clears the entry.
+        }
+    }
+
+    /// <summary>Re-computes the tenant's hash chain; the first row that does not match is reported.</summary>
+    public async Task<AuditVerification> VerifyAsync(string tenant, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        string? previous = null;
+        var count = 0;
+        await foreach (var entry in db.AuditEntries.AsNoTracking()
+                           .Where(e => e.Tenant == tenant)
+                           .OrderBy(e => e.Sequence)
+                           .AsAsyncEnumerable()
+                           .WithCancellation(cancellationToken))
+        {
+            if (entry.PreviousHash != previous || entry.Hash != ComputeHash(entry))
+            {
+                return new AuditVerification(tenant, false, count, entry.Sequence);
+            }
+            previous = entry.Hash;
+            count++;
+        }
+        return new AuditVerification(tenant, true, count, null);
+    }
+
+    internal static string ComputeHash(AuditEntry e)
+    {
+        var text = string.Join('\u001f',
+            e.PreviousHash, e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action,
+            e.FromState, e.ToState, e.Reason, e.PolicySnapshot, e.JobHash, e.Details);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+    }
+}
+
+public sealed record AuditVerification(string Tenant, bool Intact, int VerifiedEntries, long? FirstBrokenSequence);

@@ -1,0 +1,138 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using ReviewerPortal.Data;
+
+namespace ReviewerPortal.Features.Auth;
+
+/// <summary>
+/// <c>Authorization: Bearer &lt;secret&gt;</c> for agents (the key names the tenant) and for people's API tokens.
+/// Only SHA-256 hashes of secrets are stored; lookups are cached briefly so a request costs no database read.
+/// </summary>
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    IDbContextFactory<AppDbContext> dbFactory,
+    IMemoryCache cache) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        string? header = Request.Headers.Authorization;
+        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return AuthenticateResult.NoResult();
+        }
+        var secret = header["Bearer ".Length..].Trim();
+        if (secret.Length is 0 or > 512)
+        {
+            return AuthenticateResult.Fail("Malformed bearer token.");
+        }
+        var hash = HashSecret(secret);
+        var principal = await cache.GetOrCreateAsync("apikey:" + hash, async entry =>
+        {
+            entry.AbsoluteExpirationRelativeToNow = CacheFor;
+            return await LoadAsync(hash);
+        });
+        return principal is null
+            ? AuthenticateResult.Fail("Unknown or revoked key.")
+            : AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
+    }
+
+    private async Task<ClaimsPrincipal?> LoadAsync(string hash)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(Context.RequestAborted);
+        var key = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash && k.RevokedAt == null);
+        if (key is null)
+        {
+            return null;
+        }
+        if (key.Kind == ApiKeyKind.Agent)
+        {
+            return Principal(key.Name, ClaimNames.KindAgent,
+                [new Claim(ClaimNames.Tenant, key.Tenant ?? "")]);
+        }
+        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.UserName == key.UserName);
+        if (user is null)
+        {
+            return null;
+        }
+        var roles = await (from ur in db.UserRoles
+                           join r in db.Roles on ur.RoleId equals r.Id
+                           where ur.UserId == user.Id
+                           select r.Name).ToListAsync();
+        return Principal(user.UserName!, ClaimNames.KindAccount,
+            [.. roles.Where(r => r is not null).Select(r => new Claim(ClaimTypes.Role, r!))]);
+    }
+
+    private static ClaimsPrincipal Principal(string name, string kind, IEnumerable<Claim> extra) =>
+        new(new ClaimsIdentity(
+            [new Claim(ClaimTypes.Name, name), new Claim(ClaimNames.Kind, kind), .. extra], SchemeName));
+
+    public static string HashSecret(string secret) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+}
+
+/// <summary>Creates keys and tokens; the secret is returned once and only its hash is kept.</summary>
+public sealed class ApiKeyService(IDbContextFactory<AppDbContext> dbFactory, TimeProvider time)
+{
+    public static string NewSecret(string prefix) =>
+        prefix + "_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+
+    /// <summary>Registers a secret unless a key with that secret exists already.</summary>
+    public async Task<ApiKey> EnsureAsync(string name, ApiKeyKind kind, string secret, string? tenant, string? userName,
+        CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var hash = ApiKeyAuthenticationHandler.HashSecret(secret);
+        var existing = await db.ApiKeys.FirstOrDefaultAsync(k => k.KeyHash == hash, cancellationToken);
+        if (existing is not null)
+        {
+            return existing;
+        }
+        var key = new ApiKey
+        {
+            Name = name,
+            Kind = kind,
+            KeyHash = hash,
+            Prefix = secret[..Math.Min(8, secret.Length)],
+            Tenant = tenant,
+            UserName = userName,
+            CreatedAt = time.GetUtcNow(),
+        };
+        db.ApiKeys.Add(key);
+        await db.SaveChangesAsync(cancellationToken);
+        return key;
+    }
+
+    /// <summary>Registers an already-hashed secret (keys handed over through configuration).</summary>
+    public async Task EnsureHashAsync(string name, ApiKeyKind kind, string keyHash, string? tenant, string? userName,
+        CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        if (await db.ApiKeys.AnyAsync(k => k.KeyHash == keyHash, cancellationToken))
+        {
+            return;
+        }
+        db.ApiKeys.Add(new ApiKey
+        {
+            Name = name, Kind = kind, KeyHash = keyHash, Prefix = "(config)", Tenant = tenant, UserName = userName,
+            CreatedAt = time.GetUtcNow(),
+        });
+        await db.SaveChangesAsync(cancellationToken);
+    }
+}
+
+public static class IdentityRoleNames
+{
+    public static IdentityRole Create(string name) => new(name) { NormalizedName = name.ToUpperInvariant() };
+}

@@ -1,0 +1,44 @@
+using System.Security.Claims;
+
+namespace ReviewerPortal.Features.Auth;
+
+public static class Roles
+{
+    /// <summary>Decides approvals of the tenants that list them as approvers.</summary>
+    public const string Reviewer = "reviewer";
+
+    /// <summary>Reads every tenant, decides nothing.</summary>
+    public const string OnCall = "oncall";
+
+    /// <summary>Configures tenants, policies, keys; reads every tenant.</summary>
+    public const string Admin = "admin";
+
+    public static readonly IReadOnlyList<string> All = [Reviewer, OnCall, Admin];
+}
+
+public static class ClaimNames
+{
+    public const string Kind = "rp:kind";
+    public const string Tenant = "rp:tenant";
+    public const string KindAgent = "agent";
+    public const string KindAccount = "account";
+}
+
+/// <summary>Who is calling: an agent of one tenant, or a person with roles.</summary>
+public sealed record Caller(string Name, bool IsAgent, string? AgentTenant, IReadOnlySet<string> Roles)
+{
+    public bool IsAdmin => Roles.Contains(Auth.Roles.Admin);
+    public bool IsOnCall => Roles.Contains(Auth.Roles.OnCall);
+    public bool ReadsEveryTenant => !IsAgent && (IsAdmin || IsOnCall);
+
+    /// <summary>The audit's actor name: <c>agent:name</c> or <c>user:name</c>.</summary>
+    public string Actor => IsAgent ? "agent:" + Name : "user:" + Name;
+
+    public static Caller From(ClaimsPrincipal user)
+    {
+        var name = user.Identity?.Name ?? "anonymous";
+        var isAgent = user.FindFirstValue(ClaimNames.Kind) == ClaimNames.KindAgent;
+        var roles = user.FindAll(ClaimTypes.Role).Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+        return new Caller(name, isAgent, isAgent ? user.FindFirstValue(ClaimNames.Tenant) : null, roles);
+    }
+}

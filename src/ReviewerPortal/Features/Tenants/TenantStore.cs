@@ -1,0 +1,95 @@
+using System.Text.RegularExpressions;
+using ReviewerPortal.Infrastructure.Redis;
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Features.Tenants;
+
+/// <summary>Per-tenant settings an admin controls.</summary>
+public sealed record TenantSettings
+{
+    public static readonly TimeSpan DefaultApprovalTtl = TimeSpan.FromHours(24);
+    public static readonly TimeSpan MinApprovalTtl = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan MaxApprovalTtl = TimeSpan.FromDays(30);
+
+    public required string Tenant { get; init; }
+    public string? DisplayName { get; init; }
+    public TimeSpan ApprovalTtl { get; init; } = DefaultApprovalTtl;
+
+    /// <summary>User names who may decide this tenant's approvals.</summary>
+    public IReadOnlyList<string> Approvers { get; init; } = [];
+}
+
+public static partial class TenantIds
+{
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    private static partial Regex Pattern();
+
+    public static bool IsValid(string? tenant) => tenant is not null && Pattern().IsMatch(tenant);
+}
+
+/// <summary>Tenants and their settings, in Redis next to their approvals.</summary>
+public sealed class TenantStore(RedisConnection redis)
+{
+    private IDatabase Db => redis.Database;
+
+    public async Task<IReadOnlyList<string>> ListAsync()
+    {
+        var members = await Db.SetMembersAsync(RedisKeys.Tenants);
+        return [.. members.Select(m => (string)m!).Order(StringComparer.Ordinal)];
+    }
+
+    public async Task<bool> ExistsAsync(string tenant) =>
+        TenantIds.IsValid(tenant) && await Db.SetContainsAsync(RedisKeys.Tenants, tenant);
+
+    public async Task<TenantSettings?> GetSettingsAsync(string tenant)
+    {
+        if (!await ExistsAsync(tenant))
+        {
+            return null;
+        }
+        var f = (await Db.HashGetAllAsync(RedisKeys.Settings(tenant))).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
+        return new TenantSettings
+        {
+            Tenant = tenant,
+            DisplayName = f.GetValueOrDefault("displayName") is { Length: > 0 } name ? name : null,
+            ApprovalTtl = long.TryParse(f.GetValueOrDefault("approvalTtlMs"), out var ms)
+                ? TimeSpan.FromMilliseconds(ms)
+                : TenantSettings.DefaultApprovalTtl,
+            Approvers = SplitList(f.GetValueOrDefault("approvers")),
+        };
+    }
+
+    /// <summary>Registers a tenant with these settings unless it exists already (bootstrap and demo data).</summary>
+    public async Task<bool> EnsureAsync(TenantSettings settings)
+    {
+        var added = await Db.SetAddAsync(RedisKeys.Tenants, settings.Tenant);
+        if (added)
+        {
+            await Db.HashSetAsync(RedisKeys.Settings(settings.Tenant), [.. ToFields(settings).Select(f => new HashEntry(f.Key, f.Value))]);
+        }
+        return added;
+    }
+
+    /// <summary>Replaces the settings and records the audit entry in the same atomic step.</summary>
+    public async Task UpdateAsync(TenantSettings settings, string auditJson)
+    {
+        var args = new List<RedisValue> { auditJson };
+        foreach (var (name, value) in ToFields(settings))
+        {
+            args.Add(name);
+            args.Add(value);
+        }
+        await Db.ScriptEvaluateAsync(LuaScripts.HashSetAudited,
+            [RedisKeys.Settings(settings.Tenant), RedisKeys.AuditOutbox(settings.Tenant)], [.. args]);
+    }
+
+    private static IEnumerable<KeyValuePair<string, string>> ToFields(TenantSettings s) =>
+    [
+        new("displayName", s.DisplayName ?? ""),
+        new("approvalTtlMs", ((long)s.ApprovalTtl.TotalMilliseconds).ToString()),
+        new("approvers", string.Join(',', s.Approvers)),
+    ];
+
+    private static IReadOnlyList<string> SplitList(string? value) =>
+        string.IsNullOrEmpty(value) ? [] : value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

@@ -1,0 +1,37 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Mvc;
+using ReviewerPortal.Features.Approvals;
+using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Health;
+using ReviewerPortal.Features.Policies;
+using ReviewerPortal.Features.Tenants;
+
+namespace ReviewerPortal.Infrastructure.Json;
+
+/// <summary>Source-generated JSON for everything the API reads and writes. Unknown request fields are refused.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    UseStringEnumConverter = true,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    ReadCommentHandling = JsonCommentHandling.Disallow)]
+[JsonSerializable(typeof(SubmitJobRequest))]
+[JsonSerializable(typeof(SubmitJobResponse))]
+[JsonSerializable(typeof(DecideRequest))]
+[JsonSerializable(typeof(ReevaluateRequest))]
+[JsonSerializable(typeof(DecisionResponse))]
+[JsonSerializable(typeof(Approval))]
+[JsonSerializable(typeof(ApprovalListResponse))]
+[JsonSerializable(typeof(ApprovalChange))]
+[JsonSerializable(typeof(AuditEntry))]
+[JsonSerializable(typeof(AuditPage))]
+[JsonSerializable(typeof(AuditVerification))]
+[JsonSerializable(typeof(TenantSettingsRequest))]
+[JsonSerializable(typeof(TenantSettingsResponse))]
+[JsonSerializable(typeof(TenantListResponse))]
+[JsonSerializable(typeof(PolicyResponse))]
+[JsonSerializable(typeof(PolicyPublishResponse))]
+[JsonSerializable(typeof(PolicyHistoryResponse))]
+[JsonSerializable(typeof(HealthReport))]
+[JsonSerializable(typeof(ProblemDetails))]
+[JsonSerializable(typeof(HttpValidationProblemDetails))]
+public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -1,0 +1,32 @@
+using System.Collections.Concurrent;
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Infrastructure.Redis;
+
+/// <summary>The Lua scripts shipped as embedded resources (Infrastructure/Redis/Scripts/*.lua).</summary>
+public static class LuaScripts
+{
+    private static readonly ConcurrentDictionary<string, string> Cache = new();
+
+    public static string Create => Load("create");
+    public static string Transition => Load("transition");
+    public static string Unlock => Load("unlock");
+    public static string Throttle => Load("throttle");
+    public static string PublishPolicy => Load("publish_policy");
+    public static string HashSetAudited => Load("hset_audited");
+
+    private static string Load(string name) => Cache.GetOrAdd(name, static n =>
+    {
+        using var stream = typeof(LuaScripts).Assembly.GetManifestResourceStream($"ReviewerPortal.Scripts.{n}.lua")
+            ?? throw new InvalidOperationException($"Lua script '{n}' is not embedded.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
+    /// <summary>Reads a script's reply, an array whose first element is a status word.</summary>
+    public static (string Status, string? Value) Status(RedisResult result)
+    {
+        var items = (RedisResult[])result!;
+        return ((string)items[0]!, items.Length > 1 ? (string?)items[1] : null);
+    }
+}

@@ -1,0 +1,83 @@
+using Microsoft.Extensions.Options;
+using ReviewerPortal.Infrastructure.Storage;
+using StackExchange.Redis;
+using StackExchange.Redis.KeyspaceIsolation;
+
+namespace ReviewerPortal.Infrastructure.Redis;
+
+/// <summary>
+/// The app's one connection to Redis. Started by <see cref="RedisStartup"/> before any other hosted service:
+/// with <c>Redis:Configuration</c> set it connects there, otherwise it starts the embedded Garnet server first.
+/// The connection reconnects by itself; while Redis is away, calls fail fast and the API answers 503.
+/// </summary>
+public sealed class RedisConnection(
+    IOptions<RedisOptions> options,
+    IOptions<StorageOptions> storage,
+    IHostEnvironment environment,
+    ILoggerFactory loggers) : IAsyncDisposable
+{
+    private ConnectionMultiplexer? _multiplexer;
+    private EmbeddedGarnet? _embedded;
+    private IDatabase? _database;
+
+    public IConnectionMultiplexer Multiplexer =>
+        _multiplexer ?? throw new InvalidOperationException("Redis is not connected yet.");
+
+    public IDatabase Database => _database ?? throw new InvalidOperationException("Redis is not connected yet.");
+
+    /// <summary>"embedded (garnet)" or "configured".</summary>
+    public string Mode => _embedded is null ? "configured" : "embedded";
+
+    public string? Endpoint { get; private set; }
+
+    internal async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var config = options.Value.Configuration;
+        if (string.IsNullOrWhiteSpace(config))
+        {
+            var dataPath = Path.Combine(storage.Value.ResolveDataPath(environment.ContentRootPath), "redis");
+            _embedded = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions
+            {
+                DataPath = dataPath,
+                Port = options.Value.EmbeddedPort,
+                CommitWait = options.Value.EmbeddedCommitWait,
+            }, loggers.CreateLogger("ReviewerPortal.EmbeddedGarnet"), cancellationToken);
+            config = _embedded.Endpoint;
+        }
+
+        var parsed = ConfigurationOptions.Parse(config);
+        parsed.AbortOnConnectFail = false;
+        parsed.ConnectTimeout = Math.Min(parsed.ConnectTimeout, 5000);
+        parsed.ClientName ??= "reviewerportal";
+        var prefix = options.Value.KeyPrefix;
+        if (!string.IsNullOrEmpty(prefix))
+        {
+            parsed.ChannelPrefix = RedisChannel.Literal(prefix);
+        }
+        _multiplexer = await ConnectionMultiplexer.ConnectAsync(parsed);
+        var database = _multiplexer.GetDatabase();
+        _database = string.IsNullOrEmpty(prefix) ? database : database.WithKeyPrefix(prefix);
+        Endpoint = string.Join(",", parsed.EndPoints.Select(e => e.ToString()));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_multiplexer is not null)
+        {
+            await _multiplexer.CloseAsync();
+            _multiplexer.Dispose();
+        }
+        if (_embedded is not null)
+        {
+            await _embedded.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Connects Redis (starting the embedded server where none is configured) before the app serves anything.</summary>
+public sealed class RedisStartup(RedisConnection connection) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => connection.StartAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,40 @@
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Infrastructure.Redis;
+
+/// <summary>
+/// Every key name the app uses. The keys of one tenant share the hash tag <c>{tenant}</c>, so every
+/// multi-key script touches a single Redis Cluster slot.
+/// </summary>
+public static class RedisKeys
+{
+    private const string Prefix = "rp:";
+
+    /// <summary>The set of all tenant ids (not tenant-scoped).</summary>
+    public static RedisKey Tenants => Prefix + "tenants";
+
+    /// <summary>Approval id → tenant, so a reviewer's call can find the tenant of an approval (not tenant-scoped).</summary>
+    public static RedisKey ApprovalIndex => Prefix + "approval-index";
+
+    /// <summary>The channel every transition is announced on.</summary>
+    public static RedisChannel Changes { get; } = RedisChannel.Literal(Prefix + "changes");
+
+    private static string T(string tenant) => $"{Prefix}{{{tenant}}}:";
+
+    public static RedisKey Approval(string tenant, string id) => T(tenant) + "appr:" + id;
+    public static RedisKey Job(string tenant, string id) => T(tenant) + "job:" + id;
+    public static RedisKey StateSet(string tenant, string state) => T(tenant) + "q:" + state;
+    public static RedisKey Timers(string tenant) => T(tenant) + "timers";
+    public static RedisKey Idempotency(string tenant, string key) => T(tenant) + "idem:" + key;
+    public static RedisKey AuditOutbox(string tenant) => T(tenant) + "auditq";
+    public static RedisKey Lock(string tenant, string id) => T(tenant) + "lock:" + id;
+    public static RedisKey Throttle(string tenant, string ruleId) => T(tenant) + "throttle:" + ruleId;
+    public static RedisKey Settings(string tenant) => T(tenant) + "settings";
+    public static RedisKey PolicyCurrent(string tenant) => T(tenant) + "policy:current";
+    public static RedisKey PolicyVersion(string tenant, string snapshot) => T(tenant) + "policy:v:" + snapshot;
+    public static RedisKey PolicyHistory(string tenant) => T(tenant) + "policy:history";
+    public static RedisKey PolicyCounter(string tenant) => T(tenant) + "policy:seq";
+
+    /// <summary>Timer member that expires an approval at its deadline.</summary>
+    public static string ExpireTimer(string approvalId) => "expire|" + approvalId;
+}

@@ -1,0 +1,36 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ReviewerPortal.Infrastructure.Redis;
+
+public sealed class RedisOptions
+{
+    public const string Section = "Redis";
+
+    /// <summary>
+    /// A StackExchange.Redis configuration string (e.g. <c>localhost:6379,password=…</c>).
+    /// Empty: the app starts an embedded Garnet server with its data under <c>Storage:DataPath</c>.
+    /// </summary>
+    public string? Configuration { get; set; }
+
+    /// <summary>
+    /// Prefix for every key and channel, to share one Redis with other apps or other instances' tests
+    /// (e.g. <c>staging:</c>). The tenant hash tag stays inside each key, so cluster slots are unaffected.
+    /// </summary>
+    [RegularExpression("^[A-Za-z0-9:_.-]{0,64}$")]
+    public string? KeyPrefix { get; set; }
+
+    /// <summary>Embedded Garnet: make every reply wait for the append-only log flush (power-loss safe, slower).</summary>
+    public bool EmbeddedCommitWait { get; set; }
+
+    /// <summary>Embedded Garnet: loopback port; empty picks a free one.</summary>
+    [Range(1, 65535)]
+    public int? EmbeddedPort { get; set; }
+
+    /// <summary>How long the lock on one approval may be held before it lapses.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
+    public TimeSpan LockLease { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a decision waits for a busy lock before answering 423.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
+    public TimeSpan LockWaitBudget { get; set; } = TimeSpan.FromSeconds(10);
+}

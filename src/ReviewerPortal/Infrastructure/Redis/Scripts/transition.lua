@@ -1,0 +1,37 @@
+-- Moves an approval from one state to another after checking, atomically, everything a decision depends on.
+-- KEYS[1] approval hash, KEYS[2] 'from' state set, KEYS[3] 'to' state set, KEYS[4] timers set,
+-- KEYS[5] audit outbox list, KEYS[6] tenant's current policy snapshot
+-- ARGV[1] approval id, ARGV[2] expected state, ARGV[3] new state, ARGV[4] now (ms),
+-- ARGV[5] mode: 'decide' (deadline must be ahead) | 'expire' (deadline must have passed) | 'update' (no deadline check),
+-- ARGV[6] snapshot the caller saw ('' = not given), ARGV[7] job hash the caller saw ('' = not given),
+-- ARGV[8] '1' = the tenant's current policy must still be the approval's snapshot,
+-- ARGV[9] record ttl ms ('' = keep), ARGV[10] timer member to remove ('' = none), ARGV[11] audit entry json,
+-- ARGV[12..] field/value pairs to set
+local cur = redis.call('HMGET', KEYS[1], 'state', 'expiresAt', 'policySnapshot', 'jobHash', 'createdAt', 'seq')
+if not cur[1] then return {'not_found'} end
+if cur[1] ~= ARGV[2] then return {'state', cur[1]} end
+local now = tonumber(ARGV[4])
+local deadline = tonumber(cur[2])
+if ARGV[5] == 'expire' then
+  if deadline > now then return {'not_due'} end
+elseif ARGV[5] == 'decide' then
+  if deadline <= now then return {'deadline_passed'} end
+end
+if ARGV[7] ~= '' and ARGV[7] ~= cur[4] then return {'job_changed', cur[4]} end
+if ARGV[6] ~= '' and ARGV[6] ~= cur[3] then return {'snapshot_changed', cur[3]} end
+if ARGV[8] == '1' then
+  local current = redis.call('GET', KEYS[6])
+  if current ~= cur[3] then return {'snapshot_changed', current or ''} end
+end
+local seq = tonumber(cur[6] or '0') + 1
+local fields = {'state', ARGV[3], 'seq', tostring(seq)}
+for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+if KEYS[2] ~= KEYS[3] then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], cur[5], ARGV[1])
+end
+if ARGV[10] ~= '' then redis.call('ZREM', KEYS[4], ARGV[10]) end
+if ARGV[9] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
+redis.call('LPUSH', KEYS[5], ARGV[11])
+return {'ok', tostring(seq)}

@@ -1,0 +1,245 @@
+using System.Text.Json;
+using Microsoft.Extensions.Hosting.Internal;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using ReviewerPortal.Features.Approvals;
+using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Infrastructure.Storage;
+using ReviewerPortal.Tests.Support;
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Tests.Infrastructure.Redis;
+
+/// <summary>The store's contract, run against every Redis-protocol server we support.</summary>
+public abstract class ApprovalStoreContractTests : IAsyncLifetime
+{
+    private RedisConnection? _connection;
+    private RedisApprovalStore? _store;
+    private static readonly DateTimeOffset T0 = new(2026, 11, 1, 9, 0, 0, TimeSpan.Zero);
+
+    protected abstract Task<string?> EndpointAsync();
+
+    public async Task InitializeAsync()
+    {
+        var endpoint = await EndpointAsync();
+        if (endpoint is null)
+        {
+            return;
+        }
+        _connection = new RedisConnection(
+            Options.Create(new RedisOptions { Configuration = endpoint, KeyPrefix = $"c{Guid.NewGuid():N}:" }),
+            Options.Create(new StorageOptions()),
+            new HostingEnvironment { ContentRootPath = Path.GetTempPath() },
+            NullLoggerFactory.Instance);
+        await _connection.StartAsync(CancellationToken.None);
+        _store = new RedisApprovalStore(_connection);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync();
+        }
+    }
+
+    private RedisApprovalStore Store
+    {
+        get
+        {
+            Skip.If(_store is null, TestServers.RedisInstallHint);
+            return _store!;
+        }
+    }
+
+    private static Approval NewApproval(string tenant = "acme", string? idempotencyKey = null, DateTimeOffset? at = null)
+    {
+        var now = at ?? T0;
+        return new Approval
+        {
+            Id = ApprovalIds.NewApprovalId(now),
+            Tenant = tenant,
+            JobId = ApprovalIds.NewJobId(now),
+            State = ApprovalStates.Pending,
+            Job = new JobRequest("finance.payment.execute", "production", null, "high",
+                JsonDocument.Parse("""{"amount":12.50,"to":"ACME-1"}""").RootElement),
+            Submitter = "agent-1",
+            IdempotencyKey = idempotencyKey,
+            PolicySnapshot = new string('1', 64),
+            JobHash = new string('2', 64),
+            RuleId = "require-approval-prod-finance",
+            CreatedAt = now,
+            ExpiresAt = now.AddHours(24),
+        };
+    }
+
+    private Task<CreateResult> Create(Approval a) => Store.CreateApprovalAsync(a, TimeSpan.FromDays(2), TimeSpan.FromDays(1), "{}");
+
+    private TransitionRequest Decide(Approval a, string to = ApprovalStates.Approved) => new()
+    {
+        Tenant = a.Tenant,
+        ApprovalId = a.Id,
+        From = ApprovalStates.Pending,
+        To = to,
+        Now = T0.AddHours(1),
+        Mode = TransitionMode.Decide,
+        ClearExpiryTimer = true,
+        Retention = TimeSpan.FromDays(30),
+        AuditJson = "{\"entry\":1}",
+        Fields = [new("decidedBy", "alice")],
+    };
+
+    [SkippableFact]
+    public async Task Created_approval_reads_back_whole()
+    {
+        var a = NewApproval();
+        Assert.Equal(CreateStatus.Created, (await Create(a)).Status);
+
+        var read = await Store.GetApprovalAsync("acme", a.Id);
+
+        Assert.NotNull(read);
+        Assert.Equal(a.Id, read.Id);
+        Assert.Equal(a.JobHash, read.JobHash);
+        Assert.Equal(a.ExpiresAt, read.ExpiresAt);
+        Assert.Equal("""{"amount":12.50,"to":"ACME-1"}""", read.Job.Payload.GetRawText());
+        Assert.Equal("acme", await Store.FindTenantAsync(a.Id));
+        Assert.Null(await Store.GetApprovalAsync("globex", a.Id));
+    }
+
+    [SkippableFact]
+    public async Task Same_idempotency_key_creates_once()
+    {
+        var first = NewApproval(idempotencyKey: "k1");
+        var second = NewApproval(idempotencyKey: "k1");
+
+        Assert.Equal(CreateStatus.Created, (await Create(first)).Status);
+        var again = await Create(second);
+
+        Assert.Equal(CreateStatus.Duplicate, again.Status);
+        Assert.Equal("approval:" + first.Id, again.ExistingReference);
+        Assert.Null(await Store.GetApprovalAsync("acme", second.Id));
+    }
+
+    [SkippableFact]
+    public async Task Transition_happens_once_and_moves_the_indexes()
+    {
+        var a = NewApproval();
+        await Create(a);
+
+        var first = await Store.TransitionAsync(Decide(a));
+        var second = await Store.TransitionAsync(Decide(a));
+
+        Assert.True(first.Happened);
+        Assert.Equal(("state", "approved"), (second.Status, second.Value));
+        Assert.Empty((await Store.ListAsync("acme", ApprovalStates.Pending, null, 10)).Items);
+        Assert.Single((await Store.ListAsync("acme", ApprovalStates.Approved, null, 10)).Items);
+        Assert.Empty(await Store.DueTimersAsync("acme", T0.AddDays(3), 10));
+        Assert.Equal("alice", (await Store.GetApprovalAsync("acme", a.Id))!.DecidedBy);
+    }
+
+    [SkippableFact]
+    public async Task Transition_refuses_a_different_job_hash_or_snapshot()
+    {
+        var a = NewApproval();
+        await Create(a);
+
+        Assert.Equal("job_changed", (await Store.TransitionAsync(Decide(a) with { SeenJobHash = new string('9', 64) })).Status);
+        Assert.Equal("snapshot_changed", (await Store.TransitionAsync(Decide(a) with { SeenSnapshot = new string('9', 64) })).Status);
+        // The tenant has no current policy here, so a check against it fails closed.
+        Assert.Equal("snapshot_changed", (await Store.TransitionAsync(Decide(a) with { RequireCurrentPolicy = true })).Status);
+        Assert.Equal(ApprovalStates.Pending, (await Store.GetApprovalAsync("acme", a.Id))!.State);
+    }
+
+    [SkippableFact]
+    public async Task Deadline_decides_between_decision_and_expiry()
+    {
+        var a = NewApproval();
+        await Create(a);
+
+        var early = await Store.TransitionAsync(Decide(a, ApprovalStates.Expired) with { Mode = TransitionMode.Expire });
+        var late = await Store.TransitionAsync(Decide(a) with { Now = a.ExpiresAt });
+        var expired = await Store.TransitionAsync(Decide(a, ApprovalStates.Expired) with { Mode = TransitionMode.Expire, Now = a.ExpiresAt });
+
+        Assert.Equal("not_due", early.Status);
+        Assert.Equal("deadline_passed", late.Status);
+        Assert.True(expired.Happened);
+    }
+
+    [SkippableFact]
+    public async Task Timers_come_due_in_order()
+    {
+        var a = NewApproval();
+        var b = NewApproval(at: T0.AddMinutes(5));
+        await Create(a);
+        await Create(b);
+
+        Assert.Equal(a.ExpiresAt, await Store.NextTimerAsync("acme"));
+        Assert.Empty(await Store.DueTimersAsync("acme", T0.AddHours(23), 10));
+        Assert.Equal([RedisKeys.ExpireTimer(a.Id)], await Store.DueTimersAsync("acme", a.ExpiresAt, 10));
+        Assert.Equal(2, (await Store.DueTimersAsync("acme", b.ExpiresAt, 10)).Count);
+    }
+
+    [SkippableFact]
+    public async Task List_pages_oldest_first_without_gaps_or_repeats()
+    {
+        var created = new List<string>();
+        for (var i = 0; i < 7; i++)
+        {
+            var a = NewApproval(at: T0.AddSeconds(i % 3)); // equal scores on purpose
+            await Create(a);
+            created.Add(a.Id);
+        }
+        var seen = new List<string>();
+        string? cursor = null;
+        do
+        {
+            var page = await Store.ListAsync("acme", ApprovalStates.Pending, cursor, 3);
+            seen.AddRange(page.Items.Select(i => i.Id));
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null);
+
+        var expected = created.Select((id, i) => (id, i)).OrderBy(x => x.i % 3).ThenBy(x => x.id, StringComparer.Ordinal).Select(x => x.id);
+        Assert.Equal(expected, seen);
+    }
+
+    [SkippableFact]
+    public async Task Throttle_admits_the_limit_then_says_when_to_retry()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True((await Store.ThrottleAsync("acme", "r", 3, TimeSpan.FromMinutes(1), T0.AddSeconds(i))).Admitted);
+        }
+        var refused = await Store.ThrottleAsync("acme", "r", 3, TimeSpan.FromMinutes(1), T0.AddSeconds(10));
+        Assert.False(refused.Admitted);
+        Assert.Equal(TimeSpan.FromSeconds(50), refused.RetryAfter);
+        Assert.True((await Store.ThrottleAsync("acme", "r", 3, TimeSpan.FromMinutes(1), T0.AddSeconds(61))).Admitted);
+    }
+
+    [SkippableFact]
+    public async Task Lock_is_exclusive_and_released_only_by_its_holder()
+    {
+        var locks = new RedisLockFactory(_connection!, Options.Create(new RedisOptions()));
+        Skip.If(_store is null, TestServers.RedisInstallHint);
+        RedisKey key = "{acme}:lock:test";
+
+        var first = await locks.TryAcquireAsync(key, CancellationToken.None);
+        var second = await locks.TryAcquireAsync(key, CancellationToken.None, TimeSpan.FromMilliseconds(150));
+        Assert.NotNull(first);
+        Assert.Null(second);
+        await first.DisposeAsync();
+        var third = await locks.TryAcquireAsync(key, CancellationToken.None, TimeSpan.FromMilliseconds(150));
+        Assert.NotNull(third);
+        await third.DisposeAsync();
+    }
+}
+
+public sealed class GarnetApprovalStoreTests : ApprovalStoreContractTests
+{
+    protected override async Task<string?> EndpointAsync() => await TestServers.GarnetAsync();
+}
+
+public sealed class RedisServerApprovalStoreTests : ApprovalStoreContractTests
+{
+    protected override Task<string?> EndpointAsync() => TestServers.RedisAsync();
+}

@@ -1,0 +1,122 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ReviewerPortal.Tests.Support;
+
+/// <summary>
+/// The whole app in-process, against a real Redis-protocol server (its own key prefix, so tests run side by side
+/// on one server) and a real SQLite file in a temporary folder. Demo tenants, keys and accounts are seeded.
+/// </summary>
+public sealed class TestApp : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> _settings;
+    private readonly FakeTimeProvider? _clock;
+
+    private TestApp(string redis, string dataPath, string prefix, FakeTimeProvider? clock, IDictionary<string, string?>? settings)
+    {
+        DataPath = dataPath;
+        KeyPrefix = prefix;
+        _clock = clock;
+        _settings = new Dictionary<string, string?>
+        {
+            ["Redis:Configuration"] = redis,
+            ["Redis:KeyPrefix"] = prefix,
+            ["Storage:DataPath"] = dataPath,
+            ["Demo:Enabled"] = "true",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
+        }
+    }
+
+    public string DataPath { get; }
+    public string KeyPrefix { get; }
+
+    /// <summary>Starts the app on Garnet (or the given server) with a fresh data folder and key prefix.</summary>
+    public static async Task<TestApp> StartAsync(FakeTimeProvider? clock = null, string? redis = null,
+        IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null)
+    {
+        var app = new TestApp(redis ?? await TestServers.GarnetAsync(), dataPath ?? TestServers.NewTempDirectory("app"),
+            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings);
+        app.CreateClient().Dispose(); // starts the host: Redis, migrations, seed data
+        return app;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+        if (_clock is not null)
+        {
+            builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(_clock));
+        }
+    }
+
+    public HttpClient Agent(string tenant) => WithToken($"demo-{tenant}-agent");
+
+    public HttpClient Account(string user) => WithToken($"demo-{user}-token");
+
+    public HttpClient WithToken(string token)
+    {
+        var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        try
+        {
+            Directory.Delete(DataPath, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+public static class Http
+{
+    public static async Task<JsonElement> Json(this HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        return string.IsNullOrEmpty(text) ? default : JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    public static string Str(this JsonElement element, string name) => element.GetProperty(name).GetString()!;
+
+    public static Task<HttpResponseMessage> Submit(this HttpClient agent, object body) =>
+        agent.PostAsJsonAsync("/api/v1/jobs", body);
+
+    /// <summary>Submits a production payment, which every demo policy parks for a human; returns the 202 body.</summary>
+    public static async Task<JsonElement> SubmitPayment(this HttpClient agent, int amount = 100, string? idempotencyKey = null)
+    {
+        var response = await agent.Submit(new
+        {
+            topic = "finance.payment.execute",
+            env = "production",
+            priority = "high",
+            payload = new { invoice = $"INV-{amount}", amount },
+            idempotencyKey,
+        });
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        return await response.Json();
+    }
+
+    public static Task<HttpResponseMessage> Approve(this HttpClient reviewer, string id, object? body = null) =>
+        reviewer.PostAsJsonAsync($"/api/v1/approvals/{id}/approve", body ?? new { reason = "looks right" });
+
+    public static Task<HttpResponseMessage> Reject(this HttpClient reviewer, string id, object? body = null) =>
+        reviewer.PostAsJsonAsync($"/api/v1/approvals/{id}/reject", body ?? new { reason = "no" });
+}

@@ -1,0 +1,2 @@
+// ReviewerPortal: small browser helpers called from Blazor components.
+window.reviewerPortal = window.reviewerPortal || {};
