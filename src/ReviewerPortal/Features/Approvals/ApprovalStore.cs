@@ -179,45 +179,45 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             min = score;
             afterId = id;
         }
-        var items = new List<Approval>(limit);
+        // Collect one more than asked: its presence proves there is a next page.
+        var items = new List<Approval>(limit + 1);
         long skip = 0;
-        string? next = null;
-        while (items.Count < limit)
+        while (items.Count <= limit)
         {
-            var batch = await Db.SortedSetRangeByScoreWithScoresAsync(key, min, double.PositiveInfinity, skip: skip, take: limit + 1);
-            if (batch.Length == 0)
-            {
-                break;
-            }
+            var take = limit + 1 - items.Count + 1;
+            var batch = await Db.SortedSetRangeByScoreWithScoresAsync(key, min, double.PositiveInfinity, skip: skip, take: take);
             skip += batch.Length;
             foreach (var entry in batch)
             {
                 var member = (string)entry.Element!;
-                if (afterId is not null && entry.Score == min && string.CompareOrdinal(member, afterId) <= 0)
+                if (items.Count > limit
+                    || (afterId is not null && entry.Score == min && string.CompareOrdinal(member, afterId) <= 0))
                 {
                     continue;
-                }
-                if (items.Count == limit)
-                {
-                    next = PageCursor.Format(items[^1].CreatedAt.ToUnixTimeMilliseconds(), items[^1].Id);
-                    break;
                 }
                 var approval = await GetApprovalAsync(tenant, member);
-                if (approval is null || approval.State != state)
+                if (approval is null)
                 {
-                    // The record outlived its retention (or moved on): drop the stale index entry.
-                    if (approval is null)
-                    {
-                        await Db.SortedSetRemoveAsync(key, member);
-                    }
+                    // The record outlived its retention: drop the stale index entry.
+                    await Db.SortedSetRemoveAsync(key, member);
+                    skip--;
                     continue;
                 }
-                items.Add(approval);
+                if (approval.State == state)
+                {
+                    items.Add(approval);
+                }
             }
-            if (next is not null || batch.Length < limit + 1)
+            if (batch.Length < take)
             {
                 break;
             }
+        }
+        string? next = null;
+        if (items.Count > limit)
+        {
+            items.RemoveRange(limit, items.Count - limit);
+            next = PageCursor.Format(items[^1].CreatedAt.ToUnixTimeMilliseconds(), items[^1].Id);
         }
         return new ApprovalPage(items, next);
     }

@@ -14,7 +14,7 @@ public static class ApprovalsApi
 
     public static IEndpointRouteBuilder MapApprovalsApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization();
+        var group = routes.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(AuthSetup.ApiPolicy);
         group.MapGet("/", List).WithName("ListApprovals")
             .WithSummary("A tenant's approvals in one state, oldest first, cursor-paged.");
         group.MapGet("/{id}", Get).WithName("GetApproval")

@@ -23,7 +23,7 @@ public static class PoliciesApi
 
     public static IEndpointRouteBuilder MapPoliciesApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/tenants/{tenant}/policy").WithTags("Policies").RequireAuthorization();
+        var group = routes.MapGroup("/api/v1/tenants/{tenant}/policy").WithTags("Policies").RequireAuthorization(AuthSetup.ApiPolicy);
         group.MapGet("/", GetCurrent).WithName("GetPolicy").WithSummary("The tenant's current policy and its snapshot hash.");
         group.MapGet("/history", History).WithName("GetPolicyHistory").WithSummary("Every published version, newest first.");
         group.MapGet("/versions/{snapshot}", GetVersion).WithName("GetPolicyVersion");

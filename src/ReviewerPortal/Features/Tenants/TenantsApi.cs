@@ -29,7 +29,7 @@ public static class TenantsApi
 {
     public static IEndpointRouteBuilder MapTenantsApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/tenants").WithTags("Tenants").RequireAuthorization();
+        var group = routes.MapGroup("/api/v1/tenants").WithTags("Tenants").RequireAuthorization(AuthSetup.ApiPolicy);
         group.MapGet("/", List).WithName("ListTenants").WithSummary("The tenants the caller can read.");
         group.MapGet("/{tenant}/settings", GetSettings).WithName("GetTenantSettings");
         group.MapPut("/{tenant}/settings", PutSettings).WithName("PutTenantSettings").RequireAuthorization(AuthSetup.AdminPolicy)

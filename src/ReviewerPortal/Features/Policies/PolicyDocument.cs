@@ -1,0 +1,126 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace ReviewerPortal.Features.Policies;
+
+/// <summary>What a matching rule decides. YAML: <c>allow</c>, <c>deny</c>, <c>throttle</c>, <c>require_human</c>.</summary>
+public enum PolicyDecision { Allow, Deny, Throttle, RequireHuman }
+
+public static class PolicyDecisionText
+{
+    public static string ToYaml(this PolicyDecision decision) => decision switch
+    {
+        PolicyDecision.Allow => "allow",
+        PolicyDecision.Deny => "deny",
+        PolicyDecision.Throttle => "throttle",
+        _ => "require_human",
+    };
+
+    public static bool TryParse(string? text, out PolicyDecision decision)
+    {
+        (var ok, decision) = text switch
+        {
+            "allow" => (true, PolicyDecision.Allow),
+            "deny" => (true, PolicyDecision.Deny),
+            "throttle" => (true, PolicyDecision.Throttle),
+            "require_human" => (true, PolicyDecision.RequireHuman),
+            _ => (false, PolicyDecision.RequireHuman),
+        };
+        return ok;
+    }
+}
+
+/// <summary>At most <see cref="Limit"/> matching jobs per <see cref="Window"/> for the tenant.</summary>
+public sealed record ThrottleRate(int Limit, TimeSpan Window)
+{
+    public override string ToString() =>
+        Window == TimeSpan.FromSeconds(1) ? $"{Limit}/second"
+        : Window == TimeSpan.FromMinutes(1) ? $"{Limit}/minute"
+        : Window == TimeSpan.FromHours(1) ? $"{Limit}/hour"
+        : Window == TimeSpan.FromDays(1) ? $"{Limit}/day"
+        : $"{Limit}/{DurationText.Format(Window)}";
+}
+
+/// <summary>One rule: when every <see cref="When"/> pattern matches the job, <see cref="Decision"/> applies.</summary>
+public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> When, PolicyDecision Decision, ThrottleRate? Rate, TimeSpan? Ttl)
+{
+    /// <summary>The rule's canonical YAML (as it stands in the document's canonical form, without the list dash).</summary>
+    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl);
+
+    private static string Canonical(string id, IReadOnlyDictionary<string, string> when, PolicyDecision decision, ThrottleRate? rate, TimeSpan? ttl)
+    {
+        var b = new StringBuilder();
+        b.Append("id: ").Append(id).Append('\n');
+        if (when.Count > 0)
+        {
+            b.Append("when:\n");
+            foreach (var (key, value) in when.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                b.Append("  ").Append(key).Append(": ").Append(Quote(value)).Append('\n');
+            }
+        }
+        b.Append("decision: ").Append(decision.ToYaml()).Append('\n');
+        if (rate is not null)
+        {
+            b.Append("rate: ").Append(rate).Append('\n');
+        }
+        if (ttl is not null)
+        {
+            b.Append("ttl: ").Append(DurationText.Format(ttl.Value)).Append('\n');
+        }
+        return b.ToString();
+    }
+
+    /// <summary>A JSON string literal is a valid YAML double-quoted scalar.</summary>
+    internal static string Quote(string value) => JsonSerializer.Serialize(value);
+}
+
+/// <summary>
+/// A parsed, valid policy. <see cref="Snapshot"/> is the SHA-256 of <see cref="CanonicalYaml"/>: comments, white
+/// space and the order of keys inside mappings do not change it; any change of meaning (or of rule order) does.
+/// </summary>
+public sealed class PolicyDocument
+{
+    public PolicyDocument(string version, PolicyDecision @default, IReadOnlyList<PolicyRule> rules)
+    {
+        Version = version;
+        Default = @default;
+        Rules = rules;
+        var b = new StringBuilder();
+        b.Append("version: ").Append(version).Append('\n');
+        b.Append("default: ").Append(@default.ToYaml()).Append('\n');
+        if (rules.Count == 0)
+        {
+            b.Append("rules: []\n");
+        }
+        else
+        {
+            b.Append("rules:\n");
+            foreach (var rule in rules)
+            {
+                var lines = rule.CanonicalYaml.TrimEnd('\n').Split('\n');
+                b.Append("  - ").Append(lines[0]).Append('\n');
+                foreach (var line in lines.Skip(1))
+                {
+                    b.Append("    ").Append(line).Append('\n');
+                }
+            }
+        }
+        CanonicalYaml = b.ToString();
+        Snapshot = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(CanonicalYaml)));
+    }
+
+    public string Version { get; }
+    public PolicyDecision Default { get; }
+    public IReadOnlyList<PolicyRule> Rules { get; }
+    public string CanonicalYaml { get; }
+    public string Snapshot { get; }
+}
+
+public sealed record PolicyError(string Field, string Message, int Line, int Column);
+
+public sealed record PolicyParseResult(PolicyDocument? Document, IReadOnlyList<PolicyError> Errors)
+{
+    public bool IsValid => Document is not null;
+}
