@@ -18,6 +18,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly Dictionary<string, string?> _settings;
     private readonly FakeTimeProvider? _clock;
 
+    private bool _ownsData;
+
     private TestApp(string redis, string dataPath, string prefix, FakeTimeProvider? clock, IDictionary<string, string?>? settings)
     {
         DataPath = dataPath;
@@ -44,7 +46,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
         IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null)
     {
         var app = new TestApp(redis ?? await TestServers.GarnetAsync(), dataPath ?? TestServers.NewTempDirectory("app"),
-            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings);
+            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings) { _ownsData = dataPath is null };
         app.CreateClient().Dispose(); // starts the host: Redis, migrations, seed data
         return app;
     }
@@ -76,6 +78,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
+        if (!_ownsData)
+        {
+            return;
+        }
         try
         {
             Directory.Delete(DataPath, recursive: true);

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Tests.Support;
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Tests.Infrastructure.Redis;
+
+/// <summary>The embedded server as the app runs it: real Garnet processes, real kill -9.</summary>
+public sealed class EmbeddedGarnetTests
+{
+    private static Task<EmbeddedGarnet> Start(string data) =>
+        EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions { DataPath = data }, NullLogger.Instance, CancellationToken.None);
+
+    [Fact]
+    public async Task Data_survives_kill_9_of_the_server()
+    {
+        var data = TestServers.NewTempDirectory("garnet-kill");
+        var first = await Start(data);
+        await using (var mux = await ConnectionMultiplexer.ConnectAsync(first.Endpoint))
+        {
+            var db = mux.GetDatabase();
+            await db.StringSetAsync("s", "v");
+            await db.HashSetAsync("h", [new HashEntry("state", "pending"), new HashEntry("seq", 3)]);
+            await db.KeyExpireAsync("h", TimeSpan.FromHours(5));
+            await db.SortedSetAddAsync("z", [new SortedSetEntry("a", 1), new SortedSetEntry("b", 2)]);
+            await db.ScriptEvaluateAsync("redis.call('HSET', KEYS[1], 'via', 'lua'); return redis.call('LPUSH', KEYS[2], ARGV[1])",
+                ["h", "l"], ["entry"]);
+        }
+        Process.GetProcessById(first.ProcessId).Kill(); // SIGKILL: no shutdown, no flush
+        await Process.GetProcessById(first.ProcessId).WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
+
+        await using var second = await Start(data);
+        await using var again = await ConnectionMultiplexer.ConnectAsync(second.Endpoint);
+        var read = again.GetDatabase();
+
+        Assert.False(second.Reused);
+        Assert.Equal("v", (string?)await read.StringGetAsync("s"));
+        Assert.Equal("pending", (string?)await read.HashGetAsync("h", "state"));
+        Assert.Equal("lua", (string?)await read.HashGetAsync("h", "via"));
+        Assert.InRange((await read.KeyTimeToLiveAsync("h"))!.Value, TimeSpan.FromHours(4.9), TimeSpan.FromHours(5));
+        Assert.Equal(["a", "b"], (await read.SortedSetRangeByRankAsync("z")).Select(v => (string)v!));
+        Assert.Equal("entry", (string?)await read.ListGetByIndexAsync("l", 0));
+    }
+
+    [Fact]
+    public async Task Server_orphaned_by_a_killed_app_is_reused_at_the_next_start()
+    {
+        var data = TestServers.NewTempDirectory("garnet-orphan");
+        var orphan = await Start(data); // the "app" dies without disposing it
+
+        await using var next = await Start(data);
+
+        Assert.True(next.Reused);
+        Assert.Equal(orphan.ProcessId, next.ProcessId);
+        Assert.Equal(orphan.Port, next.Port);
+        Assert.True(await EmbeddedGarnet.PingAsync(next.Port, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Stale_pid_file_starts_a_fresh_server_and_dispose_stops_it()
+    {
+        var data = TestServers.NewTempDirectory("garnet-stale");
+        await File.WriteAllTextAsync(Path.Combine(data, "garnet.pid.json"), """{"Pid":999999,"Port":1,"DataPath":"x"}""");
+
+        var garnet = await Start(data);
+        Assert.False(garnet.Reused);
+        var pid = garnet.ProcessId;
+        await garnet.DisposeAsync();
+
+        Assert.False(File.Exists(Path.Combine(data, "garnet.pid.json")));
+        Assert.False(await EmbeddedGarnet.PingAsync(garnet.Port, CancellationToken.None));
+        Assert.ThrowsAny<Exception>(() => Process.GetProcessById(pid).Kill());
+    }
+}
