@@ -26,6 +26,7 @@ app.UseAntiforgery();
 
 app.MapOpenApi("/openapi/{documentName}.json");
 app.MapApprovalsApis();
+app.MapAccountEndpoints();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 

@@ -1,2 +1,31 @@
 // ReviewerPortal: small browser helpers called from Blazor components.
 window.reviewerPortal = window.reviewerPortal || {};
+
+// Queue keyboard: j/k move, Enter opens, a/r open ready to approve/reject. Ignored while typing in a field.
+window.reviewerPortal.queueKeys = function (dotnet) {
+  if (window.reviewerPortal._queueHandler) {
+    document.removeEventListener("keydown", window.reviewerPortal._queueHandler);
+  }
+  const handler = function (e) {
+    const tag = (e.target && e.target.tagName) || "";
+    if (e.ctrlKey || e.metaKey || e.altKey || tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") {
+      return;
+    }
+    if (!document.querySelector("[data-testid=queue]")) {
+      document.removeEventListener("keydown", handler);
+      return;
+    }
+    if (["j", "k", "a", "r", "Enter"].includes(e.key)) {
+      e.preventDefault();
+      dotnet.invokeMethodAsync("OnQueueKey", e.key);
+    }
+  };
+  window.reviewerPortal._queueHandler = handler;
+  document.addEventListener("keydown", handler);
+};
+
+// Focus an element by id (used after opening an approval with a/r).
+window.reviewerPortal.focus = function (id) {
+  const el = document.getElementById(id);
+  if (el) { el.focus(); }
+};

@@ -43,17 +43,28 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     /// <summary>Starts the app on Garnet (or the given server) with a fresh data folder and key prefix.</summary>
     public static async Task<TestApp> StartAsync(FakeTimeProvider? clock = null, string? redis = null,
-        IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null)
+        IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null, bool kestrel = false)
     {
         var app = new TestApp(redis ?? await TestServers.GarnetAsync(), dataPath ?? TestServers.NewTempDirectory("app"),
             keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings) { _ownsData = dataPath is null };
+        if (kestrel)
+        {
+            app.UseKestrel(0); // a real loopback socket, for a browser
+            app.StartServer();
+            app.ClientOptions.BaseAddress = new Uri(app.BaseUrl);
+        }
         app.CreateClient().Dispose(); // starts the host: Redis, migrations, seed data
         return app;
     }
 
+    /// <summary>The address a browser reaches the app at (with <c>kestrel: true</c>).</summary>
+    public string BaseUrl => Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First().Replace("[::]", "127.0.0.1");
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        builder.UseStaticWebAssets(); // MudBlazor's css/js from the package, as in development
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
@@ -70,7 +81,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     public HttpClient WithToken(string token)
     {
-        var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, BaseAddress = ClientOptions.BaseAddress });
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }

@@ -226,21 +226,26 @@ public sealed class ApprovalService(
         {
             return null;
         }
-        using var waiter = feed.Watch(tenant, id);
-        var approval = await store.GetApprovalAsync(tenant, id);
-        if (approval is null || approval.State != ApprovalStates.Pending || wait <= TimeSpan.Zero)
+        // Changes that keep it pending (a re-evaluation) wake the wait too: look again until it leaves pending.
+        var deadline = time.GetUtcNow() + wait;
+        while (true)
         {
-            return approval;
+            using var waiter = feed.Watch(tenant, id);
+            var approval = await store.GetApprovalAsync(tenant, id);
+            var left = deadline - time.GetUtcNow();
+            if (approval is null || approval.State != ApprovalStates.Pending || left <= TimeSpan.Zero)
+            {
+                return approval;
+            }
+            try
+            {
+                await waiter.Changed.WaitAsync(left, time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                return await store.GetApprovalAsync(tenant, id);
+            }
         }
-        try
-        {
-            await waiter.Changed.WaitAsync(wait, time, cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            // Still pending after the wait: answer with the current state.
-        }
-        return await store.GetApprovalAsync(tenant, id);
     }
 
     public async Task<ApprovalPage?> ListAsync(Caller caller, string tenant, string state, string? cursor, int limit)

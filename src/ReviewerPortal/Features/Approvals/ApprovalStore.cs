@@ -35,6 +35,28 @@ public sealed record TransitionResult(string Status, string? Value)
     public bool Happened => Status == "ok";
 }
 
+public sealed record AgeBucketCount(string Label, long Count);
+
+/// <summary>A tenant's pending queue at a glance: count, oldest age, age histogram, expiring within the hour.</summary>
+public sealed record QueueStats(string Tenant, long Pending, TimeSpan? OldestAge, IReadOnlyList<AgeBucketCount> Histogram, long ExpiringWithinHour);
+
+/// <summary>The age buckets of the histogram: [Min, Max) of an approval's age.</summary>
+public sealed record AgeBucket(string Label, TimeSpan Min, TimeSpan? Max);
+
+public static class AgeBuckets
+{
+    public static readonly IReadOnlyList<AgeBucket> All =
+    [
+        new("<5m", TimeSpan.Zero, TimeSpan.FromMinutes(5)),
+        new("5-15m", TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)),
+        new("15m-1h", TimeSpan.FromMinutes(15), TimeSpan.FromHours(1)),
+        new("1-4h", TimeSpan.FromHours(1), TimeSpan.FromHours(4)),
+        new("4-12h", TimeSpan.FromHours(4), TimeSpan.FromHours(12)),
+        new("12-24h", TimeSpan.FromHours(12), TimeSpan.FromHours(24)),
+        new(">24h", TimeSpan.FromHours(24), null),
+    ];
+}
+
 public sealed record ApprovalPage(IReadOnlyList<Approval> Items, string? NextCursor);
 
 /// <summary>Where approvals, allowed jobs and their indexes live. One Redis implementation.</summary>
@@ -51,6 +73,8 @@ public interface IApprovalStore
     Task<IReadOnlyList<string>> DueTimersAsync(string tenant, DateTimeOffset now, int limit);
     Task<DateTimeOffset?> NextTimerAsync(string tenant);
     Task RemoveTimerAsync(string tenant, string member);
+    Task<QueueStats> StatsAsync(string tenant, DateTimeOffset now);
+    Task<IReadOnlyList<Approval>> PendingRangeAsync(string tenant, int start, int count);
     Task<(bool Admitted, TimeSpan RetryAfter)> ThrottleAsync(string tenant, string ruleId, int limit, TimeSpan window, DateTimeOffset now);
 }
 
@@ -233,6 +257,41 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
     {
         var first = await Db.SortedSetRangeByRankWithScoresAsync(RedisKeys.Timers(tenant), 0, 0);
         return first.Length == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score);
+    }
+
+    public async Task<QueueStats> StatsAsync(string tenant, DateTimeOffset now)
+    {
+        // Counts come from sorted-set ranges by age (ZCOUNT), never from a scan of the approvals.
+        var key = RedisKeys.StateSet(tenant, ApprovalStates.Pending);
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var batch = Db.CreateBatch();
+        var buckets = AgeBuckets.All.Select(b => batch.SortedSetLengthAsync(key,
+            b.Max is { } max ? nowMs - (long)max.TotalMilliseconds : double.NegativeInfinity,
+            nowMs - (long)b.Min.TotalMilliseconds,
+            b.Max is null ? Exclude.None : Exclude.Start)).ToList();
+        var total = batch.SortedSetLengthAsync(key);
+        var oldest = batch.SortedSetRangeByRankWithScoresAsync(key, 0, 0);
+        var expiring = batch.SortedSetLengthAsync(RedisKeys.Timers(tenant), nowMs, nowMs + (long)TimeSpan.FromHours(1).TotalMilliseconds);
+        batch.Execute();
+        await Task.WhenAll([.. buckets, total, oldest, expiring]);
+        var first = oldest.Result;
+        return new QueueStats(
+            tenant,
+            total.Result,
+            first.Length == 0 ? null : now - DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score),
+            [.. AgeBuckets.All.Select((b, i) => new AgeBucketCount(b.Label, buckets[i].Result))],
+            expiring.Result);
+    }
+
+    public async Task<IReadOnlyList<Approval>> PendingRangeAsync(string tenant, int start, int count)
+    {
+        if (count <= 0)
+        {
+            return [];
+        }
+        var ids = await Db.SortedSetRangeByRankAsync(RedisKeys.StateSet(tenant, ApprovalStates.Pending), start, start + count - 1);
+        var loaded = await Task.WhenAll(ids.Select(id => GetApprovalAsync(tenant, (string)id!)));
+        return [.. loaded.Where(a => a is not null && a.State == ApprovalStates.Pending).Select(a => a!)];
     }
 
     public Task RemoveTimerAsync(string tenant, string member) => Db.SortedSetRemoveAsync(RedisKeys.Timers(tenant), member);

@@ -28,7 +28,9 @@ public static class ApprovalsSetup
         services.AddSingleton<RedisLockFactory>();
         services.AddSingleton<IApprovalStore, RedisApprovalStore>();
         services.AddSingleton<TenantStore>();
+        services.AddSingleton<TenantSettingsService>();
         services.AddSingleton<PolicyStore>();
+        services.AddSingleton<PolicyPublisher>();
         services.AddSingleton<TenantAccess>();
         services.AddSingleton<AuditLog>();
         services.AddSingleton<ChangeFeed>();

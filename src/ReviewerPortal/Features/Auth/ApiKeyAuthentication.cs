@@ -114,6 +114,34 @@ public sealed class ApiKeyService(IDbContextFactory<AppDbContext> dbFactory, Tim
         return key;
     }
 
+    public async Task<IReadOnlyList<ApiKey>> ListAgentKeysAsync(string tenant, CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var keys = await db.ApiKeys.AsNoTracking().Where(k => k.Kind == ApiKeyKind.Agent && k.Tenant == tenant).ToListAsync(cancellationToken);
+        return [.. keys.OrderByDescending(k => k.CreatedAt)];
+    }
+
+    /// <summary>Creates an agent key; the secret is returned here once and never again.</summary>
+    public async Task<(ApiKey Key, string Secret)> CreateAgentKeyAsync(string tenant, string name, CancellationToken cancellationToken = default)
+    {
+        var secret = NewSecret("rpa");
+        return (await EnsureAsync(name, ApiKeyKind.Agent, secret, tenant, null, cancellationToken), secret);
+    }
+
+    /// <summary>Revokes a tenant's agent key (callers holding it are refused within the 30 s lookup cache).</summary>
+    public async Task<ApiKey?> RevokeAgentKeyAsync(string tenant, int id, CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id && k.Tenant == tenant && k.Kind == ApiKeyKind.Agent, cancellationToken);
+        if (key is null || key.RevokedAt is not null)
+        {
+            return key;
+        }
+        key.RevokedAt = time.GetUtcNow();
+        await db.SaveChangesAsync(cancellationToken);
+        return key;
+    }
+
     /// <summary>Registers an already-hashed secret (keys handed over through configuration).</summary>
     public async Task EnsureHashAsync(string name, ApiKeyKind kind, string keyHash, string? tenant, string? userName,
         CancellationToken cancellationToken = default)

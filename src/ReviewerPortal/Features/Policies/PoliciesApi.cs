@@ -63,8 +63,8 @@ public static class PoliciesApi
     }
 
     public static async Task<Results<Ok<PolicyPublishResponse>, ValidationProblem, ProblemHttpResult>> Publish(
-        string tenant, HttpRequest request, ClaimsPrincipal user, TenantStore tenants, PolicyStore policies,
-        AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+        string tenant, HttpRequest request, ClaimsPrincipal user, TenantStore tenants, PolicyPublisher publisher,
+        CancellationToken cancellationToken)
     {
         if (!await tenants.ExistsAsync(tenant))
         {
@@ -82,23 +82,12 @@ public static class PoliciesApi
             return Problems.Invalid("body", $"A policy is at most {MaxYamlBytes / 1024} KiB.");
         }
         var yaml = new string(buffer, 0, read);
-        var parsed = PolicyParser.Parse(yaml);
-        if (parsed.Document is not { } document)
+        var result = await publisher.PublishAsync(tenant, yaml, Caller.From(user), cancellationToken);
+        if (result.Errors.Count > 0)
         {
-            return PolicyInvalid(parsed.Errors);
+            return PolicyInvalid(result.Errors);
         }
-
-        var caller = Caller.From(user);
-        var previous = await policies.GetCurrentSnapshotAsync(tenant);
-        var entry = audit.NewEntry(tenant, caller.Actor, "policy_published");
-        entry.PolicySnapshot = document.Snapshot;
-        entry.Details = $"previous snapshot {previous ?? "(none)"}";
-        var version = await audit.RecordAsync(entry, async json =>
-        {
-            var published = await policies.PublishAsync(tenant, document, yaml, caller.Name, time.GetUtcNow(), json);
-            return (published is not null, published);
-        }, cancellationToken);
-        return TypedResults.Ok(new PolicyPublishResponse(tenant, version, document.Snapshot, version is not null));
+        return TypedResults.Ok(new PolicyPublishResponse(tenant, result.Version, result.Snapshot!, result.Version is not null));
     }
 
     /// <summary>400 with every error under its field path, and the line and column of each.</summary>

@@ -77,13 +77,13 @@ public static class PolicyDiff
                 lines.Add(new DiffLine(DiffKind.Same, a[x++]));
                 y++;
             }
-            else if (y < b.Length && (x == a.Length || lcs[x, y + 1] >= lcs[x + 1, y]))
+            else if (x < a.Length && (y == b.Length || lcs[x + 1, y] >= lcs[x, y + 1]))
             {
-                lines.Add(new DiffLine(DiffKind.Added, b[y++]));
+                lines.Add(new DiffLine(DiffKind.Removed, a[x++])); // removals before additions, as diff tools show them
             }
             else
             {
-                lines.Add(new DiffLine(DiffKind.Removed, a[x++]));
+                lines.Add(new DiffLine(DiffKind.Added, b[y++]));
             }
         }
         return lines;

@@ -58,7 +58,7 @@ public static class TenantsApi
     }
 
     public static async Task<Results<Ok<TenantSettingsResponse>, ValidationProblem, ProblemHttpResult>> PutSettings(
-        string tenant, HttpRequest request, ClaimsPrincipal user, TenantStore tenants, AuditLog audit, CancellationToken cancellationToken)
+        string tenant, HttpRequest request, ClaimsPrincipal user, TenantStore tenants, TenantSettingsService service, CancellationToken cancellationToken)
     {
         var current = await tenants.GetSettingsAsync(tenant);
         if (current is null)
@@ -70,50 +70,14 @@ public static class TenantsApi
         {
             return error;
         }
-        var updated = current;
-        if (body!.ApprovalTtl is not null)
+        var result = await service.UpdateAsync(current, body!, Caller.From(user), cancellationToken);
+        if (result.Errors.Count > 0)
         {
-            if (!DurationText.TryParse(body.ApprovalTtl, out var ttl))
-            {
-                return Problems.Invalid("approvalTtl", "A duration such as 24:00:00, PT24H or 72h.");
-            }
-            if (ttl < TenantSettings.MinApprovalTtl || ttl > TenantSettings.MaxApprovalTtl)
-            {
-                return Problems.Invalid("approvalTtl", "From 1 minute to 30 days.");
-            }
-            updated = updated with { ApprovalTtl = ttl };
+            return Problems.Invalid(result.Errors);
         }
-        if (body.Approvers is not null)
-        {
-            if (body.Approvers.Count > 200 || body.Approvers.Any(a => string.IsNullOrWhiteSpace(a) || a.Length > 256 || a.Contains(',')))
-            {
-                return Problems.Invalid("approvers", "Up to 200 user names, none empty or containing a comma.");
-            }
-            updated = updated with { Approvers = [.. body.Approvers.Select(a => a.Trim()).Distinct(StringComparer.Ordinal)] };
-        }
-        if (body.DisplayName is not null)
-        {
-            if (body.DisplayName.Length > 200)
-            {
-                return Problems.Invalid("displayName", "At most 200 characters.");
-            }
-            updated = updated with { DisplayName = body.DisplayName };
-        }
-
-        var entry = audit.NewEntry(tenant, Caller.From(user).Actor, "settings_changed");
-        entry.Details = $"approvalTtl {DurationText.Format(current.ApprovalTtl)} → {DurationText.Format(updated.ApprovalTtl)}; " +
-                        $"approvers [{string.Join(',', current.Approvers)}] → [{string.Join(',', updated.Approvers)}]";
-        await audit.RecordAsync(entry, async json =>
-        {
-            await tenants.UpdateAsync(updated, json);
-            return (true, true);
-        }, cancellationToken);
-        var note = updated.ApprovalTtl != current.ApprovalTtl
-            ? "The new TTL applies to approvals submitted from now on; pending approvals keep the deadline they were given."
-            : null;
-        return TypedResults.Ok(ToResponse(updated) with { Note = note });
+        return TypedResults.Ok(ToResponse(result.Settings!) with { Note = result.Note });
     }
 
-    private static TenantSettingsResponse ToResponse(TenantSettings s) =>
+    internal static TenantSettingsResponse ToResponse(TenantSettings s) =>
         new(s.Tenant, s.DisplayName, DurationText.Format(s.ApprovalTtl), (long)s.ApprovalTtl.TotalSeconds, s.Approvers);
 }

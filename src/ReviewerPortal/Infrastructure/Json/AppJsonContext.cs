@@ -24,6 +24,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(ApprovalChange))]
 [JsonSerializable(typeof(AuditEntry))]
 [JsonSerializable(typeof(AuditPage))]
+[JsonSerializable(typeof(List<AuditEntry>))]
 [JsonSerializable(typeof(AuditVerification))]
 [JsonSerializable(typeof(TenantSettingsRequest))]
 [JsonSerializable(typeof(TenantSettingsResponse))]

@@ -1,0 +1,133 @@
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Authorization;
+using ReviewerPortal.Features.Approvals;
+using MudBlazor;
+using ReviewerPortal.Features.Auth;
+
+namespace ReviewerPortal.Components.Shared;
+
+/// <summary>
+/// Base of the portal's pages: who is signed in, and live updates from the change feed (eShop's pattern: subscribe
+/// after the first render, call back through InvokeAsync, report failures with DispatchExceptionAsync).
+/// </summary>
+public abstract class PortalComponent : ComponentBase, IDisposable
+{
+    private IDisposable? _subscription;
+    private CancellationTokenSource? _debounce;
+
+    [CascadingParameter]
+    private Task<AuthenticationState> AuthenticationState { get; set; } = default!;
+
+    [Inject]
+    protected ChangeFeed Feed { get; set; } = default!;
+
+    [Inject]
+    protected TimeProvider Time { get; set; } = default!;
+
+    protected async Task<Caller> CallerAsync() => Caller.From((await AuthenticationState).User);
+
+    /// <summary>Which changes this page reacts to; null: none.</summary>
+    protected virtual bool IsRelevant(ApprovalChange change) => false;
+
+    /// <summary>Reloads what changed; called at most every <see cref="Debounce"/>.</summary>
+    protected virtual Task OnLiveChangeAsync() => Task.CompletedTask;
+
+    protected virtual TimeSpan Debounce => TimeSpan.FromMilliseconds(150);
+
+    protected override void OnAfterRender(bool firstRender)
+    {
+        if (firstRender)
+        {
+            _subscription = Feed.Subscribe(change =>
+            {
+                if (IsRelevant(change))
+                {
+                    _ = ScheduleAsync();
+                }
+            });
+        }
+    }
+
+    private async Task ScheduleAsync()
+    {
+        var next = new CancellationTokenSource();
+        var previous = Interlocked.Exchange(ref _debounce, next);
+        previous?.Cancel();
+        try
+        {
+            await Task.Delay(Debounce, next.Token);
+            await InvokeAsync(async () =>
+            {
+                await OnLiveChangeAsync();
+                StateHasChanged();
+            });
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            await DispatchExceptionAsync(ex);
+        }
+    }
+
+    public virtual void Dispose()
+    {
+        _subscription?.Dispose();
+        _debounce?.Cancel();
+        GC.SuppressFinalize(this);
+    }
+}
+
+public static class Display
+{
+    public static string Age(TimeSpan age)
+    {
+        if (age < TimeSpan.Zero)
+        {
+            age = TimeSpan.Zero;
+        }
+        return age.TotalMinutes < 1 ? $"{(int)age.TotalSeconds}s"
+            : age.TotalHours < 1 ? $"{(int)age.TotalMinutes}m"
+            : age.TotalDays < 1 ? $"{(int)age.TotalHours}h {age.Minutes}m"
+            : $"{(int)age.TotalDays}d {age.Hours}h";
+    }
+
+    /// <summary>CSS class for time left: amber under a fifth of the TTL or an hour, red under 5% or ten minutes.</summary>
+    public static string Urgency(Approval approval, DateTimeOffset now)
+    {
+        var left = approval.ExpiresAt - now;
+        var ttl = approval.ExpiresAt - approval.CreatedAt;
+        if (left <= TimeSpan.FromMinutes(10) || left <= ttl * 0.05)
+        {
+            return "rp-red";
+        }
+        return left <= TimeSpan.FromHours(1) || left <= ttl * 0.2 ? "rp-amber" : "";
+    }
+
+    public static string Summary(System.Text.Json.JsonElement payload, int max = 90)
+    {
+        if (payload.ValueKind != System.Text.Json.JsonValueKind.Object)
+        {
+            return "";
+        }
+        var text = string.Join(", ", payload.EnumerateObject().Select(p => $"{p.Name}: {Scalar(p.Value)}"));
+        return text.Length <= max ? text : text[..(max - 1)] + "…";
+    }
+
+    private static string Scalar(System.Text.Json.JsonElement value) => value.ValueKind switch
+    {
+        System.Text.Json.JsonValueKind.String => value.GetString() ?? "",
+        System.Text.Json.JsonValueKind.Object => "{…}",
+        System.Text.Json.JsonValueKind.Array => $"[{value.GetArrayLength()}]",
+        _ => value.GetRawText(),
+    };
+
+    public static Color PriorityColor(string priority) => priority switch
+    {
+        "critical" => Color.Error,
+        "high" => Color.Warning,
+        "low" => Color.Default,
+        _ => Color.Info,
+    };
+}

@@ -1,0 +1,197 @@
+using System.Net.Http.Json;
+using System.Text;
+using Microsoft.Playwright;
+using ReviewerPortal.Tests.Support;
+using static Microsoft.Playwright.Assertions;
+
+namespace ReviewerPortal.BrowserTests;
+
+/// <summary>The portal in Debian's chromium against the running app, as reviewers use it.</summary>
+public sealed class PortalFlowTests : IAsyncLifetime
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private TestApp? _app;
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(Chromium))
+        {
+            return;
+        }
+        _app = await TestApp.StartAsync(kestrel: true);
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+        }
+        _playwright?.Dispose();
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+        }
+    }
+
+    private TestApp App
+    {
+        get
+        {
+            Skip.If(_app is null, "chromium is not installed: apt-get install -y chromium");
+            return _app!;
+        }
+    }
+
+    private async Task<IPage> SignInAsync(string user)
+    {
+        var context = await _browser!.NewContextAsync(new BrowserNewContextOptions { BaseURL = App.BaseUrl, ViewportSize = new() { Width = 1440, Height = 900 } });
+        context.SetDefaultTimeout(15_000);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/account/login");
+        await page.FillAsync("#username", user);
+        await page.FillAsync("#password", $"demo-{user}");
+        await page.ClickAsync("#sign-in");
+        await Expect(page.GetByTestId("signed-in-user")).ToHaveTextAsync(user);
+        await Interactive(page);
+        return page;
+    }
+
+    /// <summary>Waits until the page runs over its circuit (prerendered HTML ignores input until then).</summary>
+    private static Task Interactive(IPage page) => Expect(page.Locator("[data-interactive=yes]")).ToBeVisibleAsync();
+
+    private static async Task GoAsync(IPage page, string url)
+    {
+        await page.GotoAsync(url);
+        await Interactive(page);
+    }
+
+    [SkippableFact]
+    public async Task Reviewer_sees_a_submission_live_reviews_the_policy_diff_and_approves_while_the_agent_waits()
+    {
+        var app = App;
+        var page = await SignInAsync("alice");
+        await page.WaitForURLAsync("**/queue/acme");
+        await Expect(page.GetByTestId("queue-empty")).ToBeVisibleAsync();
+
+        // An agent submits: the row appears without a reload.
+        var agent = app.Agent("acme");
+        var id = (await agent.SubmitPayment(420)).Str("approvalId");
+        var row = page.Locator($"[data-testid=queue-row][data-id='{id}']");
+        await Expect(row).ToBeVisibleAsync();
+        await Expect(page.GetByTestId("pending-count")).ToHaveTextAsync("1");
+        await Screenshot(page, "queue");
+
+        var waiting = agent.GetAsync($"/api/v1/approvals/{id}/decision?waitSeconds=60");
+
+        await row.ClickAsync();
+        await page.WaitForURLAsync($"**/approvals/{id}");
+        await Interactive(page);
+        await Expect(page.GetByTestId("approval-state")).ToContainTextAsync("pending");
+        await Expect(page.GetByTestId("payload")).ToContainTextAsync("INV-420");
+        await Expect(page.GetByTestId("policy-unchanged")).ToBeVisibleAsync();
+
+        // An admin publishes a new policy: the open page shows the diff against the submit-time snapshot.
+        var published = await app.Account("ada").PutAsync("/api/v1/tenants/acme/policy", new StringContent("""
+            version: v1
+            rules:
+              - id: require-approval-prod-finance
+                when: { topic: finance.payment.execute, env: production }
+                decision: require_human
+                ttl: 48h
+              - id: salary-changes
+                when: { topic: hr.salary.change }
+                decision: require_human
+            default: deny
+            """, Encoding.UTF8, "application/yaml"));
+        Assert.True(published.IsSuccessStatusCode);
+        await Expect(page.Locator("[data-testid=policy-diff] [data-rule='salary-changes'][data-change='added']")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-rule='require-approval-prod-finance'][data-change='changed']")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-rule='deny-secrets-export'][data-change='removed']")).ToBeVisibleAsync();
+        await Screenshot(page, "detail-policy-diff");
+
+        // Approving against the old snapshot is refused in words, with the one action that resolves it.
+        await page.GetByTestId("reason").FillAsync("validated invoice and policy context");
+        await page.GetByTestId("approve").ClickAsync();
+        await Expect(page.GetByTestId("conflict")).ToContainTextAsync("policy changed");
+        await page.GetByTestId("reevaluate").ClickAsync();
+        await Expect(page.GetByTestId("decision-message")).ToContainTextAsync("Re-evaluated");
+        await page.GetByTestId("approve").ClickAsync();
+        await Expect(page.GetByTestId("approval-state")).ToContainTextAsync("approved");
+        await Expect(page.Locator("[data-testid=audit-trail] [data-action=approved]")).ToBeVisibleAsync();
+        await Screenshot(page, "detail-approved");
+
+        var decision = await (await waiting).Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+        Assert.Equal("approved", decision.GetProperty("state").GetString());
+        Assert.Equal("alice", decision.GetProperty("decidedBy").GetString());
+    }
+
+    [SkippableFact]
+    public async Task Gina_never_sees_acmes_approval()
+    {
+        var app = App;
+        var id = (await app.Agent("acme").SubmitPayment(7)).Str("approvalId");
+        var globexId = (await app.Agent("globex").SubmitPayment(8)).Str("approvalId");
+
+        var page = await SignInAsync("gina");
+        await page.WaitForURLAsync("**/queue/globex");
+        await Expect(page.Locator($"[data-id='{globexId}']")).ToBeVisibleAsync();
+        await Expect(page.Locator($"[data-id='{id}']")).ToHaveCountAsync(0);
+
+        await page.GotoAsync($"/approvals/{id}");
+        await Expect(page.GetByTestId("not-found")).ToBeVisibleAsync();
+        await page.GotoAsync("/queue/acme");
+        await Expect(page.GetByTestId("not-found")).ToBeVisibleAsync();
+    }
+
+    [SkippableFact]
+    public async Task On_call_board_and_admin_pages_render_every_tenant()
+    {
+        var app = App;
+        await app.Agent("acme").SubmitPayment(1);
+        await app.Agent("globex").SubmitPayment(2);
+
+        var oscar = await SignInAsync("oscar");
+        await GoAsync(oscar, "/oncall");
+        await Expect(oscar.Locator("[data-testid=oncall-board] tr[data-tenant=acme] [data-testid=board-pending]")).ToHaveTextAsync("1");
+        await Expect(oscar.Locator("[data-testid=oncall-board] tr[data-tenant=globex]")).ToBeVisibleAsync();
+        await app.Agent("globex").SubmitPayment(3);
+        await Expect(oscar.Locator("tr[data-tenant=globex] [data-testid=board-pending]")).ToHaveTextAsync("2");
+        await Screenshot(oscar, "oncall-board");
+
+        var ada = await SignInAsync("ada");
+        await GoAsync(ada, "/admin/acme");
+        await Expect(ada.GetByTestId("policy-yaml")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("allow-readonly"));
+        await ada.GetByTestId("policy-yaml").FillAsync("version: v1\nrules:\n  - id: x\n    decision: maybe\n");
+        await ada.GetByTestId("preview").ClickAsync();
+        await Expect(ada.GetByTestId("policy-errors")).ToContainTextAsync("line 4, column 15");
+        await Screenshot(ada, "admin");
+    }
+
+    private static async Task Screenshot(IPage page, string name)
+    {
+        var folder = Path.Combine(RepositoryRoot(), "artifacts", "screenshots");
+        Directory.CreateDirectory(folder);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, name + ".png"), FullPage = true });
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ReviewerPortal.sln")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? AppContext.BaseDirectory;
+    }
+}
