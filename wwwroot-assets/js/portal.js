@@ -29,3 +29,17 @@ window.reviewerPortal.focus = function (id) {
   const el = document.getElementById(id);
   if (el) { el.focus(); }
 };
+
+// Browser notifications (opt-in): asks for permission once; true when granted.
+window.reviewerPortal.enableNotifications = async function () {
+  if (!("Notification" in window)) { return false; }
+  if (Notification.permission === "granted") { return true; }
+  if (Notification.permission === "denied") { return false; }
+  return (await Notification.requestPermission()) === "granted";
+};
+
+window.reviewerPortal.notify = function (title, body, url) {
+  if (!("Notification" in window) || Notification.permission !== "granted") { return; }
+  const n = new Notification(title, { body: body, icon: "/assets/icons/logo.svg", tag: url });
+  n.onclick = function () { window.focus(); window.location.href = url; };
+};

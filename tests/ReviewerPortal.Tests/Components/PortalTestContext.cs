@@ -1,0 +1,55 @@
+using System.Security.Claims;
+using Bunit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using ReviewerPortal.Data;
+using ReviewerPortal.Features.Approvals;
+using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Features.Policies;
+using ReviewerPortal.Features.Tenants;
+using ReviewerPortal.Tests.Support;
+
+namespace ReviewerPortal.Tests.Components;
+
+/// <summary>
+/// bUnit with the app's real services (real Redis-protocol server, real SQLite): the components are tested with
+/// the store, the change feed and the decision path they use in production; only the signed-in user is set here.
+/// </summary>
+public abstract class PortalTestContext : BunitContext, IAsyncLifetime
+{
+    protected TestApp App { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        App = await TestApp.StartAsync();
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices();
+        var sp = App.Services;
+        Services.AddSingleton(sp.GetRequiredService<TimeProvider>());
+        Services.AddSingleton(sp.GetRequiredService<ChangeFeed>());
+        Services.AddSingleton(sp.GetRequiredService<ApprovalService>());
+        Services.AddSingleton(sp.GetRequiredService<IApprovalStore>());
+        Services.AddSingleton(sp.GetRequiredService<TenantStore>());
+        Services.AddSingleton(sp.GetRequiredService<TenantAccess>());
+        Services.AddSingleton(sp.GetRequiredService<PolicyStore>());
+        Services.AddSingleton(sp.GetRequiredService<PolicyPublisher>());
+        Services.AddSingleton(sp.GetRequiredService<AuditLog>());
+        Services.AddSingleton(sp.GetRequiredService<IDbContextFactory<AppDbContext>>());
+    }
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await DisposeAsync();
+        await App.DisposeAsync();
+    }
+
+    protected void SignIn(string user, params string[] roles)
+    {
+        var auth = AddAuthorization();
+        auth.SetAuthorized(user);
+        auth.SetRoles(roles);
+        auth.SetClaims(new Claim(ClaimNames.Kind, ClaimNames.KindAccount));
+    }
+}

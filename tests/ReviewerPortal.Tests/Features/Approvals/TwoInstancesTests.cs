@@ -1,0 +1,37 @@
+using Microsoft.Extensions.DependencyInjection;
+using ReviewerPortal.Features.Approvals;
+using ReviewerPortal.Tests.Support;
+
+namespace ReviewerPortal.Tests.Features.Approvals;
+
+/// <summary>Two app instances on one Redis (and one SQLite file), as a scaled-out deployment runs.</summary>
+public sealed class TwoInstancesTests
+{
+    [Fact]
+    public async Task A_decision_on_one_instance_reaches_the_other_instances_pages_and_long_polls()
+    {
+        var data = TestServers.NewTempDirectory("two");
+        var prefix = $"two{Guid.NewGuid():N}:";
+        await using var a = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+        await using var b = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+        var seenOnA = new TaskCompletionSource<ApprovalChange>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = a.Services.GetRequiredService<ChangeFeed>().Subscribe(change =>
+        {
+            if (change.State == ApprovalStates.Approved)
+            {
+                seenOnA.TrySetResult(change);
+            }
+        });
+
+        var id = (await a.Agent("acme").SubmitPayment()).Str("approvalId");
+        var waitingOnA = a.Agent("acme").GetAsync($"/api/v1/approvals/{id}/decision?waitSeconds=30");
+        var approved = await b.Account("alice").Approve(id);
+
+        Assert.True(approved.IsSuccessStatusCode);
+        var change = await seenOnA.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(id, change.ApprovalId);
+        Assert.Equal("approved", (await (await waitingOnA).Json()).Str("state"));
+        // And the other instance answers idempotently from the same state.
+        Assert.Equal("already_approved", (await (await a.Account("bob").Approve(id)).Json()).Str("result"));
+    }
+}
