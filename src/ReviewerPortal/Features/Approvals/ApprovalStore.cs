@@ -211,19 +211,16 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             var take = limit + 1 - items.Count + 1;
             var batch = await Db.SortedSetRangeByScoreWithScoresAsync(key, min, double.PositiveInfinity, skip: skip, take: take);
             skip += batch.Length;
-            foreach (var entry in batch)
+            var candidates = batch.Where(entry => afterId is null || entry.Score != min
+                                                  || string.CompareOrdinal((string)entry.Element!, afterId) > 0).ToList();
+            // One round trip's worth of reads at once, not one per row.
+            var loaded = await Task.WhenAll(candidates.Select(entry => GetApprovalAsync(tenant, (string)entry.Element!)));
+            for (var i = 0; i < candidates.Count && items.Count <= limit; i++)
             {
-                var member = (string)entry.Element!;
-                if (items.Count > limit
-                    || (afterId is not null && entry.Score == min && string.CompareOrdinal(member, afterId) <= 0))
-                {
-                    continue;
-                }
-                var approval = await GetApprovalAsync(tenant, member);
-                if (approval is null)
+                if (loaded[i] is not { } approval)
                 {
                     // The record outlived its retention: drop the stale index entry.
-                    await Db.SortedSetRemoveAsync(key, member);
+                    await Db.SortedSetRemoveAsync(key, candidates[i].Element);
                     skip--;
                     continue;
                 }

@@ -17,6 +17,9 @@ public static class ApprovalsApi
         var group = routes.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(AuthSetup.ApiPolicy);
         group.MapGet("/", List).WithName("ListApprovals")
             .WithSummary("A tenant's approvals in one state, oldest first, cursor-paged.");
+        routes.MapGet("/api/v1/tenants/{tenant}/queue-stats", Stats).WithTags("Approvals").WithName("QueueStats")
+            .RequireAuthorization(AuthSetup.ApiPolicy)
+            .WithSummary("Pending count, oldest age, age histogram and expiring-within-the-hour, from sorted-set counts.");
         group.MapGet("/{id}", Get).WithName("GetApproval")
             .WithSummary("One approval: state, job, snapshot, hashes, times, decider, reason.");
         group.MapGet("/{id}/decision", WaitForDecision).WithName("WaitForDecision")
@@ -62,6 +65,12 @@ public static class ApprovalsApi
             ? Problems.NotFound("tenant")
             : TypedResults.Ok(new ApprovalListResponse(tenant, state, page.Items, page.NextCursor));
     }
+
+    public static async Task<Results<Ok<QueueStats>, ProblemHttpResult>> Stats(
+        string tenant, ClaimsPrincipal user, TenantAccess access, IApprovalStore store, TimeProvider time) =>
+        await access.CanReadAsync(Caller.From(user), tenant)
+            ? TypedResults.Ok(await store.StatsAsync(tenant, time.GetUtcNow()))
+            : Problems.NotFound("tenant");
 
     public static async Task<Results<Ok<Approval>, ProblemHttpResult>> Get(string id, ClaimsPrincipal user, ApprovalService approvals) =>
         await approvals.GetAsync(Caller.From(user), id) is { } approval

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using ReviewerPortal.Data;
@@ -20,8 +21,12 @@ public sealed class AuditLog(
     IDbContextFactory<AppDbContext> dbFactory,
     RedisConnection redis,
     TimeProvider time,
-    ILogger<AuditLog> logger)
+    ILogger<AuditLog> logger) : IDisposable
 {
+    private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    private Task? _writer;
+    private readonly Lock _start = new();
+
     public AuditEntry NewEntry(string tenant, string actor, string action) => new()
     {
         EntryId = Guid.CreateVersion7(time.GetUtcNow()).ToString("N"),
@@ -43,40 +48,128 @@ public sealed class AuditLog(
         CancellationToken cancellationToken)
     {
         var json = Serialize(entry);
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
-        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        await AppendAsync(db, entry, cancellationToken);
-
-        var (happened, result) = await transition(json);
-        if (!happened)
+        var item = new WorkItem(entry, json, async j =>
         {
-            await tx.RollbackAsync(CancellationToken.None);
-            return result;
-        }
-
-        try
-        {
-            await tx.CommitAsync(CancellationToken.None);
-        }
-        catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
-        {
-            // The transition happened in Redis and its entry waits in the outbox: the drain writes the row later.
-            logger.LogError(ex, "Audit commit of {EntryId} failed after its transition; the outbox will replay it", entry.EntryId);
-            return result;
-        }
-
-        await RemoveFromOutboxAsync(entry.Tenant, json);
-        return result;
+            var (happened, result) = await transition(j);
+            return (happened, (object?)result);
+        });
+        EnsureWriter();
+        await _queue.Writer.WriteAsync(item, cancellationToken);
+        // Once queued, the item runs whole: a transition is never abandoned half-way by a caller going away.
+        return (T)(await item.Done.Task)!;
     }
 
     /// <summary>Writes one entry that has no Redis side (e.g. a refused attempt).</summary>
-    public async Task AppendAsync(AuditEntry entry, CancellationToken cancellationToken)
+    public Task AppendAsync(AuditEntry entry, CancellationToken cancellationToken) =>
+        RecordAsync(entry, _ => Task.FromResult((true, true)), cancellationToken);
+
+    private void EnsureWriter()
     {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
-        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
-        await AppendAsync(db, entry, cancellationToken);
-        await tx.CommitAsync(cancellationToken);
+        if (_writer is not null)
+        {
+            return;
+        }
+        lock (_start)
+        {
+            _writer ??= Task.Run(WriteLoopAsync);
+        }
     }
+
+    /// <summary>
+    /// The single audit writer (SQLite has one writer anyway). It takes what is queued, up to a batch, and writes it
+    /// in one transaction: each item's row under a savepoint, then its Redis step; a step that did not happen rolls
+    /// back to its savepoint. One commit (one fsync) then covers the whole batch: group commit.
+    /// </summary>
+    private async Task WriteLoopAsync()
+    {
+        const int maxBatch = 64;
+        var batch = new List<WorkItem>(maxBatch);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < maxBatch && _queue.Reader.TryRead(out var next))
+            {
+                batch.Add(next);
+            }
+            await WriteBatchAsync(batch);
+        }
+    }
+
+    private async Task WriteBatchAsync(List<WorkItem> batch)
+    {
+        var done = new List<(WorkItem Item, object? Result)>(batch.Count);
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync();
+            await using var tx = await db.Database.BeginTransactionAsync();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var item = batch[i];
+                var savepoint = "s" + i;
+                await tx.CreateSavepointAsync(savepoint);
+                try
+                {
+                    await AppendAsync(db, item.Entry, CancellationToken.None);
+                    var (happened, result) = await item.Transition(item.Json);
+                    if (happened)
+                    {
+                        await tx.ReleaseSavepointAsync(savepoint);
+                        done.Add((item, result));
+                    }
+                    else
+                    {
+                        await tx.RollbackToSavepointAsync(savepoint);
+                        db.Entry(item.Entry).State = EntityState.Detached;
+                        item.Done.TrySetResult(result);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    await tx.RollbackToSavepointAsync(savepoint);
+                    db.Entry(item.Entry).State = EntityState.Detached;
+                    item.Done.TrySetException(ex);
+                }
+            }
+            try
+            {
+                await tx.CommitAsync();
+            }
+            catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
+            {
+                // The transitions happened in Redis and their entries wait in the outbox: the drain writes the rows later.
+                logger.LogError(ex, "Audit commit of {Count} entries failed after their transitions; the outbox will replay them", done.Count);
+                foreach (var (item, result) in done)
+                {
+                    item.Done.TrySetResult(result);
+                }
+                return;
+            }
+        }
+        catch (Exception ex)
+        {
+            // The database is not there: nothing in this batch happened (or, for items already done, the outbox has them).
+            foreach (var item in batch)
+            {
+                if (!done.Any(d => d.Item == item))
+                {
+                    item.Done.TrySetException(ex);
+                }
+            }
+            foreach (var (item, result) in done)
+            {
+                item.Done.TrySetResult(result);
+            }
+            return;
+        }
+
+        foreach (var (item, result) in done)
+        {
+            item.Done.TrySetResult(result);
+            await RemoveFromOutboxAsync(item.Entry.Tenant, item.Json);
+        }
+    }
+
+    public void Dispose() => _queue.Writer.TryComplete();
 
     private static async Task AppendAsync(AppDbContext db, AuditEntry entry, CancellationToken cancellationToken)
     {
@@ -88,6 +181,11 @@ public sealed class AuditLog(
         entry.Hash = ComputeHash(entry);
         db.AuditEntries.Add(entry);
         await db.SaveChangesAsync(cancellationToken);
+    }
+
+    private sealed record WorkItem(AuditEntry Entry, string Json, Func<string, Task<(bool Happened, object? Result)>> Transition)
+    {
+        public TaskCompletionSource<object?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>

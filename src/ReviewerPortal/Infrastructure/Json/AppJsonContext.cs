@@ -21,6 +21,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(DecisionResponse))]
 [JsonSerializable(typeof(Approval))]
 [JsonSerializable(typeof(ApprovalListResponse))]
+[JsonSerializable(typeof(QueueStats))]
 [JsonSerializable(typeof(ApprovalChange))]
 [JsonSerializable(typeof(AuditEntry))]
 [JsonSerializable(typeof(AuditPage))]

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using ReviewerPortal.Infrastructure.Redis;
+
+namespace ReviewerPortal.Load;
+
+/// <summary>The app under load: its Release build, run as a separate process against a given Redis.</summary>
+public sealed class AppProcess : IAsyncDisposable
+{
+    private Process? _process;
+
+    private AppProcess(string dll, string redis, string dataPath, int port)
+    {
+        Dll = dll;
+        Redis = redis;
+        DataPath = dataPath;
+        Port = port;
+    }
+
+    public string Dll { get; }
+    public string Redis { get; }
+    public string DataPath { get; }
+    public int Port { get; }
+    public string BaseUrl => $"http://127.0.0.1:{Port}";
+    public int? Pid => _process is { HasExited: false } p ? p.Id : null;
+
+    public static async Task<AppProcess> StartAsync(string repo, string redis, string? dataPath = null)
+    {
+        var dll = await BuildAsync(repo);
+        var app = new AppProcess(dll, redis, dataPath ?? Path.Combine(Path.GetTempPath(), "rp-load", Guid.NewGuid().ToString("N")), FreePort.Pick());
+        await app.RestartAsync();
+        return app;
+    }
+
+    private static async Task<string> BuildAsync(string repo)
+    {
+        var project = Path.Combine(repo, "src", "ReviewerPortal");
+        var build = Process.Start(new ProcessStartInfo("dotnet", ["build", project, "-c", "Release", "--nologo", "-v", "q"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        await build.WaitForExitAsync();
+        if (build.ExitCode != 0)
+        {
+            throw new InvalidOperationException("Release build of the app failed:\n" + await build.StandardOutput.ReadToEndAsync());
+        }
+        return Path.Combine(project, "bin", "Release", "net10.0", "ReviewerPortal.dll");
+    }
+
+    public async Task RestartAsync()
+    {
+        var start = new ProcessStartInfo("dotnet", [Dll, "--urls", BaseUrl])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(Dll)!,
+        };
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["Redis__Configuration"] = Redis;
+        start.Environment["Storage__DataPath"] = DataPath;
+        start.Environment["Demo__Enabled"] = "true";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            try
+            {
+                if ((await http.GetAsync(BaseUrl + "/healthz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+            }
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The app exited with {_process.ExitCode} at start.");
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("The app did not become healthy in 60 s.");
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no flush.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill(entireProcessTree: false);
+            p.WaitForExit();
+        }
+    }
+
+    public HttpClient Client(string token)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            BaseAddress = new Uri(BaseUrl),
+            Timeout = TimeSpan.FromSeconds(90),
+        };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        _process?.Dispose();
+        await Task.CompletedTask;
+    }
+}

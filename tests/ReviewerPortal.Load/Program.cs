@@ -1,0 +1,20 @@
+using ReviewerPortal.Load;
+
+// dotnet run -c Release --project tests/ReviewerPortal.Load -- <cycle|baseline|queue|fanout|faults|all> [options]
+var options = LoadOptions.Parse(args);
+if (options is null)
+{
+    Console.WriteLine("""
+        usage: dotnet run -c Release --project tests/ReviewerPortal.Load -- <scenario> [options]
+          scenarios: cycle, baseline, queue, fanout, faults, all
+          --redis host:port     use this Redis (default: start an embedded Garnet with its append-only log)
+          --duration 20         seconds of load per timed scenario (faults: 30)
+          --agents 16           concurrent agents (cycle, faults)
+          --reviewers 4         concurrent reviewers
+          --subscribers 200     fan-out subscribers
+          --pending 100000      pending approvals for the queue scenario
+          --out artifacts/load  where the JSON reports go
+        """);
+    return 2;
+}
+return await new Scenarios(options).RunAsync();
