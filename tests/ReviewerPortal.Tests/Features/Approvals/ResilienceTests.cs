@@ -86,6 +86,58 @@ public sealed class ResilienceTests
     }
 
     [Fact]
+    public async Task Audit_store_outage_answers_503_and_no_transition_happens_without_its_row()
+    {
+        await using var app = await TestApp.StartAsync();
+        var agent = app.Agent("acme");
+        var pending = (await agent.SubmitPayment(1)).Str("approvalId");
+        var alice = app.Account("alice");
+        await alice.GetAsync("/api/v1/tenants"); // warm the token cache: authentication itself reads SQLite
+        await agent.GetAsync("/api/v1/approvals");
+        var db = Path.Combine(app.DataPath, "reviewerportal.db");
+        var aside = db + ".aside";
+
+        // The database file becomes unreadable (moved away, a folder in its place).
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        File.Move(db, aside);
+        foreach (var sidecar in new[] { "-wal", "-shm" })
+        {
+            if (File.Exists(db + sidecar)) { File.Move(db + sidecar, aside + sidecar); }
+        }
+        Directory.CreateDirectory(db);
+        try
+        {
+            var health = await app.CreateClient().GetAsync("/healthz");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            Assert.Equal("down", (await health.Json()).Str("sqlite"));
+
+            var submit = await agent.Submit(new { topic = "finance.payment.execute", env = "production", payload = new { n = 2 } });
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, submit.StatusCode);
+            Assert.Equal("sqlite", (await submit.Json()).Str("store"));
+            var approve = await alice.Approve(pending);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, approve.StatusCode);
+            // Fail closed: the approval did not move without its audit row, and nothing new was parked.
+            var list = await (await agent.GetAsync("/api/v1/approvals?state=pending")).Json();
+            Assert.Equal([pending], list.GetProperty("items").EnumerateArray().Select(i => i.Str("id")));
+        }
+        finally
+        {
+            Directory.Delete(db);
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            File.Move(aside, db);
+            foreach (var sidecar in new[] { "-wal", "-shm" })
+            {
+                if (File.Exists(aside + sidecar)) { File.Move(aside + sidecar, db + sidecar); }
+            }
+        }
+
+        // Back by itself: the same calls now succeed.
+        Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await alice.Approve(pending)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await agent.Submit(new { topic = "finance.payment.execute", env = "production", payload = new { n = 3 } })).StatusCode);
+    }
+
+    [Fact]
     public async Task Busy_lock_past_the_wait_budget_answers_423()
     {
         await using var app = await TestApp.StartAsync(settings: new Dictionary<string, string?> { ["Redis:LockWaitBudget"] = "00:00:00.200" });
