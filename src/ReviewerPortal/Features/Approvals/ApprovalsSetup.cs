@@ -50,10 +50,17 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ExpiryService>());
         builder.Services.AddHostedService<AuditOutboxDrain>();
+        builder.Services.AddHostedService<AgentHubRelay>();
         return builder;
     }
 
-    public static IEndpointRouteBuilder MapApprovalsApis(this IEndpointRouteBuilder routes) => routes
+    public static IEndpointRouteBuilder MapApprovalsApis(this IEndpointRouteBuilder routes)
+    {
+        routes.MapHub<AgentHub>(AgentHub.Path);
+        return routes.MapApprovalsEndpoints();
+    }
+
+    private static IEndpointRouteBuilder MapApprovalsEndpoints(this IEndpointRouteBuilder routes) => routes
         .MapHealthApi()
         .MapJobsApi()
         .MapApprovalsApi()

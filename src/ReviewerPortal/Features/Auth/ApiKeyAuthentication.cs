@@ -28,11 +28,20 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         string? header = Request.Headers.Authorization;
-        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        string secret;
+        if (header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            secret = header["Bearer ".Length..].Trim();
+        }
+        else if (Request.Path.StartsWithSegments("/hubs") && Request.Query["access_token"] is { Count: 1 } token)
+        {
+            // Browsers cannot set headers on WebSockets: SignalR sends the token in the query string there.
+            secret = token.ToString();
+        }
+        else
         {
             return AuthenticateResult.NoResult();
         }
-        var secret = header["Bearer ".Length..].Trim();
         if (secret.Length is 0 or > 512)
         {
             return AuthenticateResult.Fail("Malformed bearer token.");

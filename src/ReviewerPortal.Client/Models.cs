@@ -1,0 +1,63 @@
+using System.Text.Json;
+
+namespace ReviewerPortal.Client;
+
+/// <summary>What an agent asks to run.</summary>
+public sealed record JobSubmission(string Topic, string Env, object Payload, string? Channel = null, string? Priority = null, string? IdempotencyKey = null);
+
+/// <summary>The policy's answer to a submit.</summary>
+public sealed record SubmitResult
+{
+    /// <summary><c>allow</c>, <c>deny</c>, <c>throttle</c> or <c>require_human</c>.</summary>
+    public required string Decision { get; init; }
+    public string? JobId { get; init; }
+    public string? ApprovalId { get; init; }
+    public string? State { get; init; }
+    public string? PolicySnapshot { get; init; }
+    public string? JobHash { get; init; }
+    public string? RuleId { get; init; }
+    public DateTimeOffset? ExpiresAt { get; init; }
+    public bool Replayed { get; init; }
+
+    /// <summary>Throttled: when to try again.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>Denied or throttled: the problem's explanation.</summary>
+    public string? Detail { get; init; }
+
+    public bool NeedsHuman => Decision == "require_human";
+}
+
+/// <summary>An approval as the API returns it.</summary>
+public sealed record ApprovalInfo
+{
+    public required string Id { get; init; }
+    public required string Tenant { get; init; }
+    public required string JobId { get; init; }
+    public required string State { get; init; }
+    public required string PolicySnapshot { get; init; }
+    public required string JobHash { get; init; }
+    public string? RuleId { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset ExpiresAt { get; init; }
+    public DateTimeOffset? DecidedAt { get; init; }
+    public string? DecidedBy { get; init; }
+    public string? Reason { get; init; }
+    public JsonElement Job { get; init; }
+
+    public bool IsPending => State == "pending";
+    public bool IsApproved => State == "approved";
+}
+
+/// <summary>The answer to approve / reject: <c>Result</c> is e.g. <c>approved</c> or <c>already_approved</c>.</summary>
+public sealed record DecisionResult(string Result, string State, ApprovalInfo Approval);
+
+/// <summary>A transition pushed by the hub.</summary>
+public sealed record ApprovalChanged(string Tenant, string ApprovalId, string State, string Action, DateTimeOffset At);
+
+/// <summary>An error answer of the API (RFC 7807), with its status and machine-readable code.</summary>
+public sealed class ReviewerPortalException(int status, string? code, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+    public string? Code { get; } = code;
+}

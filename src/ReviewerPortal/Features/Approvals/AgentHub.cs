@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+using ReviewerPortal.Features.Auth;
+
+namespace ReviewerPortal.Features.Approvals;
+
+/// <summary>
+/// <c>/hubs/approvals</c>: agents (and people's API tokens) receive every transition of the tenants they can read as
+/// it happens (<c>approvalChanged</c>), so a waiting agent needs no polling. The long-poll endpoint stays for clients
+/// without SignalR.
+/// </summary>
+[Authorize(Policy = AuthSetup.ApiPolicy)]
+public sealed class AgentHub(TenantAccess access) : Hub
+{
+    public const string Path = "/hubs/approvals";
+    public const string ChangedMethod = "approvalChanged";
+
+    public static string Group(string tenant) => "tenant:" + tenant;
+
+    public override async Task OnConnectedAsync()
+    {
+        foreach (var tenant in await access.ReadableTenantsAsync(Caller.From(Context.User!)))
+        {
+            await Groups.AddToGroupAsync(Context.ConnectionId, Group(tenant));
+        }
+        await base.OnConnectedAsync();
+    }
+}
+
+/// <summary>Forwards the change feed of this instance to the hub's tenant groups.</summary>
+public sealed class AgentHubRelay(ChangeFeed feed, IHubContext<AgentHub> hub, ILogger<AgentHubRelay> logger) : IHostedService
+{
+    private IDisposable? _subscription;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _subscription = feed.Subscribe(change =>
+        {
+            if (change.ApprovalId.Length == 0)
+            {
+                return; // policy events carry no approval
+            }
+            _ = hub.Clients.Group(AgentHub.Group(change.Tenant)).SendAsync(AgentHub.ChangedMethod, change)
+                .ContinueWith(t => logger.LogWarning(t.Exception, "Hub relay failed"), TaskContinuationOptions.OnlyOnFaulted);
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _subscription?.Dispose();
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,75 @@
+using ReviewerPortal.Client;
+using ReviewerPortal.Tests.Support;
+
+namespace ReviewerPortal.Tests.Client;
+
+/// <summary>The .NET client against the running app over real sockets (hub and long-poll).</summary>
+public sealed class ReviewerPortalClientTests : IAsyncLifetime
+{
+    private TestApp _app = null!;
+
+    public async Task InitializeAsync() => _app = await TestApp.StartAsync(kestrel: true);
+
+    public async Task DisposeAsync() => await _app.DisposeAsync();
+
+    private ReviewerPortalClient Client(string token) => new(new Uri(_app.BaseUrl), token);
+
+    private static JobSubmission Payment(int n) =>
+        new("finance.payment.execute", "production", new { invoice = $"INV-{n}", amount = n }, Priority: "high");
+
+    [Fact]
+    public async Task Agent_waiting_on_the_hub_wakes_when_a_reviewer_approves()
+    {
+        await using var agent = Client("demo-acme-agent");
+        await using var reviewer = Client("demo-alice-token");
+        await agent.ConnectAsync();
+        Assert.True(agent.HubConnected);
+
+        var submitted = await agent.SubmitAsync(Payment(1));
+        Assert.True(submitted.NeedsHuman);
+        var waiting = agent.WaitForDecisionAsync(submitted.ApprovalId!, TimeSpan.FromSeconds(30));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var decision = await reviewer.ApproveAsync(submitted.ApprovalId!, "ok", submitted.JobHash, submitted.PolicySnapshot);
+        var approval = await waiting;
+
+        Assert.Equal("approved", decision.Result);
+        Assert.Equal("approved", approval!.State);
+        Assert.Equal("alice", approval.DecidedBy);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(20), "woke on the decision, not the timeout");
+        Assert.Equal("already_approved", (await reviewer.ApproveAsync(submitted.ApprovalId!)).Result);
+    }
+
+    [Fact]
+    public async Task Without_the_hub_the_wait_long_polls_and_times_out_pending()
+    {
+        await using var agent = Client("demo-acme-agent");
+        var submitted = await agent.SubmitAsync(Payment(2));
+
+        var stillPending = await agent.WaitForDecisionAsync(submitted.ApprovalId!, TimeSpan.FromSeconds(1));
+        Assert.True(stillPending!.IsPending);
+
+        var waiting = agent.WaitForDecisionAsync(submitted.ApprovalId!, TimeSpan.FromSeconds(30));
+        await using var reviewer = Client("demo-bob-token");
+        await reviewer.RejectAsync(submitted.ApprovalId!, "duplicate");
+        Assert.Equal("rejected", (await waiting)!.State);
+    }
+
+    [Fact]
+    public async Task Policy_answers_and_api_errors_come_back_typed()
+    {
+        await using var agent = Client("demo-acme-agent");
+
+        Assert.Equal("allow", (await agent.SubmitAsync(new JobSubmission("knowledge.read", "production", new { q = 1 }))).Decision);
+        var denied = await agent.SubmitAsync(new JobSubmission("secrets.export", "production", new { }));
+        Assert.Equal("deny", denied.Decision);
+        Assert.Equal("deny-secrets-export", denied.RuleId);
+
+        var submitted = await agent.SubmitAsync(Payment(3));
+        await using var reviewer = Client("demo-alice-token");
+        var conflict = await Assert.ThrowsAsync<ReviewerPortalException>(() => reviewer.ApproveAsync(submitted.ApprovalId!, jobHash: new string('f', 64)));
+        Assert.Equal(409, conflict.Status);
+        Assert.Equal("job_changed", conflict.Code);
+        await using var gina = Client("demo-gina-token");
+        Assert.Null(await gina.GetAsync(submitted.ApprovalId!));
+    }
+}
