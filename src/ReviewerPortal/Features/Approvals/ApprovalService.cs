@@ -36,9 +36,13 @@ public sealed class ApprovalService(
     TimeProvider time,
     IOptions<ApprovalOptions> options,
     IOptions<StorageOptions> storage,
+    Counters counters,
+    Dispatch.DispatchSignal dispatchSignal,
     ILogger<ApprovalService> logger)
 {
     private TimeSpan Retention => storage.Value.DecidedRetention;
+
+
 
     // ---------------------------------------------------------------- submit
 
@@ -92,10 +96,10 @@ public sealed class ApprovalService(
                 {
                     return new SubmitOutcome(SubmitKind.Throttled, RuleId: evaluation.RuleId, RetryAfter: retryAfter, Snapshot: policy.Snapshot);
                 }
-                return await AllowAsync(agent, idempotencyKey, job, policy, evaluation, jobHash, now, cancellationToken);
+                return await AllowAsync(agent, idempotencyKey, job, policy, evaluation, settings, jobHash, now, cancellationToken);
 
             case PolicyDecision.Allow:
-                return await AllowAsync(agent, idempotencyKey, job, policy, evaluation, jobHash, now, cancellationToken);
+                return await AllowAsync(agent, idempotencyKey, job, policy, evaluation, settings, jobHash, now, cancellationToken);
 
             default:
                 return await ParkAsync(agent, idempotencyKey, job, policy, evaluation, settings, jobHash, now, cancellationToken);
@@ -133,7 +137,7 @@ public sealed class ApprovalService(
     }
 
     private async Task<SubmitOutcome> AllowAsync(Caller agent, string? idempotencyKey, JobRequest job, PolicyVersion policy,
-        PolicyEvaluation evaluation, string jobHash, DateTimeOffset now, CancellationToken cancellationToken)
+        PolicyEvaluation evaluation, TenantSettings settings, string jobHash, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var allowed = new AllowedJob
         {
@@ -154,12 +158,17 @@ public sealed class ApprovalService(
         entry.Details = job.Topic;
         var created = await audit.RecordAsync(entry, async json =>
         {
-            var result = await store.CreateJobAsync(allowed, idempotencyKey, options.Value.IdempotencyWindow, json);
+            var result = await store.CreateJobAsync(allowed, idempotencyKey, options.Value.IdempotencyWindow, json,
+                dispatch: settings.Dispatch is not null);
             return (result.Status == CreateStatus.Created, result);
         }, cancellationToken);
         if (created.Status == CreateStatus.Duplicate)
         {
             return await ReplayAsync(allowed.Tenant, idempotencyKey!) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
+        }
+        if (settings.Dispatch is not null)
+        {
+            dispatchSignal.Wake();
         }
         return new SubmitOutcome(SubmitKind.Allowed, Job: allowed, RuleId: evaluation.RuleId, Snapshot: policy.Snapshot);
     }
@@ -261,6 +270,24 @@ public sealed class ApprovalService(
 
     public async Task<DecisionOutcome> DecideAsync(Caller caller, string id, Verdict verdict, DecideCommand command, CancellationToken cancellationToken)
     {
+        var outcome = await DecideOnceAsync(caller, id, verdict, command, cancellationToken);
+        var counter = outcome.Code switch
+        {
+            "already_approved" => Counters.AlreadyApproved,
+            "already_rejected" => Counters.AlreadyRejected,
+            "job_changed" => Counters.JobMismatch,
+            "snapshot_changed" => Counters.SnapshotMismatch,
+            _ => null,
+        };
+        if (counter is not null && outcome.Approval is { } counted)
+        {
+            await counters.IncrementAsync(counted.Tenant, counter);
+        }
+        return outcome;
+    }
+
+    private async Task<DecisionOutcome> DecideOnceAsync(Caller caller, string id, Verdict verdict, DecideCommand command, CancellationToken cancellationToken)
+    {
         var tenant = await TenantOfAsync(caller, id);
         var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
         if (tenant is null || settings is null)
@@ -323,6 +350,7 @@ public sealed class ApprovalService(
                 SeenJobHash = command.JobHash,
                 // Drift of the tenant's policy blocks a release; a rejection is always safe.
                 RequireCurrentPolicy = verdict == Verdict.Approve,
+                Dispatch = verdict == Verdict.Approve && settings.Dispatch is not null,
                 Retention = Retention,
                 ClearExpiryTimer = true,
                 AuditJson = json,
@@ -340,6 +368,10 @@ public sealed class ApprovalService(
         {
             case "ok":
                 await feed.PublishAsync(new ApprovalChange(tenant, id, target, entry.Action, now, null));
+                if (verdict == Verdict.Approve && settings.Dispatch is not null)
+                {
+                    dispatchSignal.Wake();
+                }
                 return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id));
             case "job_changed":
                 await RefusedAsync(current, caller, verdict, "job_changed", cancellationToken);

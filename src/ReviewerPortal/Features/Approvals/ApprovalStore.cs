@@ -24,6 +24,9 @@ public sealed record TransitionRequest
     public bool ClearExpiryTimer { get; init; }
     public required string AuditJson { get; init; }
     public IReadOnlyList<KeyValuePair<string, string>> Fields { get; init; } = [];
+
+    /// <summary>Publish the job to the tenant's dispatch sink (written to the outbox in the same step).</summary>
+    public bool Dispatch { get; init; }
 }
 
 public enum TransitionMode { Decide, Expire, Update }
@@ -63,7 +66,7 @@ public sealed record ApprovalPage(IReadOnlyList<Approval> Items, string? NextCur
 public interface IApprovalStore
 {
     Task<CreateResult> CreateApprovalAsync(Approval approval, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson);
-    Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson);
+    Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson, bool dispatch = false);
     Task<Approval?> GetApprovalAsync(string tenant, string id);
     Task<AllowedJob?> GetJobAsync(string tenant, string id);
     Task<string?> GetIdempotentReferenceAsync(string tenant, string key);
@@ -86,6 +89,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
     {
         // The index is a separate key (another cluster slot); writing it first leaves at worst a harmless orphan.
         await Db.HashSetAsync(RedisKeys.ApprovalIndex, a.Id, a.Tenant);
+        await Db.HashSetAsync(RedisKeys.JobIndex(a.Tenant), a.JobId, DispatchMember.ForApproval(a.Id));
         var created = a.CreatedAt.ToUnixTimeMilliseconds();
         RedisKey[] keys =
         [
@@ -109,9 +113,10 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, keys, [.. args]));
     }
 
-    public async Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson)
+    public async Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson, bool dispatch = false)
     {
-        RedisKey[] keys =
+        await Db.HashSetAsync(RedisKeys.JobIndex(job.Tenant), job.Id, DispatchMember.ForJob(job.Id));
+        List<RedisKey> keys =
         [
             RedisKeys.Job(job.Tenant, job.Id),
             RedisKeys.Idempotency(job.Tenant, idempotencyKey ?? "-"),
@@ -123,15 +128,23 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             (long)recordTtl.TotalMilliseconds,
             auditJson,
             (long)recordTtl.TotalMilliseconds,
-            0,
+            dispatch ? 1 : 0,
         };
+        if (dispatch)
+        {
+            // Published by the dispatcher from the outbox, written in the same step as the job.
+            keys.Add(RedisKeys.DispatchOutbox(job.Tenant));
+            args.Add(job.CreatedAt.ToUnixTimeMilliseconds());
+            args.Add(DispatchMember.ForJob(job.Id));
+        }
         AddFields(args,
         [
             new("id", job.Id), new("tenant", job.Tenant), new("submitter", job.Submitter),
             new("policySnapshot", job.PolicySnapshot), new("jobHash", job.JobHash), new("ruleId", job.RuleId ?? ""),
-            new("createdAt", job.CreatedAt.ToUnixTimeMilliseconds().ToString()), .. JobFields(job.Job),
+            new("createdAt", job.CreatedAt.ToUnixTimeMilliseconds().ToString()),
+            new("dispatch", dispatch ? "pending" : "none"), .. JobFields(job.Job),
         ]);
-        return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, keys, [.. args]));
+        return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, [.. keys], [.. args]));
     }
 
     public async Task<Approval?> GetApprovalAsync(string tenant, string id)
@@ -177,6 +190,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             RedisKeys.Timers(r.Tenant),
             RedisKeys.AuditOutbox(r.Tenant),
             RedisKeys.PolicyCurrent(r.Tenant),
+            RedisKeys.DispatchOutbox(r.Tenant),
         ];
         var args = new List<RedisValue>
         {
@@ -186,6 +200,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             r.Retention is { } keep ? (long)keep.TotalMilliseconds : "",
             r.ClearExpiryTimer ? RedisKeys.ExpireTimer(r.ApprovalId) : "",
             r.AuditJson,
+            r.Dispatch ? DispatchMember.ForApproval(r.ApprovalId) : "",
         };
         AddFields(args, r.Fields);
         var (status, value) = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.Transition, keys, [.. args]));
@@ -373,6 +388,13 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         long.TryParse(value, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
     internal static string Ms(DateTimeOffset value) => value.ToUnixTimeMilliseconds().ToString();
+}
+
+/// <summary>Members of the dispatch outbox: <c>approval|apr_…</c> or <c>job|job_…</c>.</summary>
+public static class DispatchMember
+{
+    public static string ForApproval(string approvalId) => "approval|" + approvalId;
+    public static string ForJob(string jobId) => "job|" + jobId;
 }
 
 /// <summary>Opaque paging cursor: the last (score, id) of the previous page, base64url-encoded.</summary>

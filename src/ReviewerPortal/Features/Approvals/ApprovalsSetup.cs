@@ -1,4 +1,5 @@
 using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Dispatch;
 using ReviewerPortal.Features.Health;
 using ReviewerPortal.Features.Policies;
 using ReviewerPortal.Features.Tenants;
@@ -34,6 +35,11 @@ public static class ApprovalsSetup
         services.AddSingleton<TenantAccess>();
         services.AddSingleton<AuditLog>();
         services.AddSingleton<ChangeFeed>();
+        services.AddSingleton<Counters>();
+        services.AddSingleton<Dispatch.DispatchSignal>();
+        services.AddSingleton<Dispatch.Dispatcher>();
+        services.AddHttpClient(Dispatch.Dispatcher.HttpClientName);
+        services.AddOptions<Dispatch.DispatchOptions>().BindConfiguration(Dispatch.DispatchOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ApprovalService>();
         services.AddSingleton<ExpiryService>();
 
@@ -51,6 +57,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ExpiryService>());
         builder.Services.AddHostedService<AuditOutboxDrain>();
         builder.Services.AddHostedService<AgentHubRelay>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());
         return builder;
     }
 
@@ -66,5 +73,6 @@ public static class ApprovalsSetup
         .MapApprovalsApi()
         .MapTenantsApi()
         .MapPoliciesApi()
-        .MapAuditApi();
+        .MapAuditApi()
+        .MapDispatchApi();
 }

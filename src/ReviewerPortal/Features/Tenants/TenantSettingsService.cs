@@ -50,6 +50,37 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit)
                 updated = updated with { DisplayName = request.DisplayName };
             }
         }
+        if (request.Dispatch is { } dispatch)
+        {
+            switch (dispatch.Kind)
+            {
+                case "none":
+                    updated = updated with { Dispatch = null };
+                    break;
+                case DispatchSink.Redis when dispatch.Key is { Length: > 0 and <= 100 } key && key.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'):
+                    updated = updated with { Dispatch = new DispatchSink(DispatchSink.Redis, key, null) };
+                    break;
+                case DispatchSink.Redis:
+                    errors["dispatch.key"] = ["A list name: letters, digits, '-', '_', '.', ':', up to 100."];
+                    break;
+                case DispatchSink.Webhook when Uri.TryCreate(dispatch.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https":
+                    if (dispatch.Secret is not { Length: >= 16 and <= 256 })
+                    {
+                        errors["dispatch.secret"] = ["16 to 256 characters; used for the X-Signature HMAC-SHA256."];
+                    }
+                    else
+                    {
+                        updated = updated with { Dispatch = new DispatchSink(DispatchSink.Webhook, url.ToString(), dispatch.Secret) };
+                    }
+                    break;
+                case DispatchSink.Webhook:
+                    errors["dispatch.url"] = ["An absolute http(s) URL."];
+                    break;
+                default:
+                    errors["dispatch.kind"] = ["One of webhook, redis, none."];
+                    break;
+            }
+        }
         if (errors.Count > 0)
         {
             return new SettingsUpdate(errors, null, null);
@@ -57,7 +88,8 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit)
 
         var entry = audit.NewEntry(current.Tenant, caller.Actor, "settings_changed");
         entry.Details = $"approvalTtl {DurationText.Format(current.ApprovalTtl)} → {DurationText.Format(updated.ApprovalTtl)}; " +
-                        $"approvers [{string.Join(',', current.Approvers)}] → [{string.Join(',', updated.Approvers)}]";
+                        $"approvers [{string.Join(',', current.Approvers)}] → [{string.Join(',', updated.Approvers)}]; " +
+                        $"dispatch {current.Dispatch?.Kind ?? "none"} → {updated.Dispatch?.Kind ?? "none"}";
         await audit.RecordAsync(entry, async json =>
         {
             await tenants.UpdateAsync(updated, json);

@@ -17,6 +17,19 @@ public sealed record TenantSettings
 
     /// <summary>User names who may decide this tenant's approvals.</summary>
     public IReadOnlyList<string> Approvers { get; init; } = [];
+
+    /// <summary>Where allowed and approved jobs are published; null: agents run allowed jobs themselves.</summary>
+    public DispatchSink? Dispatch { get; init; }
+}
+
+/// <summary>
+/// A dispatch sink: <c>redis</c> pushes each job onto a list its workers pop (key <c>rp:{tenant}:sink:{Target}</c>,
+/// under the tenant's hash tag); <c>webhook</c> POSTs it to <see cref="Target"/>, signed with <see cref="Secret"/>.
+/// </summary>
+public sealed record DispatchSink(string Kind, string Target, string? Secret)
+{
+    public const string Redis = "redis";
+    public const string Webhook = "webhook";
 }
 
 public static partial class TenantIds
@@ -56,6 +69,9 @@ public sealed class TenantStore(RedisConnection redis)
                 ? TimeSpan.FromMilliseconds(ms)
                 : TenantSettings.DefaultApprovalTtl,
             Approvers = SplitList(f.GetValueOrDefault("approvers")),
+            Dispatch = f.GetValueOrDefault("dispatchKind") is { Length: > 0 } kind
+                ? new DispatchSink(kind, f.GetValueOrDefault("dispatchTarget") ?? "", NullIfEmpty(f.GetValueOrDefault("dispatchSecret")))
+                : null,
         };
     }
 
@@ -88,7 +104,12 @@ public sealed class TenantStore(RedisConnection redis)
         new("displayName", s.DisplayName ?? ""),
         new("approvalTtlMs", ((long)s.ApprovalTtl.TotalMilliseconds).ToString()),
         new("approvers", string.Join(',', s.Approvers)),
+        new("dispatchKind", s.Dispatch?.Kind ?? ""),
+        new("dispatchTarget", s.Dispatch?.Target ?? ""),
+        new("dispatchSecret", s.Dispatch?.Secret ?? ""),
     ];
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     private static IReadOnlyList<string> SplitList(string? value) =>
         string.IsNullOrEmpty(value) ? [] : value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -15,10 +15,25 @@ public sealed record TenantSettingsRequest
     public string? ApprovalTtl { get; init; }
     public IReadOnlyList<string>? Approvers { get; init; }
     public string? DisplayName { get; init; }
+
+    /// <summary><c>{kind: "webhook", url, secret}</c>, <c>{kind: "redis", key}</c> or <c>{kind: "none"}</c>.</summary>
+    public DispatchRequest? Dispatch { get; init; }
+}
+
+public sealed record DispatchRequest
+{
+    public string? Kind { get; init; }
+    public string? Url { get; init; }
+    public string? Key { get; init; }
+    public string? Secret { get; init; }
 }
 
 public sealed record TenantSettingsResponse(string Tenant, string? DisplayName, string ApprovalTtl, long ApprovalTtlSeconds,
-    IReadOnlyList<string> Approvers, string? Note = null);
+    IReadOnlyList<string> Approvers, string? Note = null)
+{
+    /// <summary>The sink, without its secret.</summary>
+    public object? Dispatch { get; init; }
+}
 
 public sealed record TenantSummary(string Tenant, string? DisplayName);
 
@@ -79,5 +94,10 @@ public static class TenantsApi
     }
 
     internal static TenantSettingsResponse ToResponse(TenantSettings s) =>
-        new(s.Tenant, s.DisplayName, DurationText.Format(s.ApprovalTtl), (long)s.ApprovalTtl.TotalSeconds, s.Approvers);
+        new(s.Tenant, s.DisplayName, DurationText.Format(s.ApprovalTtl), (long)s.ApprovalTtl.TotalSeconds, s.Approvers)
+        {
+            Dispatch = s.Dispatch is { } d
+                ? new Dictionary<string, string?> { ["kind"] = d.Kind, [d.Kind == DispatchSink.Webhook ? "url" : "key"] = d.Target, ["secret"] = d.Secret is null ? null : "(set)" }
+                : null,
+        };
 }

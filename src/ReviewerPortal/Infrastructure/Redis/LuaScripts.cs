@@ -14,6 +14,8 @@ public static class LuaScripts
     public static string Throttle => Load("throttle");
     public static string PublishPolicy => Load("publish_policy");
     public static string HashSetAudited => Load("hset_audited");
+    public static string DispatchPublish => Load("dispatch_publish");
+    public static string DispatchResult => Load("dispatch_result");
 
     private static string Load(string name) => Cache.GetOrAdd(name, static n =>
     {

@@ -30,6 +30,12 @@ public static class RedisKeys
     public static RedisKey Lock(string tenant, string id) => T(tenant) + "lock:" + id;
     public static RedisKey Throttle(string tenant, string ruleId) => T(tenant) + "throttle:" + ruleId;
     public static RedisKey Settings(string tenant) => T(tenant) + "settings";
+    public static RedisKey DispatchOutbox(string tenant) => T(tenant) + "dispatch";
+    public static RedisKey Unacknowledged(string tenant) => T(tenant) + "unacked";
+    public static RedisKey JobIndex(string tenant) => T(tenant) + "jobs";
+    public static RedisKey Sink(string tenant, string key) => T(tenant) + "sink:" + key;
+    public static RedisKey Stats(string tenant) => T(tenant) + "stats";
+    public static RedisKey SideEffect(string tenant, string approvalId, string actionId) => T(tenant) + "fx:" + approvalId + ":" + actionId;
     public static RedisKey PolicyCurrent(string tenant) => T(tenant) + "policy:current";
     public static RedisKey PolicyVersion(string tenant, string snapshot) => T(tenant) + "policy:v:" + snapshot;
     public static RedisKey PolicyHistory(string tenant) => T(tenant) + "policy:history";

@@ -1,12 +1,12 @@
 -- Moves an approval from one state to another after checking, atomically, everything a decision depends on.
 -- KEYS[1] approval hash, KEYS[2] 'from' state set, KEYS[3] 'to' state set, KEYS[4] timers set,
--- KEYS[5] audit outbox list, KEYS[6] tenant's current policy snapshot
+-- KEYS[5] audit outbox list, KEYS[6] tenant's current policy snapshot, KEYS[7] dispatch outbox set
 -- ARGV[1] approval id, ARGV[2] expected state, ARGV[3] new state, ARGV[4] now (ms),
 -- ARGV[5] mode: 'decide' (deadline must be ahead) | 'expire' (deadline must have passed) | 'update' (no deadline check),
 -- ARGV[6] snapshot the caller saw ('' = not given), ARGV[7] job hash the caller saw ('' = not given),
 -- ARGV[8] '1' = the tenant's current policy must still be the approval's snapshot,
 -- ARGV[9] record ttl ms ('' = keep), ARGV[10] timer member to remove ('' = none), ARGV[11] audit entry json,
--- ARGV[12..] field/value pairs to set
+-- ARGV[12] dispatch outbox member ('' = none: the job is not published), ARGV[13..] field/value pairs to set
 local cur = redis.call('HMGET', KEYS[1], 'state', 'expiresAt', 'policySnapshot', 'jobHash', 'createdAt', 'seq')
 if not cur[1] then return {'not_found'} end
 if cur[1] ~= ARGV[2] then return {'state', cur[1]} end
@@ -25,7 +25,7 @@ if ARGV[8] == '1' then
 end
 local seq = tonumber(cur[6] or '0') + 1
 local fields = {'state', ARGV[3], 'seq', tostring(seq)}
-for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 if KEYS[2] ~= KEYS[3] then
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -33,5 +33,10 @@ if KEYS[2] ~= KEYS[3] then
 end
 if ARGV[10] ~= '' then redis.call('ZREM', KEYS[4], ARGV[10]) end
 if ARGV[9] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
+if ARGV[12] ~= '' then
+  -- The release is written in the same step as the approval: the dispatcher cannot miss it, even after a crash.
+  redis.call('HSET', KEYS[1], 'dispatch', 'pending', 'approvalGranted', 'true')
+  redis.call('ZADD', KEYS[7], now, ARGV[12])
+end
 redis.call('LPUSH', KEYS[5], ARGV[11])
 return {'ok', tostring(seq)}
