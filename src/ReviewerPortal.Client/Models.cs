@@ -50,7 +50,7 @@ public sealed record ApprovalInfo
 }
 
 /// <summary>The answer to approve / reject: <c>Result</c> is e.g. <c>approved</c> or <c>already_approved</c>.</summary>
-public sealed record DecisionResult(string Result, string State, ApprovalInfo Approval);
+public sealed record DecisionResult(string Result, string State, ApprovalInfo Approval, ApprovalReceipt? Receipt = null);
 
 /// <summary>A transition pushed by the hub.</summary>
 public sealed record ApprovalChanged(string Tenant, string ApprovalId, string State, string Action, DateTimeOffset At);

@@ -136,6 +136,23 @@ public sealed class ReviewerPortalClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The signed receipt of a decided approval.</summary>
+    public async Task<ApprovalReceipt> GetReceiptAsync(string approvalId, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"api/v1/approvals/{Uri.EscapeDataString(approvalId)}/receipt", cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        return (await response.Content.ReadFromJsonAsync<ApprovalReceipt>(Json, cancellationToken))!;
+    }
+
+    /// <summary>A tenant's receipt-signing public keys (needs no credentials).</summary>
+    public async Task<IReadOnlyList<PublicSigningKey>> GetPublicKeysAsync(string tenant, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"api/v1/tenants/{Uri.EscapeDataString(tenant)}/keys", cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Json, cancellationToken);
+        return body.GetProperty("keys").Deserialize<List<PublicSigningKey>>(Json)!;
+    }
+
     /// <summary>Approves (reviewers). Idempotent: a second call answers <c>already_approved</c>.</summary>
     public Task<DecisionResult> ApproveAsync(string approvalId, string? reason = null, string? jobHash = null, string? policySnapshot = null,
         CancellationToken cancellationToken = default) => DecideAsync(approvalId, "approve", reason, jobHash, policySnapshot, cancellationToken);

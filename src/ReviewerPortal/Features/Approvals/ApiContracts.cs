@@ -36,7 +36,11 @@ public sealed record DecideRequest
 }
 
 /// <summary>Answer to approve / reject / re-evaluate: <c>result</c> is <c>approved</c>, <c>already_approved</c>, …</summary>
-public sealed record DecisionResponse(string Result, string State, Approval Approval, string? Note = null);
+public sealed record DecisionResponse(string Result, string State, Approval Approval, string? Note = null)
+{
+    /// <summary>The signed receipt of the decision (approve / reject).</summary>
+    public Receipts.ApprovalReceipt? Receipt { get; init; }
+}
 
 public sealed record ReevaluateRequest
 {

@@ -89,15 +89,16 @@ public static class ApprovalsApi
     }
 
     public static Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Approve(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken) =>
-        DecideAsync(id, Verdict.Approve, request, user, approvals, cancellationToken);
+        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, CancellationToken cancellationToken) =>
+        DecideAsync(id, Verdict.Approve, request, user, approvals, signer, cancellationToken);
 
     public static Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Reject(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken) =>
-        DecideAsync(id, Verdict.Reject, request, user, approvals, cancellationToken);
+        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, CancellationToken cancellationToken) =>
+        DecideAsync(id, Verdict.Reject, request, user, approvals, signer, cancellationToken);
 
     private static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> DecideAsync(
-        string id, Verdict verdict, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken)
+        string id, Verdict verdict, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer,
+        CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.DecideRequest, optional: true);
         if (error is not null)
@@ -118,7 +119,10 @@ public static class ApprovalsApi
         }
         var outcome = await approvals.DecideAsync(Caller.From(user), id, verdict,
             new DecideCommand(body.Reason, body.JobHash, body.PolicySnapshot), cancellationToken);
-        return ToResult(outcome, verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected);
+        var receipt = outcome.Kind is Outcome.Ok or Outcome.AlreadyDone && outcome.Approval is { } decided
+            ? await signer.IssueAsync(decided)
+            : null;
+        return ToResult(outcome, verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected, receipt);
     }
 
     public static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Reevaluate(
@@ -138,11 +142,12 @@ public static class ApprovalsApi
     }
 
     /// <summary>One mapping of outcomes to status codes, shared by every decision endpoint.</summary>
-    internal static Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult> ToResult(DecisionOutcome outcome, string result) =>
+    internal static Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult> ToResult(DecisionOutcome outcome, string result,
+        Receipts.ApprovalReceipt? receipt = null) =>
         outcome.Kind switch
         {
-            Outcome.Ok => TypedResults.Ok(new DecisionResponse(result, outcome.Approval!.State, outcome.Approval, outcome.Detail)),
-            Outcome.AlreadyDone => TypedResults.Ok(new DecisionResponse(outcome.Code!, outcome.Approval!.State, outcome.Approval)),
+            Outcome.Ok => TypedResults.Ok(new DecisionResponse(result, outcome.Approval!.State, outcome.Approval, outcome.Detail) { Receipt = receipt }),
+            Outcome.AlreadyDone => TypedResults.Ok(new DecisionResponse(outcome.Code!, outcome.Approval!.State, outcome.Approval) { Receipt = receipt }),
             Outcome.NotFound => Problems.NotFound(),
             Outcome.Forbidden => Problems.Of(StatusCodes.Status403Forbidden, outcome.Code!, outcome.Detail!),
             Outcome.Locked => Problems.Of(StatusCodes.Status423Locked, outcome.Code!, outcome.Detail!),

@@ -1,5 +1,6 @@
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Dispatch;
+using ReviewerPortal.Features.Receipts;
 using ReviewerPortal.Features.Health;
 using ReviewerPortal.Features.Policies;
 using ReviewerPortal.Features.Tenants;
@@ -36,6 +37,7 @@ public static class ApprovalsSetup
         services.AddSingleton<AuditLog>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<Counters>();
+        services.AddSingleton<Receipts.ReceiptSigner>();
         services.AddSingleton<Dispatch.DispatchSignal>();
         services.AddSingleton<Dispatch.Dispatcher>();
         services.AddHttpClient(Dispatch.Dispatcher.HttpClientName);
@@ -74,5 +76,6 @@ public static class ApprovalsSetup
         .MapTenantsApi()
         .MapPoliciesApi()
         .MapAuditApi()
-        .MapDispatchApi();
+        .MapDispatchApi()
+        .MapReceiptsApi();
 }

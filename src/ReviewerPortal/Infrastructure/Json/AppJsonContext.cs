@@ -36,6 +36,8 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(PolicyPublishResponse))]
 [JsonSerializable(typeof(PolicyHistoryResponse))]
 [JsonSerializable(typeof(HealthReport))]
+[JsonSerializable(typeof(Features.Receipts.ApprovalReceipt))]
+[JsonSerializable(typeof(Features.Receipts.PublicKeysResponse))]
 [JsonSerializable(typeof(Features.Dispatch.JobResultRequest))]
 [JsonSerializable(typeof(Features.Dispatch.JobResultResponse))]
 [JsonSerializable(typeof(Features.Dispatch.SideEffectRequest))]

@@ -34,6 +34,8 @@ public static class RedisKeys
     public static RedisKey Unacknowledged(string tenant) => T(tenant) + "unacked";
     public static RedisKey JobIndex(string tenant) => T(tenant) + "jobs";
     public static RedisKey Sink(string tenant, string key) => T(tenant) + "sink:" + key;
+    public static RedisKey SigningKeys(string tenant) => T(tenant) + "keys";
+    public static RedisKey SigningKeyCurrent(string tenant) => T(tenant) + "keys:current";
     public static RedisKey Stats(string tenant) => T(tenant) + "stats";
     public static RedisKey SideEffect(string tenant, string approvalId, string actionId) => T(tenant) + "fx:" + approvalId + ":" + actionId;
     public static RedisKey PolicyCurrent(string tenant) => T(tenant) + "policy:current";
