@@ -344,6 +344,12 @@ public sealed class Scenarios(LoadOptions options)
         }
         var accepted = new ConcurrentDictionary<string, string>(); // idempotency key → approval id
         await using var app = await AppProcess.StartAsync(options.Repo, _redis);
+        // Approved jobs go to a Redis sink, so a double publish would show as a job id twice in the list.
+        var sinkKey = "faults-" + Guid.NewGuid().ToString("N")[..8];
+        using (var ada = app.Client("demo-ada-token"))
+        {
+            (await ada.PutAsJsonAsync("/api/v1/tenants/acme/settings", new { dispatch = new { kind = "redis", key = sinkKey } })).EnsureSuccessStatusCode();
+        }
         foreach (var round in _garnet is null ? new[] { "app" } : ["app", "redis"])
         {
             using var stop = new CancellationTokenSource(options.Duration);
@@ -411,8 +417,22 @@ public sealed class Scenarios(LoadOptions options)
         report.Facts["lost"] = lost.ToString(CultureInfo.InvariantCulture);
         report.Facts["duplicated decisions"] = duplicated.ToString(CultureInfo.InvariantCulture);
         report.Facts["unaudited decisions"] = unaudited.ToString(CultureInfo.InvariantCulture);
-        report.Facts["duplicate dispatches"] = "n/a until the dispatch issue lands";
-        report.Facts["verdict"] = lost + duplicated + unaudited == 0 ? "PASS (0 lost, 0 duplicated, 0 unaudited)" : "FAIL";
+        // Give the dispatcher a moment to drain its outbox, then count the sink.
+        var store = await StoreAsync();
+        var published = new Dictionary<string, int>();
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            published = (await store.SinkAsync("acme", sinkKey)).GroupBy(m => m).ToDictionary(g => g.Key, g => g.Count());
+            if (published.Count >= decided)
+            {
+                break;
+            }
+            await Task.Delay(200);
+        }
+        var dispatchedTwice = published.Count(p => p.Value > 1);
+        report.Facts["published to the sink"] = $"{published.Count} jobs, {dispatchedTwice} published twice, {decided - published.Count} not (yet) published";
+        report.Facts["verdict"] = lost + duplicated + unaudited + dispatchedTwice == 0 && published.Count == decided
+            ? "PASS (0 lost, 0 duplicated, 0 unaudited, 0 double publishes)" : "FAIL";
         return report;
     }
 

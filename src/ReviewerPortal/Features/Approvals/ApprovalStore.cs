@@ -306,6 +306,13 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         return [.. loaded.Where(a => a is not null && a.State == ApprovalStates.Pending).Select(a => a!)];
     }
 
+    /// <summary>The job ids on a Redis dispatch sink (operators' and the fault harness's view).</summary>
+    public async Task<IReadOnlyList<string>> SinkAsync(string tenant, string key)
+    {
+        var items = await Db.ListRangeAsync(RedisKeys.Sink(tenant, key));
+        return [.. items.Select(i => System.Text.Json.JsonDocument.Parse((string)i!).RootElement.GetProperty("jobId").GetString()!)];
+    }
+
     public Task RemoveTimerAsync(string tenant, string member) => Db.SortedSetRemoveAsync(RedisKeys.Timers(tenant), member);
 
     public async Task<(bool Admitted, TimeSpan RetryAfter)> ThrottleAsync(string tenant, string ruleId, int limit, TimeSpan window, DateTimeOffset now)
