@@ -43,6 +43,7 @@ public static class ApprovalsSetup
         services.AddHttpClient(Dispatch.Dispatcher.HttpClientName);
         services.AddOptions<Dispatch.DispatchOptions>().BindConfiguration(Dispatch.DispatchOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ApprovalService>();
+        services.AddSingleton<ExpirySignal>();
         services.AddSingleton<ExpiryService>();
 
         services.AddExceptionHandler<StorageExceptionHandler>();

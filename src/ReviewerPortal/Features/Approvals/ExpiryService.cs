@@ -1,3 +1,5 @@
+using ReviewerPortal.Infrastructure.Timers;
+
 namespace ReviewerPortal.Features.Approvals;
 
 /// <summary>
@@ -11,56 +13,33 @@ public sealed class ExpiryService(
     Tenants.TenantStore tenants,
     IApprovalStore store,
     ChangeFeed feed,
+    ExpirySignal signal,
     TimeProvider time,
-    ILogger<ExpiryService> logger) : BackgroundService
+    ILogger<ExpiryService> logger) : DueWorkService(signal, time, logger)
 {
-    /// <summary>Upper bound on a sleep, so a change announcement lost in transit delays a timer by at most this.</summary>
-    private static readonly TimeSpan MaxSleep = TimeSpan.FromMinutes(1);
+    private IDisposable? _subscription;
 
-    private readonly SemaphoreSlim _wake = new(0, 1);
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public override Task StartAsync(CancellationToken cancellationToken)
     {
-        using var subscription = feed.Subscribe(change =>
+        // A new deadline sooner than the next wake-up wakes the loop now.
+        _subscription = feed.Subscribe(change =>
         {
-            if (change.ExpiresAt is { } due && due - time.GetUtcNow() < MaxSleep)
+            if (change.ExpiresAt is { } due && due - Time.GetUtcNow() < MaxSleep)
             {
-                Wake();
+                signal.Wake();
             }
         });
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            TimeSpan sleep;
-            try
-            {
-                sleep = await RunDueAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogWarning(ex, "Timer pass failed; retrying shortly");
-                sleep = TimeSpan.FromSeconds(1);
-            }
-            await SleepAsync(sleep, stoppingToken);
-        }
+        return base.StartAsync(cancellationToken);
     }
 
-    /// <summary>Wakes the loop now (a new, possibly earlier, deadline exists).</summary>
-    public void Wake()
+    public override void Dispose()
     {
-        if (_wake.CurrentCount == 0)
-        {
-            try
-            {
-                _wake.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-            }
-        }
+        _subscription?.Dispose();
+        base.Dispose();
     }
 
-    /// <summary>Fires every due timer; returns how long to sleep until the next one.</summary>
-    public async Task<TimeSpan> RunDueAsync(CancellationToken cancellationToken)
+    /// <summary>Fires every due timer; returns when the next one is due.</summary>
+    protected override async Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken)
     {
         var approvals = services.GetRequiredService<ApprovalService>();
         DateTimeOffset? next = null;
@@ -68,11 +47,7 @@ public sealed class ExpiryService(
         {
             while (true)
             {
-                var due = await store.DueTimersAsync(tenant, time.GetUtcNow(), 100);
-                if (due.Count == 0)
-                {
-                    break;
-                }
+                var due = await store.DueTimersAsync(tenant, Time.GetUtcNow(), 100);
                 foreach (var member in due)
                 {
                     await FireAsync(approvals, tenant, member, cancellationToken);
@@ -82,19 +57,9 @@ public sealed class ExpiryService(
                     break;
                 }
             }
-            var upcoming = await store.NextTimerAsync(tenant);
-            if (upcoming is { } at && (next is null || at < next))
-            {
-                next = at;
-            }
+            next = Earliest(next, await store.NextTimerAsync(tenant));
         }
-        if (next is null)
-        {
-            return MaxSleep;
-        }
-        var wait = next.Value - time.GetUtcNow();
-        // A timer still due here is held by another instance's lock: look again shortly.
-        return wait <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(50) : wait < MaxSleep ? wait : MaxSleep;
+        return next;
     }
 
     private async Task FireAsync(ApprovalService approvals, string tenant, string member, CancellationToken cancellationToken)
@@ -116,25 +81,10 @@ public sealed class ExpiryService(
                 break;
         }
     }
-
-    private async Task SleepAsync(TimeSpan sleep, CancellationToken cancellationToken)
-    {
-        if (sleep <= TimeSpan.Zero)
-        {
-            return;
-        }
-        using var timeout = new CancellationTokenSource(sleep, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
-        try
-        {
-            await _wake.WaitAsync(linked.Token);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // The timer ran out: time to look again.
-        }
-    }
 }
+
+/// <summary>Wakes the timer service when a deadline sooner than its next wake-up exists.</summary>
+public sealed class ExpirySignal : WakeSignal;
 
 /// <summary>Writes audit entries whose SQLite commit was lost (see <see cref="Audit.AuditLog"/>), at start and then periodically.</summary>
 public sealed class AuditOutboxDrain(

@@ -8,6 +8,7 @@ using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Tenants;
 using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Infrastructure.Timers;
 using StackExchange.Redis;
 
 namespace ReviewerPortal.Features.Dispatch;
@@ -28,43 +29,22 @@ public sealed class Dispatcher(
     IHttpClientFactory httpFactory,
     IOptions<DispatchOptions> options,
     TimeProvider time,
-    ILogger<Dispatcher> logger) : BackgroundService
+    ILogger<Dispatcher> logger) : DueWorkService(signal, time, logger)
 {
     public const string HttpClientName = "dispatch";
-    private static readonly TimeSpan MaxSleep = TimeSpan.FromMinutes(1);
 
     private IDatabase Db => redis.Database;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (!options.Value.Enabled)
-        {
-            return;
-        }
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            TimeSpan sleep;
-            try
-            {
-                sleep = await RunDueAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogWarning(ex, "Dispatch pass failed; retrying shortly");
-                sleep = TimeSpan.FromSeconds(1);
-            }
-            await signal.WaitAsync(sleep, time, stoppingToken);
-        }
-    }
+    protected override bool Enabled => options.Value.Enabled;
 
-    /// <summary>Publishes what is due and replays what is stuck; returns how long until the next is due.</summary>
-    public async Task<TimeSpan> RunDueAsync(CancellationToken cancellationToken)
+    /// <summary>Publishes what is due and replays what is stuck; returns when the next one is due.</summary>
+    protected override async Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken)
     {
         DateTimeOffset? next = null;
         foreach (var tenant in await tenants.ListAsync())
         {
             var settings = await tenants.GetSettingsAsync(tenant);
-            var now = time.GetUtcNow();
+            var now = Time.GetUtcNow();
             foreach (var member in await DueAsync(RedisKeys.DispatchOutbox(tenant), now))
             {
                 await PublishAsync(settings, tenant, member, replay: false, cancellationToken);
@@ -78,17 +58,11 @@ public sealed class Dispatcher(
                 var first = await Db.SortedSetRangeByRankWithScoresAsync(key, 0, 0);
                 if (first.Length > 0)
                 {
-                    var at = DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score);
-                    next = next is null || at < next ? at : next;
+                    next = Earliest(next, DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score));
                 }
             }
         }
-        if (next is null)
-        {
-            return MaxSleep;
-        }
-        var wait = next.Value - time.GetUtcNow();
-        return wait <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(50) : wait < MaxSleep ? wait : MaxSleep;
+        return next;
     }
 
     private async Task<IReadOnlyList<string>> DueAsync(RedisKey key, DateTimeOffset now) =>
@@ -116,7 +90,7 @@ public sealed class Dispatcher(
             await MarkStuckAsync(tenant, member, fields, cancellationToken);
             return;
         }
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var jobId = fields.GetValueOrDefault("jobId") ?? fields["id"]!;
         var message = Message(fields, member, replay, now);
 
@@ -176,7 +150,7 @@ public sealed class Dispatcher(
     {
         var attempts = await Db.HashIncrementAsync(RecordKey(tenant, member), "dispatchAttempts");
         var backoff = TimeSpan.FromSeconds(Math.Min(options.Value.MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(attempts - 1, 30))));
-        var retryAt = (time.GetUtcNow() + backoff).ToUnixTimeMilliseconds();
+        var retryAt = (Time.GetUtcNow() + backoff).ToUnixTimeMilliseconds();
         await Db.SortedSetAddAsync(replay ? RedisKeys.Unacknowledged(tenant) : RedisKeys.DispatchOutbox(tenant), member, retryAt);
         await counters.IncrementAsync(tenant, Counters.DispatchFailures);
         var entry = audit.NewEntry(tenant, "system:dispatcher", "dispatch_failed");
@@ -212,7 +186,7 @@ public sealed class Dispatcher(
         {
             var reply = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.DispatchResult,
                 [RecordKey(tenant, member), RedisKeys.Unacknowledged(tenant), RedisKeys.AuditOutbox(tenant)],
-                [member, completed ? "completed" : "failed", time.GetUtcNow().ToUnixTimeMilliseconds(), json, detail ?? ""]));
+                [member, completed ? "completed" : "failed", Time.GetUtcNow().ToUnixTimeMilliseconds(), json, detail ?? ""]));
             return (reply.Status == "ok", reply.Status == "already" ? "already_" + reply.Value : reply.Status == "state" ? "state_" + reply.Value : reply.Status);
         }, cancellationToken);
     }
