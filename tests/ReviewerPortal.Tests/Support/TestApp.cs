@@ -75,6 +75,16 @@ public sealed class TestApp : WebApplicationFactory<Program>
         }
     }
 
+    /// <summary>How many audit rows record <paramref name="action"/> for the approval, or for any with null (read straight from SQLite).</summary>
+    public async Task<int> AuditCountAsync(string? approvalId, string action)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        await using var db = await scope.ServiceProvider
+            .GetRequiredService<Microsoft.EntityFrameworkCore.IDbContextFactory<ReviewerPortal.Data.AppDbContext>>().CreateDbContextAsync();
+        return await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(db.AuditEntries,
+            e => (approvalId == null || e.ApprovalId == approvalId) && e.Action == action);
+    }
+
     public HttpClient Agent(string tenant) => WithToken($"demo-{tenant}-agent");
 
     public HttpClient Account(string user) => WithToken($"demo-{user}-token");

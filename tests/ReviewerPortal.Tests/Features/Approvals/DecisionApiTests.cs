@@ -257,10 +257,6 @@ public sealed class DecisionApiTests : IAsyncLifetime
     private Task<HttpResponseMessage> PublishPolicy(string yaml) =>
         _app.Account("ada").PutAsync("/api/v1/tenants/acme/policy", new StringContent(yaml, Encoding.UTF8, "application/yaml"));
 
-    private async Task<int> AuditCount(string approvalId, string action)
-    {
-        await using var scope = _app.Services.CreateAsyncScope();
-        await using var db = await scope.ServiceProvider.GetRequiredService<IDbContextFactory<AppDbContext>>().CreateDbContextAsync();
-        return await db.AuditEntries.CountAsync(e => e.ApprovalId == approvalId && e.Action == action);
-    }
+    private Task<int> AuditCount(string approvalId, string action) => _app.AuditCountAsync(approvalId, action);
+
 }
