@@ -52,6 +52,9 @@ public sealed record ApprovalInfo
 /// <summary>The answer to approve / reject: <c>Result</c> is e.g. <c>approved</c> or <c>already_approved</c>.</summary>
 public sealed record DecisionResult(string Result, string State, ApprovalInfo Approval, ApprovalReceipt? Receipt = null);
 
+/// <summary>A recorded side effect: <see cref="FirstTime"/> is false when an earlier call stored <see cref="Result"/>.</summary>
+public sealed record SideEffectResult(string ApprovalId, string ActionId, JsonElement Result, bool FirstTime);
+
 /// <summary>A transition pushed by the hub.</summary>
 public sealed record ApprovalChanged(string Tenant, string ApprovalId, string State, string Action, DateTimeOffset At);
 

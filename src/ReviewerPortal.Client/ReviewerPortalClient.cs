@@ -136,6 +136,20 @@ public sealed class ReviewerPortalClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Records a side effect's result once per (approval, action): the first call stores <paramref name="result"/>,
+    /// every later call returns that first result, so a retried executor never runs an action twice.
+    /// The job hash and snapshot, when given, must match the approved job (409 otherwise).
+    /// </summary>
+    public async Task<SideEffectResult> RecordSideEffectAsync(string approvalId, string actionId, object result,
+        string? jobHash = null, string? policySnapshot = null, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.PostAsJsonAsync("api/v1/side-effects",
+            new { approvalId, actionId, result, jobHash, policySnapshot }, Json, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        return (await response.Content.ReadFromJsonAsync<SideEffectResult>(Json, cancellationToken))!;
+    }
+
     /// <summary>The signed receipt of a decided approval.</summary>
     public async Task<ApprovalReceipt> GetReceiptAsync(string approvalId, CancellationToken cancellationToken = default)
     {

@@ -55,6 +55,25 @@ public sealed class ReviewerPortalClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Executor_records_a_side_effect_once_and_a_retry_gets_the_first_result()
+    {
+        await using var agent = Client("demo-acme-agent");
+        await using var reviewer = Client("demo-alice-token");
+        var submitted = await agent.SubmitAsync(Payment(4));
+        await reviewer.ApproveAsync(submitted.ApprovalId!);
+
+        var first = await agent.RecordSideEffectAsync(submitted.ApprovalId!, "transfer", new { tx = "T-1" }, submitted.JobHash, submitted.PolicySnapshot);
+        var retry = await agent.RecordSideEffectAsync(submitted.ApprovalId!, "transfer", new { tx = "T-2" }, submitted.JobHash, submitted.PolicySnapshot);
+
+        Assert.True(first.FirstTime);
+        Assert.False(retry.FirstTime);
+        Assert.Equal("T-1", retry.Result.GetProperty("tx").GetString());
+        var tampered = await Assert.ThrowsAsync<ReviewerPortalException>(() =>
+            agent.RecordSideEffectAsync(submitted.ApprovalId!, "notify", 1, jobHash: new string('b', 64)));
+        Assert.Equal("job_changed", tampered.Code);
+    }
+
+    [Fact]
     public async Task Policy_answers_and_api_errors_come_back_typed()
     {
         await using var agent = Client("demo-acme-agent");

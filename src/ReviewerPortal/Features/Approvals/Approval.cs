@@ -39,6 +39,12 @@ public sealed record Approval
     public int Seq { get; init; }
     public DateTimeOffset? ReevaluatedAt { get; init; }
     public string? ReevaluationNote { get; init; }
+
+    /// <summary>Publication to the tenant's sink: none, pending, dispatched, completed, failed or stuck.</summary>
+    public string Dispatch { get; init; } = "none";
+
+    /// <summary>The release label: set in the same step as the approval, before anything is published.</summary>
+    public bool ApprovalGranted { get; init; }
 }
 
 /// <summary>A job the policy allowed outright (kept for idempotent answers and later dispatch).</summary>
@@ -52,4 +58,7 @@ public sealed record AllowedJob
     public required string JobHash { get; init; }
     public string? RuleId { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>Publication to the tenant's sink: none, pending, dispatched, completed, failed or stuck.</summary>
+    public string Dispatch { get; init; } = "none";
 }

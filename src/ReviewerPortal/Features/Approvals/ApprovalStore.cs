@@ -171,6 +171,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             JobHash = f["jobHash"]!,
             RuleId = NullIfEmpty(f.GetValueOrDefault("ruleId")),
             CreatedAt = Ms(f["createdAt"])!.Value,
+            Dispatch = NullIfEmpty(f.GetValueOrDefault("dispatch")) ?? "none",
         };
     }
 
@@ -387,6 +388,8 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         Seq = int.TryParse(f.GetValueOrDefault("seq"), out var seq) ? seq : 0,
         ReevaluatedAt = Ms(f.GetValueOrDefault("reevaluatedAt")),
         ReevaluationNote = NullIfEmpty(f.GetValueOrDefault("reevaluationNote")),
+        Dispatch = NullIfEmpty(f.GetValueOrDefault("dispatch")) ?? "none",
+        ApprovalGranted = f.GetValueOrDefault("approvalGranted") == "true",
     };
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

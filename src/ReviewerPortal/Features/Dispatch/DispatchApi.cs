@@ -29,6 +29,8 @@ public sealed record SideEffectRequest
 
 public sealed record SideEffectResponse(string ApprovalId, string ActionId, JsonElement Result, bool FirstTime);
 
+public sealed record JobStatusResponse(string JobId, string? ApprovalId, string State, string Dispatch, bool ApprovalGranted);
+
 public sealed record StatsResponse(string Tenant, IReadOnlyDictionary<string, long> Counters);
 
 /// <summary>The worker's side of the contract: results, side-effect idempotency, and the control-plane counters.</summary>
@@ -39,6 +41,9 @@ public static class DispatchApi
         routes.MapPost("/api/v1/jobs/{id}/result", Result).WithTags("Jobs").WithName("JobResult")
             .RequireAuthorization(AuthSetup.AgentPolicy)
             .WithSummary("A worker reports a dispatched job completed or failed (stops its replay). Idempotent.");
+        routes.MapGet("/api/v1/jobs/{id}", Job).WithTags("Jobs").WithName("GetJob")
+            .RequireAuthorization(AuthSetup.AgentPolicy)
+            .WithSummary("A job's state and its publication: none, pending, dispatched, completed, failed, stuck.");
         routes.MapPost("/api/v1/side-effects", SideEffect).WithTags("Jobs").WithName("RecordSideEffect")
             .RequireAuthorization(AuthSetup.AgentPolicy)
             .WithSummary("Records a side effect's result once per (approval, action); the same key again returns the first result.");
@@ -73,6 +78,23 @@ public static class DispatchApi
             _ when result.StartsWith("already_", StringComparison.Ordinal) => TypedResults.Ok(new JobResultResponse(id, result)),
             _ => Problems.Of(StatusCodes.Status409Conflict, "not_dispatched", $"The job is not dispatched ({result["state_".Length..]})."),
         };
+    }
+
+    public static async Task<Results<Ok<JobStatusResponse>, ProblemHttpResult>> Job(
+        string id, ClaimsPrincipal user, IApprovalStore store, RedisConnection redis)
+    {
+        var tenant = Caller.From(user).AgentTenant!;
+        var member = (string?)await redis.Database.HashGetAsync(RedisKeys.JobIndex(tenant), id);
+        if (member?.StartsWith("approval|", StringComparison.Ordinal) == true
+            && await store.GetApprovalAsync(tenant, member["approval|".Length..]) is { } approval)
+        {
+            return TypedResults.Ok(new JobStatusResponse(id, approval.Id, approval.State, approval.Dispatch, approval.ApprovalGranted));
+        }
+        if (member?.StartsWith("job|", StringComparison.Ordinal) == true && await store.GetJobAsync(tenant, id) is { } job)
+        {
+            return TypedResults.Ok(new JobStatusResponse(id, null, "allowed", job.Dispatch, false));
+        }
+        return Problems.NotFound("job");
     }
 
     public static async Task<Results<Ok<SideEffectResponse>, Created<SideEffectResponse>, ValidationProblem, ProblemHttpResult>> SideEffect(

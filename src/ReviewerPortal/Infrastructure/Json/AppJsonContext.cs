@@ -43,6 +43,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(Features.Dispatch.SideEffectRequest))]
 [JsonSerializable(typeof(Features.Dispatch.SideEffectResponse))]
 [JsonSerializable(typeof(Features.Dispatch.StatsResponse))]
+[JsonSerializable(typeof(Features.Dispatch.JobStatusResponse))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

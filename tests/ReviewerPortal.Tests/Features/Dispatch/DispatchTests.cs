@@ -136,10 +136,15 @@ public sealed class DispatchTests
         Assert.All(messages, m => Assert.Equal(submitted.Str("jobId"), m.Str("jobId"))); // a consumer can tell by job id
         Assert.Single(messages, m => m.GetProperty("replay").GetBoolean());
 
+        var job = await (await app.Agent("acme").GetAsync($"/api/v1/jobs/{submitted.Str("jobId")}")).Json();
+        Assert.Equal("dispatched", job.Str("dispatch"));
+        Assert.True(job.GetProperty("approvalGranted").GetBoolean());
         var result = await app.Agent("acme").PostAsJsonAsync($"/api/v1/jobs/{submitted.Str("jobId")}/result", new { status = "completed" });
         Assert.Equal(HttpStatusCode.OK, result.StatusCode);
         var again = await app.Agent("acme").PostAsJsonAsync($"/api/v1/jobs/{submitted.Str("jobId")}/result", new { status = "completed" });
         Assert.Equal("already_completed", (await again.Json()).Str("result"));
+        Assert.Equal("completed", (await (await app.Agent("acme").GetAsync($"/api/v1/jobs/{submitted.Str("jobId")}")).Json()).Str("dispatch"));
+        Assert.Equal(HttpStatusCode.NotFound, (await app.Agent("globex").GetAsync($"/api/v1/jobs/{submitted.Str("jobId")}")).StatusCode);
         clock.Advance(TimeSpan.FromMinutes(5));
         await dispatcher.RunDueAsync(CancellationToken.None);
         Assert.Equal(2, (await SinkAsync(app)).Count);
