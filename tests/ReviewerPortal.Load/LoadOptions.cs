@@ -1,7 +1,7 @@
 namespace ReviewerPortal.Load;
 
 public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Duration, int Agents, int Reviewers, int Subscribers,
-    int Pending, string Out, string Repo)
+    int Pending, string Out, string Repo, TimeSpan Warmup)
 {
     public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "all"];
 
@@ -20,7 +20,8 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
         var repo = FindRepo();
         return new LoadOptions(args[0], map.GetValueOrDefault("redis"),
             TimeSpan.FromSeconds(Int("duration", args[0] == "faults" ? 30 : 20)), Int("agents", 16), Int("reviewers", 4),
-            Int("subscribers", 200), Int("pending", 100_000), map.GetValueOrDefault("out") ?? Path.Combine(repo, "artifacts", "load"), repo);
+            Int("subscribers", 200), Int("pending", 100_000), map.GetValueOrDefault("out") ?? Path.Combine(repo, "artifacts", "load"), repo,
+            TimeSpan.FromSeconds(Int("warmup", 10)));
     }
 
     private static string FindRepo()

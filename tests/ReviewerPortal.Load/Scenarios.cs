@@ -85,6 +85,7 @@ public sealed class Scenarios(LoadOptions options)
         await hubClient.ConnectAsync();
         var viaHub = new ConcurrentDictionary<string, bool>();
         var cycle = new Recorder("full cycle");
+        await WarmUpAsync(app);
         var approvedAt = new ConcurrentDictionary<string, long>();
         var wokeAt = new ConcurrentDictionary<string, long>();
         var queue = Channel.CreateUnbounded<string>();
@@ -186,6 +187,34 @@ public sealed class Scenarios(LoadOptions options)
         report.Facts["agents / reviewers"] = $"{options.Agents} / {options.Reviewers}";
         report.Facts["app memory (RSS)"] = Rss(app.Pid);
         return report;
+    }
+
+    /// <summary>Unmeasured cycles first, so the figures are of a warm process (tiered JIT done), not of its start-up.</summary>
+    private async Task WarmUpAsync(AppProcess app)
+    {
+        var agent = app.Client("demo-acme-agent");
+        var reviewer = app.Client("demo-bob-token");
+        using var stop = new CancellationTokenSource(options.Warmup);
+        using var progress = new Progress("warm-up").Start(options.Warmup);
+        await Task.WhenAll(Enumerable.Range(0, options.Agents).Select(async a =>
+        {
+            var n = 900_000_000 + a * 1_000_000;
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var response = await agent.PostAsJsonAsync("/api/v1/jobs", Payment(n++));
+                    var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("approvalId").GetString();
+                    var wait = agent.GetAsync($"/api/v1/approvals/{id}/decision?waitSeconds=10");
+                    await reviewer.PostAsJsonAsync($"/api/v1/approvals/{id}/approve", new { reason = "warm-up" });
+                    await wait;
+                    progress.Tick();
+                }
+                catch (Exception ex) when (ex is HttpRequestException or JsonException or KeyNotFoundException or InvalidOperationException)
+                {
+                }
+            }
+        }));
     }
 
     // ------------------------------------------------------------------ baseline

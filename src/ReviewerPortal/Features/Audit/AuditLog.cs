@@ -76,9 +76,10 @@ public sealed class AuditLog(
     }
 
     /// <summary>
-    /// The single audit writer (SQLite has one writer anyway). It takes what is queued, up to a batch, and writes it
-    /// in one transaction: each item's row under a savepoint, then its Redis step; a step that did not happen rolls
-    /// back to its savepoint. One commit (one fsync) then covers the whole batch: group commit.
+    /// The single audit writer (SQLite has one writer anyway). It takes what is queued, up to a batch, inserts every
+    /// row in one open transaction (so a database that cannot take them fails the batch before anything happens),
+    /// then runs the batch's Redis steps concurrently (they touch different approvals: each caller holds its
+    /// approval's lock), and commits the rows of the steps that happened: one commit, one fsync, for the batch.
     /// </summary>
     private async Task WriteLoopAsync()
     {
@@ -91,81 +92,135 @@ public sealed class AuditLog(
             {
                 batch.Add(next);
             }
-            await WriteBatchAsync(batch);
+            try
+            {
+                await WriteBatchAsync(batch);
+            }
+            catch (Exception ex)
+            {
+                // The database could not even be opened: fail what is still waiting; the loop lives on.
+                foreach (var item in batch)
+                {
+                    item.Done.TrySetException(ex);
+                }
+            }
         }
     }
 
     private async Task WriteBatchAsync(List<WorkItem> batch)
     {
-        var done = new List<(WorkItem Item, object? Result)>(batch.Count);
+        (bool Happened, object? Result, Exception? Error)[] outcomes;
+        await using (var db = await dbFactory.CreateDbContextAsync())
+        {
+            await using var tx = await db.Database.BeginTransactionAsync();
+            try
+            {
+                foreach (var item in batch)
+                {
+                    await AppendAsync(db, item.Entry, CancellationToken.None);
+                }
+            }
+            catch (Exception ex)
+            {
+                // The rows cannot be written: no transition of this batch may happen.
+                foreach (var item in batch)
+                {
+                    item.Done.TrySetException(ex);
+                }
+                return;
+            }
+
+            outcomes = await Task.WhenAll(batch.Select(RunStepAsync));
+            if (outcomes.All(o => o.Happened))
+            {
+                await CommitAsync(tx, batch, outcomes);
+                return;
+            }
+            await tx.RollbackAsync();
+        }
+
+        // Some steps did not happen (a refused decision, a failed Redis call): write only the rows of those that did.
+        var happened = batch.Where((_, i) => outcomes[i].Happened).ToList();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (!outcomes[i].Happened)
+            {
+                Complete(batch[i], outcomes[i]);
+            }
+        }
+        if (happened.Count == 0)
+        {
+            return;
+        }
+        var kept = outcomes.Where(o => o.Happened).ToArray();
         try
         {
             await using var db = await dbFactory.CreateDbContextAsync();
             await using var tx = await db.Database.BeginTransactionAsync();
-            for (var i = 0; i < batch.Count; i++)
+            foreach (var item in happened)
             {
-                var item = batch[i];
-                var savepoint = "s" + i;
-                await tx.CreateSavepointAsync(savepoint);
-                try
-                {
-                    await AppendAsync(db, item.Entry, CancellationToken.None);
-                    var (happened, result) = await item.Transition(item.Json);
-                    if (happened)
-                    {
-                        await tx.ReleaseSavepointAsync(savepoint);
-                        done.Add((item, result));
-                    }
-                    else
-                    {
-                        await tx.RollbackToSavepointAsync(savepoint);
-                        db.Entry(item.Entry).State = EntityState.Detached;
-                        item.Done.TrySetResult(result);
-                    }
-                }
-                catch (Exception ex)
-                {
-                    await tx.RollbackToSavepointAsync(savepoint);
-                    db.Entry(item.Entry).State = EntityState.Detached;
-                    item.Done.TrySetException(ex);
-                }
+                item.Entry.Sequence = 0;
+                await AppendAsync(db, item.Entry, CancellationToken.None);
             }
-            try
-            {
-                await tx.CommitAsync();
-            }
-            catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
-            {
-                // The transitions happened in Redis and their entries wait in the outbox: the drain writes the rows later.
-                logger.LogError(ex, "Audit commit of {Count} entries failed after their transitions; the outbox will replay them", done.Count);
-                foreach (var (item, result) in done)
-                {
-                    item.Done.TrySetResult(result);
-                }
-                return;
-            }
+            await CommitAsync(tx, happened, kept);
+        }
+        catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
+        {
+            Recovered(happened, kept, ex);
+        }
+    }
+
+    private static async Task<(bool Happened, object? Result, Exception? Error)> RunStepAsync(WorkItem item)
+    {
+        try
+        {
+            var (happened, result) = await item.Transition(item.Json);
+            return (happened, result, null);
         }
         catch (Exception ex)
         {
-            // The database is not there: nothing in this batch happened (or, for items already done, the outbox has them).
-            foreach (var item in batch)
-            {
-                if (!done.Any(d => d.Item == item))
-                {
-                    item.Done.TrySetException(ex);
-                }
-            }
-            foreach (var (item, result) in done)
-            {
-                item.Done.TrySetResult(result);
-            }
+            return (false, null, ex);
+        }
+    }
+
+    private async Task CommitAsync(Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction tx, List<WorkItem> items,
+        (bool Happened, object? Result, Exception? Error)[] outcomes)
+    {
+        try
+        {
+            await tx.CommitAsync();
+        }
+        catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
+        {
+            Recovered(items, outcomes, ex);
             return;
         }
-
-        foreach (var (item, result) in done)
+        for (var i = 0; i < items.Count; i++)
         {
-            item.Done.TrySetResult(result);
-            await RemoveFromOutboxAsync(item.Entry.Tenant, item.Json);
+            Complete(items[i], outcomes[i]);
+            await RemoveFromOutboxAsync(items[i].Entry.Tenant, items[i].Json);
+        }
+    }
+
+    /// <summary>The transitions happened in Redis and their entries wait in the outbox: the drain writes the rows later.</summary>
+    private void Recovered(List<WorkItem> items, (bool Happened, object? Result, Exception? Error)[] outcomes, Exception ex)
+    {
+        logger.LogError(ex, "Audit commit of {Count} entries failed after their transitions; the outbox will replay them", items.Count);
+        for (var i = 0; i < items.Count; i++)
+        {
+            Complete(items[i], outcomes[i]);
+        }
+    }
+
+    private static void Complete(WorkItem item, (bool Happened, object? Result, Exception? Error) outcome)
+    {
+        if (outcome.Error is not null)
+        {
+            item.Done.TrySetException(outcome.Error);
+        }
+        else
+        {
+            item.Done.TrySetResult(outcome.Result);
         }
     }
 
