@@ -45,14 +45,13 @@ public sealed class Dispatcher(
         {
             var settings = await tenants.GetSettingsAsync(tenant);
             var now = Time.GetUtcNow();
-            foreach (var member in await DueAsync(RedisKeys.DispatchOutbox(tenant), now))
-            {
-                await PublishAsync(settings, tenant, member, replay: false, cancellationToken);
-            }
-            foreach (var member in await DueAsync(RedisKeys.Unacknowledged(tenant), now))
-            {
-                await PublishAsync(settings, tenant, member, replay: true, cancellationToken);
-            }
+            // Each job under its own lock; many at once, so their audit rows share the writer's group commits.
+            await Parallel.ForEachAsync(await DueAsync(RedisKeys.DispatchOutbox(tenant), now),
+                new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+                async (member, ct) => await PublishAsync(settings, tenant, member, replay: false, ct));
+            await Parallel.ForEachAsync(await DueAsync(RedisKeys.Unacknowledged(tenant), now),
+                new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+                async (member, ct) => await PublishAsync(settings, tenant, member, replay: true, ct));
             foreach (var key in new[] { RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant) })
             {
                 var first = await Db.SortedSetRangeByRankWithScoresAsync(key, 0, 0);
