@@ -23,6 +23,8 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // A loaded 2-core CI machine renders slower than a laptop: waits are bounded, not tight.
+        DefaultWaitTimeout = TimeSpan.FromSeconds(10);
         App = await TestApp.StartAsync();
         JSInterop.Mode = JSRuntimeMode.Loose;
         Services.AddMudServices();

@@ -11,6 +11,28 @@ public sealed record SubmitJobRequest
     public string? Priority { get; init; }
     public JsonElement Payload { get; init; }
     public string? IdempotencyKey { get; init; }
+
+    /// <summary>The person the agent acts for; separation of duties keeps them from approving it.</summary>
+    public string? RequestedBy { get; init; }
+}
+
+/// <summary><c>POST /api/v1/approvals/{id}/request-changes</c>.</summary>
+public sealed record RequestChangesRequest
+{
+    public string? Reason { get; init; }
+}
+
+/// <summary><c>POST /api/v1/approvals/{id}/resubmit</c>: the amended payload (topic, env and channel stay).</summary>
+public sealed record ResubmitRequest
+{
+    public JsonElement Payload { get; init; }
+    public string? IdempotencyKey { get; init; }
+}
+
+/// <summary><c>POST /api/v1/approvals/{id}/withdraw</c>.</summary>
+public sealed record WithdrawRequest
+{
+    public string? Reason { get; init; }
 }
 
 /// <summary>200 (allow) or 202 (require_human) answer to a submit.</summary>

@@ -2,18 +2,38 @@ using System.Text.Json;
 
 namespace ReviewerPortal.Features.Approvals;
 
-/// <summary>The states of an approval. Only <see cref="Pending"/> can change.</summary>
+/// <summary>
+/// The states of an approval. <see cref="Pending"/> and <see cref="ChangesRequested"/> (waiting for the submitter's
+/// resubmission) can change; the others are final.
+/// </summary>
 public static class ApprovalStates
 {
     public const string Pending = "pending";
+    public const string ChangesRequested = "changes_requested";
     public const string Approved = "approved";
     public const string Rejected = "rejected";
     public const string Expired = "expired";
+    public const string Withdrawn = "withdrawn";
 
-    public static readonly IReadOnlyList<string> All = [Pending, Approved, Rejected, Expired];
+    /// <summary>Timed out with the outcome <c>escalate</c>: handed over outside the queue; the job does not run.</summary>
+    public const string Escalated = "escalated";
+
+    public static readonly IReadOnlyList<string> All = [Pending, ChangesRequested, Approved, Rejected, Expired, Withdrawn, Escalated];
 
     public static bool IsKnown(string? state) => state is not null && All.Contains(state);
+
+    public static bool IsOpen(string state) => state is Pending or ChangesRequested;
 }
+
+/// <summary>One reviewer's vote (quorum approvals keep every vote of the current version).</summary>
+public sealed record Vote(string By, string Verdict, DateTimeOffset At, string? Reason);
+
+/// <summary>An earlier version of the job, replaced by a resubmission after changes were requested.</summary>
+public sealed record ApprovalVersion(int Version, string JobId, string JobHash, string PolicySnapshot, JsonElement Payload,
+    DateTimeOffset SubmittedAt, string? ChangesRequestedBy, string? ChangesReason, IReadOnlyList<Vote> Votes);
+
+/// <summary>The next durable timer of an approval: <c>reminder</c>, <c>escalation</c>, <c>timeout</c>, <c>expiry</c> or <c>resubmission_window</c>.</summary>
+public sealed record NextTimer(string Kind, DateTimeOffset DueAt);
 
 /// <summary>What an agent asked to run.</summary>
 public sealed record JobRequest(string Topic, string Env, string? Channel, string Priority, JsonElement Payload);
@@ -45,6 +65,55 @@ public sealed record Approval
 
     /// <summary>The release label: set in the same step as the approval, before anything is published.</summary>
     public bool ApprovalGranted { get; init; }
+
+    /// <summary>The person the agent acted for (separation of duties: they may not approve it).</summary>
+    public string? RequestedBy { get; init; }
+
+    /// <summary>1, then one more for each resubmission after changes were requested.</summary>
+    public int Version { get; init; } = 1;
+
+    /// <summary>When the current version was submitted (the creation, or the latest resubmission).</summary>
+    public DateTimeOffset? VersionSubmittedAt { get; init; }
+
+    /// <summary>The earlier versions, oldest first.</summary>
+    public IReadOnlyList<ApprovalVersion> Lineage { get; init; } = [];
+
+    /// <summary>The votes on the current version.</summary>
+    public IReadOnlyList<Vote> Votes { get; init; } = [];
+
+    /// <summary>0: the tenant's approvers; n: escalated to the n-th level.</summary>
+    public int EscalationLevel { get; init; }
+
+    /// <summary>Reminders sent for this version, all levels.</summary>
+    public int RemindersSent { get; init; }
+
+    /// <summary>Reminders sent at the current level.</summary>
+    public int LevelReminders { get; init; }
+
+    /// <summary>When the current level's SLA started.</summary>
+    public DateTimeOffset? LevelStartedAt { get; init; }
+
+    /// <summary>The next reminder, escalation or timeout: <c>reminder</c>, <c>escalation</c> or <c>timeout</c>.</summary>
+    public string? NextStep { get; init; }
+    public DateTimeOffset? NextStepAt { get; init; }
+
+    /// <summary>The outcome when every level ran out, bound at submit (the rule's <c>on_timeout</c> or the tenant's).</summary>
+    public string? TimeoutOutcome { get; init; }
+
+    /// <summary>While changes are requested: the submitter may resubmit until then.</summary>
+    public DateTimeOffset? ResubmitBy { get; init; }
+    public string? ChangesRequestedBy { get; init; }
+    public string? ChangesReason { get; init; }
+    public string? LastResubmitKey { get; init; }
+
+    /// <summary>The next timer that will act on this approval.</summary>
+    public NextTimer? NextTimer => State switch
+    {
+        ApprovalStates.Pending when NextStepAt is { } step && step < ExpiresAt => new NextTimer(NextStep!, step),
+        ApprovalStates.Pending => new NextTimer("expiry", ExpiresAt),
+        ApprovalStates.ChangesRequested when ResubmitBy is { } by => new NextTimer("resubmission_window", by),
+        _ => null,
+    };
 }
 
 /// <summary>A job the policy allowed outright (kept for idempotent answers and later dispatch).</summary>

@@ -11,6 +11,11 @@ public static class ApprovalIds
 
     public static string NewJobId(DateTimeOffset now) => "job_" + NewUlid(now);
 
+    public static string NewCaseId(DateTimeOffset now) => "cas_" + NewUlid(now);
+
+    public static bool LooksLikeCase(string? id) =>
+        id is { Length: 30 } && id.StartsWith("cas_", StringComparison.Ordinal) && id.AsSpan(4).IndexOfAnyExcept(Alphabet) < 0;
+
     public static bool LooksValid(string? id) =>
         id is { Length: 30 } && (id.StartsWith("apr_", StringComparison.Ordinal) || id.StartsWith("job_", StringComparison.Ordinal))
         && id.AsSpan(4).IndexOfAnyExcept(Alphabet) < 0;

@@ -25,7 +25,7 @@ public sealed record DecideCommand(string? Reason, string? JobHash, string? Poli
 /// Every transition writes its audit row in the same step (see <see cref="AuditLog"/>) and is announced on the
 /// change feed. The API and the portal both call this one class.
 /// </summary>
-public sealed class ApprovalService(
+public sealed partial class ApprovalService(
     IApprovalStore store,
     PolicyStore policies,
     TenantStore tenants,
@@ -38,6 +38,7 @@ public sealed class ApprovalService(
     IOptions<StorageOptions> storage,
     Counters counters,
     Dispatch.DispatchSignal dispatchSignal,
+    Notifications.NotifySignal notifySignal,
     ILogger<ApprovalService> logger)
 {
     private TimeSpan Retention => storage.Value.DecidedRetention;
@@ -46,7 +47,8 @@ public sealed class ApprovalService(
 
     // ---------------------------------------------------------------- submit
 
-    public async Task<SubmitOutcome> SubmitAsync(Caller agent, string? idempotencyKey, JobRequest job, CancellationToken cancellationToken)
+    public async Task<SubmitOutcome> SubmitAsync(Caller agent, string? idempotencyKey, JobRequest job, CancellationToken cancellationToken,
+        string? requestedBy = null)
     {
         var tenant = agent.AgentTenant!;
         if (idempotencyKey is not null && await ReplayAsync(tenant, idempotencyKey) is { } replay)
@@ -102,7 +104,7 @@ public sealed class ApprovalService(
                 return await AllowAsync(agent, idempotencyKey, job, policy, evaluation, settings, jobHash, now, cancellationToken);
 
             default:
-                return await ParkAsync(agent, idempotencyKey, job, policy, evaluation, settings, jobHash, now, cancellationToken);
+                return await ParkAsync(agent, idempotencyKey, job, policy, evaluation, settings, jobHash, now, requestedBy, cancellationToken);
         }
     }
 
@@ -174,11 +176,18 @@ public sealed class ApprovalService(
     }
 
     private async Task<SubmitOutcome> ParkAsync(Caller agent, string? idempotencyKey, JobRequest job, PolicyVersion policy,
-        PolicyEvaluation evaluation, TenantSettings settings, string jobHash, DateTimeOffset now, CancellationToken cancellationToken)
+        PolicyEvaluation evaluation, TenantSettings settings, string jobHash, DateTimeOffset now, string? requestedBy,
+        CancellationToken cancellationToken)
     {
         var ttl = evaluation.Ttl ?? settings.ApprovalTtl;
+        var (step, stepAt) = NextStepOf(settings.Workflow, 0, now, 0);
         var approval = new Approval
         {
+            RequestedBy = requestedBy,
+            TimeoutOutcome = evaluation.OnTimeout ?? settings.Workflow.TimeoutOutcome,
+            LevelStartedAt = now,
+            NextStep = step,
+            NextStepAt = stepAt,
             Id = ApprovalIds.NewApprovalId(now),
             Tenant = settings.Tenant,
             JobId = ApprovalIds.NewJobId(now),
@@ -194,17 +203,21 @@ public sealed class ApprovalService(
         };
         var entry = Entry(approval, agent.Actor, "submitted", null, ApprovalStates.Pending);
         entry.Reason = $"rule {evaluation.RuleId ?? "(default)"}; expires {approval.ExpiresAt:O}";
+        var notifications = Notify(settings, approval, Notifications.NotificationKinds.ApprovalRequested, settings.NotifiedAt(0), now,
+            $"Approval requested: {job.Topic} in {job.Env}",
+            $"{agent.Name}{(requestedBy is null ? "" : $" (for {requestedBy})")} asks to run {job.Topic} in {job.Env}; it expires {approval.ExpiresAt:u}.");
         var created = await audit.RecordAsync(entry, async json =>
         {
             var result = await store.CreateApprovalAsync(approval, ttl + options.Value.ExpirySafetyMargin,
-                options.Value.IdempotencyWindow, json);
+                options.Value.IdempotencyWindow, json, notifications);
             return (result.Status == CreateStatus.Created, result);
         }, cancellationToken);
         if (created.Status == CreateStatus.Duplicate)
         {
             return await ReplayAsync(approval.Tenant, idempotencyKey!) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
         }
-        await feed.PublishAsync(new ApprovalChange(approval.Tenant, approval.Id, approval.State, "submitted", now, approval.ExpiresAt));
+        Woke(notifications);
+        await feed.PublishAsync(new ApprovalChange(approval.Tenant, approval.Id, approval.State, "submitted", now, approval.NextTimer?.DueAt));
         return new SubmitOutcome(SubmitKind.Parked, Approval: approval, RuleId: evaluation.RuleId, Snapshot: policy.Snapshot);
     }
 
@@ -290,22 +303,17 @@ public sealed class ApprovalService(
     {
         var tenant = await TenantOfAsync(caller, id);
         var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
-        if (tenant is null || settings is null)
+        var current = tenant is null || settings is null ? null : await store.GetApprovalAsync(tenant, id);
+        if (tenant is null || settings is null || current is null)
         {
             return DecisionOutcome.NotFound;
         }
-        if (!TenantAccess.CanDecide(caller, settings))
+        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken) is { } refused)
         {
-            return new DecisionOutcome(Outcome.Forbidden, Code: "not_an_approver",
-                Detail: $"'{caller.Name}' is not an approver of tenant '{tenant}'.");
+            return refused;
         }
 
         var target = verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
-        var current = await store.GetApprovalAsync(tenant, id);
-        if (current is null)
-        {
-            return DecisionOutcome.NotFound;
-        }
         if (current.State != ApprovalStates.Pending)
         {
             return Settled(current, target);
@@ -334,8 +342,43 @@ public sealed class ApprovalService(
             return Settled(expired ?? current, target);
         }
 
-        var entry = Entry(current, caller.Actor, verdict == Verdict.Approve ? "approved" : "rejected", ApprovalStates.Pending, target);
+        // Quorum: the vote counts once per person; the approval moves when enough distinct people agree.
+        var verdictText = verdict == Verdict.Approve ? "approve" : "reject";
+        var quorum = settings.Workflow.Quorum;
+        var votes = current.Votes;
+        var decides = true;
+        string? tally = null;
+        if (quorum is not null)
+        {
+            if (votes.FirstOrDefault(v => v.By == caller.Name) is { } mine && mine.Verdict == verdictText)
+            {
+                return new DecisionOutcome(Outcome.AlreadyDone, current, "already_" + target,
+                    $"Your {verdictText} vote is already counted ({Tally(votes, quorum)}).");
+            }
+            votes = [.. votes.Where(v => v.By != caller.Name), new Vote(caller.Name, verdictText, now, command.Reason)];
+            decides = verdict == Verdict.Approve
+                ? votes.Count(v => v.Verdict == "approve") >= quorum.Required
+                : votes.Count(v => v.Verdict == "reject") >= quorum.RejectsToReject;
+            tally = Tally(votes, quorum);
+        }
+        var to = decides ? target : ApprovalStates.Pending;
+        var action = decides ? (verdict == Verdict.Approve ? "approved" : "rejected") : "vote_" + verdictText;
+        var entry = Entry(current, caller.Actor, action, ApprovalStates.Pending, to);
         entry.Reason = command.Reason;
+        entry.Details = tally;
+        List<KeyValuePair<string, string>> fields = [new("votes", RedisApprovalStore.VotesJson(votes))];
+        if (decides)
+        {
+            fields.Add(new("decidedAt", RedisApprovalStore.Ms(now)));
+            fields.Add(new("decidedBy", caller.Name));
+            fields.Add(new("reason", command.Reason ?? ""));
+        }
+        var notifications = decides
+            ? Notify(settings, current, Notifications.NotificationKinds.Decision, Requesters(current), now,
+                $"{target}: {current.Job.Topic}", $"{caller.Name} {target} {current.Job.Topic} in {current.Job.Env}{(command.Reason is null ? "" : $": {command.Reason}")}.",
+                state: target)
+            : [];
+        var release = decides && verdict == Verdict.Approve && settings.Dispatch is not null;
         var result = await audit.RecordAsync(entry, async json =>
         {
             var r = await store.TransitionAsync(new TransitionRequest
@@ -343,23 +386,21 @@ public sealed class ApprovalService(
                 Tenant = tenant,
                 ApprovalId = id,
                 From = ApprovalStates.Pending,
-                To = target,
+                To = to,
                 Now = now,
                 Mode = TransitionMode.Decide,
                 SeenSnapshot = command.PolicySnapshot,
                 SeenJobHash = command.JobHash,
                 // Drift of the tenant's policy blocks a release; a rejection is always safe.
                 RequireCurrentPolicy = verdict == Verdict.Approve,
-                Dispatch = verdict == Verdict.Approve && settings.Dispatch is not null,
-                Retention = Retention,
-                ClearExpiryTimer = true,
+                Dispatch = release,
+                Retention = decides ? Retention : null,
+                ClearExpiryTimer = decides,
+                // A quorum vote is checked against the votes it was counted with.
+                Guard = quorum is null ? null : new("votes", RedisApprovalStore.VotesJson(current.Votes)),
                 AuditJson = json,
-                Fields =
-                [
-                    new("decidedAt", RedisApprovalStore.Ms(now)),
-                    new("decidedBy", caller.Name),
-                    new("reason", command.Reason ?? ""),
-                ],
+                Fields = fields,
+                Notifications = notifications,
             });
             return (r.Happened, r);
         }, cancellationToken);
@@ -367,12 +408,13 @@ public sealed class ApprovalService(
         switch (result.Status)
         {
             case "ok":
-                await feed.PublishAsync(new ApprovalChange(tenant, id, target, entry.Action, now, null));
-                if (verdict == Verdict.Approve && settings.Dispatch is not null)
+                Woke(notifications);
+                await feed.PublishAsync(new ApprovalChange(tenant, id, to, entry.Action, now, null));
+                if (release)
                 {
                     dispatchSignal.Wake();
                 }
-                return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id));
+                return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), decides ? null : "vote_recorded", tally);
             case "job_changed":
                 await RefusedAsync(current, caller, verdict, "job_changed", cancellationToken);
                 return new DecisionOutcome(Outcome.Conflict, current, "job_changed",
@@ -389,6 +431,39 @@ public sealed class ApprovalService(
             default:
                 return await store.GetApprovalAsync(tenant, id) is { } latest ? Settled(latest, target) : DecisionOutcome.NotFound;
         }
+    }
+
+    private static string Tally(IReadOnlyList<Vote> votes, Tenants.QuorumSettings quorum) =>
+        $"{votes.Count(v => v.Verdict == "approve")} of {quorum.Required} approvals needed, {votes.Count(v => v.Verdict == "reject")} of {quorum.RejectsToReject} rejections";
+
+    /// <summary>
+    /// 403 for a person who may not take this step (not an approver at the approval's escalation level, or the requester
+    /// approving their own request); the refused attempt is audited.
+    /// </summary>
+    private async Task<DecisionOutcome?> RefuseAsync(Caller caller, TenantSettings settings, Approval approval, string step, CancellationToken cancellationToken)
+    {
+        string code, detail;
+        if (!TenantAccess.CanDecide(caller, settings, approval))
+        {
+            code = "not_an_approver";
+            detail = approval.EscalationLevel > 0
+                ? $"'{caller.Name}' is not an approver of tenant '{approval.Tenant}' at escalation level {approval.EscalationLevel}."
+                : $"'{caller.Name}' is not an approver of tenant '{approval.Tenant}'.";
+        }
+        else if (step == "approve" && !settings.Workflow.RequesterMayApprove
+                 && (caller.Name == approval.Submitter || caller.Name == approval.RequestedBy))
+        {
+            code = "requester_may_not_approve";
+            detail = $"'{caller.Name}' requested this action and may not approve it (separation of duties).";
+        }
+        else
+        {
+            return null;
+        }
+        var entry = Entry(approval, caller.Actor, step + "_refused", approval.State, approval.State);
+        entry.Reason = code;
+        await audit.AppendAsync(entry, cancellationToken);
+        return new DecisionOutcome(Outcome.Forbidden, approval, code, detail);
     }
 
     private static DecisionOutcome Settled(Approval approval, string target)
@@ -529,36 +604,32 @@ public sealed class ApprovalService(
         {
             return null;
         }
+        var settings = await tenants.GetSettingsAsync(current.Tenant);
         var entry = Entry(current, "system", "expired", ApprovalStates.Pending, ApprovalStates.Expired);
         entry.Reason = $"no decision before the deadline {current.ExpiresAt:O}; auto-rejected";
-        var result = await audit.RecordAsync(entry, async json =>
+        var result = await MoveAsync(entry, new TransitionRequest
         {
-            var r = await store.TransitionAsync(new TransitionRequest
-            {
-                Tenant = current.Tenant,
-                ApprovalId = current.Id,
-                From = ApprovalStates.Pending,
-                To = ApprovalStates.Expired,
-                Now = now,
-                Mode = TransitionMode.Expire,
-                Retention = Retention,
-                ClearExpiryTimer = true,
-                AuditJson = json,
-                Fields =
-                [
-                    new("decidedAt", RedisApprovalStore.Ms(now)),
-                    new("decidedBy", "system"),
-                    new("reason", "expired"),
-                ],
-            });
-            return (r.Happened, r);
+            Tenant = current.Tenant,
+            ApprovalId = current.Id,
+            From = ApprovalStates.Pending,
+            To = ApprovalStates.Expired,
+            Now = now,
+            Mode = TransitionMode.Expire,
+            Retention = Retention,
+            ClearExpiryTimer = true,
+            AuditJson = "",
+            Fields =
+            [
+                new("decidedAt", RedisApprovalStore.Ms(now)),
+                new("decidedBy", "system"),
+                new("reason", "expired"),
+            ],
+            Notifications = settings is null ? [] : Notify(settings, current, Notifications.NotificationKinds.Timeout,
+                [.. settings.EligibleAt(current.EscalationLevel), .. Requesters(current)], now,
+                $"Expired: {current.Job.Topic}", $"No decision on {current.Job.Topic} in {current.Job.Env} before {current.ExpiresAt:u}; auto-rejected.",
+                state: ApprovalStates.Expired),
         }, cancellationToken);
-        if (!result.Happened)
-        {
-            return null;
-        }
-        await feed.PublishAsync(new ApprovalChange(current.Tenant, current.Id, ApprovalStates.Expired, "expired", now, null));
-        return await store.GetApprovalAsync(current.Tenant, current.Id);
+        return result.Happened ? await store.GetApprovalAsync(current.Tenant, current.Id) : null;
     }
 
     private AuditEntry Entry(Approval approval, string actor, string action, string? from, string? to)

@@ -21,18 +21,29 @@ public sealed record TransitionRequest
     public string? SeenJobHash { get; init; }
     public bool RequireCurrentPolicy { get; init; }
     public TimeSpan? Retention { get; init; }
+
+    /// <summary>Remove every timer of the approval (expiry, step, resubmission window): it is leaving the open states.</summary>
     public bool ClearExpiryTimer { get; init; }
     public required string AuditJson { get; init; }
     public IReadOnlyList<KeyValuePair<string, string>> Fields { get; init; } = [];
 
     /// <summary>Publish the job to the tenant's dispatch sink (written to the outbox in the same step).</summary>
     public bool Dispatch { get; init; }
+
+    /// <summary>The move happens only while this field still holds this value (a timer fires once).</summary>
+    public KeyValuePair<string, string>? Guard { get; init; }
+
+    public IReadOnlyList<string> RemoveTimers { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<DateTimeOffset, string>> AddTimers { get; init; } = [];
+
+    /// <summary>Notifications written to the tenant's outbox in the same step.</summary>
+    public IReadOnlyList<Notifications.Notification> Notifications { get; init; } = [];
 }
 
 public enum TransitionMode { Decide, Expire, Update }
 
 /// <summary><c>ok</c>, <c>not_found</c>, <c>state</c> (Value = the current state), <c>not_due</c>,
-/// <c>deadline_passed</c>, <c>job_changed</c>, <c>snapshot_changed</c>.</summary>
+/// <c>deadline_passed</c>, <c>stale</c> (the guard field changed), <c>job_changed</c>, <c>snapshot_changed</c>.</summary>
 public sealed record TransitionResult(string Status, string? Value)
 {
     public bool Happened => Status == "ok";
@@ -65,12 +76,14 @@ public sealed record ApprovalPage(IReadOnlyList<Approval> Items, string? NextCur
 /// <summary>Where approvals, allowed jobs and their indexes live. One Redis implementation.</summary>
 public interface IApprovalStore
 {
-    Task<CreateResult> CreateApprovalAsync(Approval approval, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson);
+    Task<CreateResult> CreateApprovalAsync(Approval approval, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson,
+        IReadOnlyList<Notifications.Notification>? notifications = null);
     Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson, bool dispatch = false);
     Task<Approval?> GetApprovalAsync(string tenant, string id);
     Task<AllowedJob?> GetJobAsync(string tenant, string id);
     Task<string?> GetIdempotentReferenceAsync(string tenant, string key);
     Task<string?> FindTenantAsync(string approvalId);
+    Task IndexJobAsync(string tenant, string jobId, string approvalId);
     Task<TransitionResult> TransitionAsync(TransitionRequest request);
     Task<ApprovalPage> ListAsync(string tenant, string state, string? cursor, int limit);
     Task<IReadOnlyList<string>> DueTimersAsync(string tenant, DateTimeOffset now, int limit);
@@ -85,13 +98,15 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
 {
     private IDatabase Db => redis.Database;
 
-    public async Task<CreateResult> CreateApprovalAsync(Approval a, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson)
+    public async Task<CreateResult> CreateApprovalAsync(Approval a, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson,
+        IReadOnlyList<Notifications.Notification>? notifications = null)
     {
+        notifications ??= [];
         // The index is a separate key (another cluster slot); writing it first leaves at worst a harmless orphan.
         await Db.HashSetAsync(RedisKeys.ApprovalIndex, a.Id, a.Tenant);
         await Db.HashSetAsync(RedisKeys.JobIndex(a.Tenant), a.JobId, DispatchMember.ForApproval(a.Id));
         var created = a.CreatedAt.ToUnixTimeMilliseconds();
-        RedisKey[] keys =
+        List<RedisKey> keys =
         [
             RedisKeys.Approval(a.Tenant, a.Id),
             a.IdempotencyKey is null ? RedisKeys.Idempotency(a.Tenant, "-") : RedisKeys.Idempotency(a.Tenant, a.IdempotencyKey),
@@ -105,12 +120,27 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             (long)idempotencyTtl.TotalMilliseconds,
             auditJson,
             (long)recordTtl.TotalMilliseconds,
-            2,
+            a.NextStepAt is null ? 2 : 3,
             created, a.Id,
             a.ExpiresAt.ToUnixTimeMilliseconds(), RedisKeys.ExpireTimer(a.Id),
         };
+        if (a.NextStepAt is { } step)
+        {
+            keys.Add(RedisKeys.Timers(a.Tenant));
+            args.Add(step.ToUnixTimeMilliseconds());
+            args.Add(RedisKeys.StepTimer(a.Id));
+        }
+        keys.Add(RedisKeys.NotifyOutbox(a.Tenant));
+        keys.Add(RedisKeys.NotifyBodies(a.Tenant));
+        args.Add(notifications.Count);
+        foreach (var n in notifications)
+        {
+            args.Add(n.At.ToUnixTimeMilliseconds());
+            args.Add(n.Id);
+            args.Add(n.ToJson());
+        }
         AddFields(args, ToFields(a));
-        return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, keys, [.. args]));
+        return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, [.. keys], [.. args]));
     }
 
     public async Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson, bool dispatch = false)
@@ -137,6 +167,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             args.Add(job.CreatedAt.ToUnixTimeMilliseconds());
             args.Add(DispatchMember.ForJob(job.Id));
         }
+        args.Add(0); // no notifications
         AddFields(args,
         [
             new("id", job.Id), new("tenant", job.Tenant), new("submitter", job.Submitter),
@@ -178,6 +209,9 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
     public async Task<string?> GetIdempotentReferenceAsync(string tenant, string key) =>
         await Db.StringGetAsync(RedisKeys.Idempotency(tenant, key));
 
+    public Task IndexJobAsync(string tenant, string jobId, string approvalId) =>
+        Db.HashSetAsync(RedisKeys.JobIndex(tenant), jobId, DispatchMember.ForApproval(approvalId));
+
     public async Task<string?> FindTenantAsync(string approvalId) =>
         await Db.HashGetAsync(RedisKeys.ApprovalIndex, approvalId);
 
@@ -192,17 +226,33 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             RedisKeys.AuditOutbox(r.Tenant),
             RedisKeys.PolicyCurrent(r.Tenant),
             RedisKeys.DispatchOutbox(r.Tenant),
+            RedisKeys.NotifyOutbox(r.Tenant),
+            RedisKeys.NotifyBodies(r.Tenant),
         ];
+        var remove = r.ClearExpiryTimer ? [.. r.RemoveTimers, .. RedisKeys.ApprovalTimers(r.ApprovalId)] : r.RemoveTimers;
         var args = new List<RedisValue>
         {
             r.ApprovalId, r.From, r.To, r.Now.ToUnixTimeMilliseconds(),
             r.Mode switch { TransitionMode.Decide => "decide", TransitionMode.Expire => "expire", _ => "update" },
             r.SeenSnapshot ?? "", r.SeenJobHash ?? "", r.RequireCurrentPolicy ? "1" : "0",
             r.Retention is { } keep ? (long)keep.TotalMilliseconds : "",
-            r.ClearExpiryTimer ? RedisKeys.ExpireTimer(r.ApprovalId) : "",
+            r.Guard?.Key ?? "",
             r.AuditJson,
             r.Dispatch ? DispatchMember.ForApproval(r.ApprovalId) : "",
+            r.Guard?.Value ?? "",
+            remove.Count, r.AddTimers.Count, r.Notifications.Count,
         };
+        args.AddRange(remove.Select(m => (RedisValue)m));
+        foreach (var (due, member) in r.AddTimers)
+        {
+            args.Add(due.ToUnixTimeMilliseconds());
+            args.Add(member);
+        }
+        foreach (var n in r.Notifications)
+        {
+            args.Add(n.Id);
+            args.Add(n.ToJson());
+        }
         AddFields(args, r.Fields);
         var (status, value) = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.Transition, keys, [.. args]));
         return new TransitionResult(status, value);
@@ -344,7 +394,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         }
     }
 
-    private static IEnumerable<KeyValuePair<string, string>> JobFields(JobRequest job) =>
+    internal static IEnumerable<KeyValuePair<string, string>> JobFields(JobRequest job) =>
     [
         new("topic", job.Topic), new("env", job.Env), new("channel", job.Channel ?? ""),
         new("priority", job.Priority), new("payload", job.Payload.GetRawText()),
@@ -358,8 +408,30 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         new("createdAt", a.CreatedAt.ToUnixTimeMilliseconds().ToString()),
         new("expiresAt", a.ExpiresAt.ToUnixTimeMilliseconds().ToString()),
         new("seq", a.Seq.ToString()),
+        new("requestedBy", a.RequestedBy ?? ""),
+        .. WorkflowFields(a),
         .. JobFields(a.Job),
     ];
+
+    /// <summary>The workflow fields of an approval (written at create and again at each resubmission).</summary>
+    internal static List<KeyValuePair<string, string>> WorkflowFields(Approval a) =>
+    [
+        new("version", a.Version.ToString()),
+        new("versionAt", a.VersionSubmittedAt is { } versionAt ? Ms(versionAt) : Ms(a.CreatedAt)),
+        new("lineage", System.Text.Json.JsonSerializer.Serialize(a.Lineage, Infrastructure.Json.AppJsonContext.Default.IReadOnlyListApprovalVersion)),
+        new("votes", VotesJson(a.Votes)),
+        new("escalationLevel", a.EscalationLevel.ToString()),
+        new("remindersSent", a.RemindersSent.ToString()),
+        new("levelReminders", a.LevelReminders.ToString()),
+        new("levelStartedAt", a.LevelStartedAt is { } started ? Ms(started) : ""),
+        new("nextStep", a.NextStep ?? ""),
+        new("nextStepAt", a.NextStepAt is { } at ? Ms(at) : ""),
+        new("timeoutOutcome", a.TimeoutOutcome ?? ""),
+    ];
+
+    internal static string VotesJson(IReadOnlyList<Vote> votes) =>
+        System.Text.Json.JsonSerializer.Serialize(votes, Infrastructure.Json.AppJsonContext.Default.IReadOnlyListVote);
+
 
     private static JobRequest ToJob(Dictionary<string, string?> f)
     {
@@ -390,6 +462,26 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         ReevaluationNote = NullIfEmpty(f.GetValueOrDefault("reevaluationNote")),
         Dispatch = NullIfEmpty(f.GetValueOrDefault("dispatch")) ?? "none",
         ApprovalGranted = f.GetValueOrDefault("approvalGranted") == "true",
+        RequestedBy = NullIfEmpty(f.GetValueOrDefault("requestedBy")),
+        Version = int.TryParse(f.GetValueOrDefault("version"), out var version) ? version : 1,
+        VersionSubmittedAt = Ms(f.GetValueOrDefault("versionAt")),
+        Lineage = f.GetValueOrDefault("lineage") is { Length: > 0 } lineage
+            ? System.Text.Json.JsonSerializer.Deserialize(lineage, Infrastructure.Json.AppJsonContext.Default.IReadOnlyListApprovalVersion) ?? []
+            : [],
+        Votes = f.GetValueOrDefault("votes") is { Length: > 0 } votes
+            ? System.Text.Json.JsonSerializer.Deserialize(votes, Infrastructure.Json.AppJsonContext.Default.IReadOnlyListVote) ?? []
+            : [],
+        EscalationLevel = int.TryParse(f.GetValueOrDefault("escalationLevel"), out var level) ? level : 0,
+        RemindersSent = int.TryParse(f.GetValueOrDefault("remindersSent"), out var sent) ? sent : 0,
+        LevelReminders = int.TryParse(f.GetValueOrDefault("levelReminders"), out var levelSent) ? levelSent : 0,
+        LevelStartedAt = Ms(f.GetValueOrDefault("levelStartedAt")),
+        NextStep = NullIfEmpty(f.GetValueOrDefault("nextStep")),
+        NextStepAt = Ms(f.GetValueOrDefault("nextStepAt")),
+        TimeoutOutcome = NullIfEmpty(f.GetValueOrDefault("timeoutOutcome")),
+        ResubmitBy = Ms(f.GetValueOrDefault("resubmitBy")),
+        ChangesRequestedBy = NullIfEmpty(f.GetValueOrDefault("changesRequestedBy")),
+        ChangesReason = NullIfEmpty(f.GetValueOrDefault("changesReason")),
+        LastResubmitKey = NullIfEmpty(f.GetValueOrDefault("lastResubmitKey")),
     };
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

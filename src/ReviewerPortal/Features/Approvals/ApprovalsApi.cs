@@ -146,7 +146,7 @@ public static class ApprovalsApi
         Receipts.ApprovalReceipt? receipt = null) =>
         outcome.Kind switch
         {
-            Outcome.Ok => TypedResults.Ok(new DecisionResponse(result, outcome.Approval!.State, outcome.Approval, outcome.Detail) { Receipt = receipt }),
+            Outcome.Ok => TypedResults.Ok(new DecisionResponse(outcome.Code ?? result, outcome.Approval!.State, outcome.Approval, outcome.Detail) { Receipt = receipt }),
             Outcome.AlreadyDone => TypedResults.Ok(new DecisionResponse(outcome.Code!, outcome.Approval!.State, outcome.Approval) { Receipt = receipt }),
             Outcome.NotFound => Problems.NotFound(),
             Outcome.Forbidden => Problems.Of(StatusCodes.Status403Forbidden, outcome.Code!, outcome.Detail!),

@@ -1,4 +1,5 @@
 using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Cases;
 using ReviewerPortal.Features.Dispatch;
 using ReviewerPortal.Features.Receipts;
 using ReviewerPortal.Features.Health;
@@ -42,7 +43,13 @@ public static class ApprovalsSetup
         services.AddSingleton<Dispatch.Dispatcher>();
         services.AddHttpClient(Dispatch.Dispatcher.HttpClientName);
         services.AddOptions<Dispatch.DispatchOptions>().BindConfiguration(Dispatch.DispatchOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Notifications.NotifySignal>();
+        services.AddSingleton<Notifications.Notifier>();
+        services.AddHttpClient(Notifications.Notifier.HttpClientName);
+        services.AddOptions<Notifications.NotificationOptions>().BindConfiguration(Notifications.NotificationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ApprovalService>();
+        services.AddSingleton<CaseStore>();
+        services.AddSingleton<CaseService>();
         services.AddSingleton<ExpirySignal>();
         services.AddSingleton<ExpiryService>();
 
@@ -61,6 +68,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService<AuditOutboxDrain>();
         builder.Services.AddHostedService<AgentHubRelay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Notifications.Notifier>());
         return builder;
     }
 
@@ -78,5 +86,7 @@ public static class ApprovalsSetup
         .MapPoliciesApi()
         .MapAuditApi()
         .MapDispatchApi()
+        .MapWorkflowApi()
+        .MapCasesApi()
         .MapReceiptsApi();
 }

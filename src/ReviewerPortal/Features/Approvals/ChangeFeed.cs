@@ -6,7 +6,7 @@ using StackExchange.Redis;
 
 namespace ReviewerPortal.Features.Approvals;
 
-/// <summary>One transition, as announced to every app instance.</summary>
+/// <summary>One transition, as announced to every app instance. <see cref="ExpiresAt"/>: the approval's next due timer, if any.</summary>
 public sealed record ApprovalChange(string Tenant, string ApprovalId, string State, string Action, DateTimeOffset At, DateTimeOffset? ExpiresAt);
 
 /// <summary>

@@ -15,9 +15,14 @@ public sealed class Counters(RedisConnection redis, ILogger<Counters> logger)
     public const string JobMismatch = "job_mismatch";
     public const string ReplayedApproved = "replayed_approved";
     public const string DispatchFailures = "dispatch_failures";
+    public const string NotificationFailures = "notification_failures";
+    public const string RemindersSent = "reminders_sent";
+    public const string Escalations = "escalations";
+    public const string TimedOut = "timed_out";
 
     public static readonly IReadOnlyList<string> All =
-        [AlreadyApproved, AlreadyRejected, SnapshotMismatch, JobMismatch, ReplayedApproved, DispatchFailures];
+        [AlreadyApproved, AlreadyRejected, SnapshotMismatch, JobMismatch, ReplayedApproved, DispatchFailures,
+            NotificationFailures, RemindersSent, Escalations, TimedOut];
 
     /// <summary>Adds one; a counter that cannot be written is logged, never a reason to fail the call it counts.</summary>
     public async Task IncrementAsync(string tenant, string name)

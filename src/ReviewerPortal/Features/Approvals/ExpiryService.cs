@@ -3,7 +3,8 @@ using ReviewerPortal.Infrastructure.Timers;
 namespace ReviewerPortal.Features.Approvals;
 
 /// <summary>
-/// Drives deadlines. Every tenant keeps its timers in a Redis sorted set scored by due time; this service sleeps
+/// The durable timer service: approval deadlines, reminders, escalations, timeouts, resubmission windows and case
+/// deadlines. Every tenant keeps its timers in a Redis sorted set scored by due time; this service sleeps
 /// until the earliest one (no fixed polling interval), wakes early when a change announces an earlier deadline,
 /// and fires what is due through <see cref="ApprovalService"/>, whose lock and atomic transition make every timer
 /// fire once even with several app instances. A timer that fell due while the app was down fires at start.
@@ -70,10 +71,23 @@ public sealed class ExpiryService(
         switch (kind)
         {
             case "expire":
+                // Catching up after downtime: steps that fell due before the deadline (a timeout, say) come first.
+                for (var i = 0; i < 100 && await approvals.FireStepAsync(tenant, id, cancellationToken); i++)
+                {
+                }
                 if (await approvals.ExpireAsync(tenant, id, cancellationToken))
                 {
                     logger.LogInformation("Approval {ApprovalId} of {Tenant} expired", id, tenant);
                 }
+                break;
+            case "step":
+                await approvals.FireStepAsync(tenant, id, cancellationToken);
+                break;
+            case "resubmit":
+                await approvals.FireResubmissionWindowAsync(tenant, id, cancellationToken);
+                break;
+            case "case":
+                await services.GetRequiredService<Cases.CaseService>().FireAsync(tenant, id, cancellationToken);
                 break;
             default:
                 logger.LogWarning("Unknown timer {Member} of {Tenant} dropped", member, tenant);

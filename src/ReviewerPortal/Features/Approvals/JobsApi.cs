@@ -40,7 +40,7 @@ public static partial class JobsApi
         }
 
         var job = new JobRequest(body.Topic!, body.Env!, body.Channel, body.Priority ?? "normal", body.Payload.Clone());
-        var outcome = await approvals.SubmitAsync(Caller.From(user), idempotencyKey, job, cancellationToken);
+        var outcome = await approvals.SubmitAsync(Caller.From(user), idempotencyKey, job, cancellationToken, body.RequestedBy);
         switch (outcome.Kind)
         {
             case SubmitKind.Allowed:
@@ -117,22 +117,37 @@ public static partial class JobsApi
         {
             errors["priority"] = [$"One of {string.Join(", ", Priorities)}."];
         }
-        if (body.Payload.ValueKind == JsonValueKind.Undefined)
+        ValidatePayload(body.Payload, errors);
+        ValidateIdempotencyKey(idempotencyKey, errors);
+        if (body.RequestedBy is not null && (body.RequestedBy.Length is 0 or > 256 || body.RequestedBy.Any(char.IsControl)))
+        {
+            errors["requestedBy"] = ["A user name, 1 to 256 characters."];
+        }
+        return errors;
+    }
+
+    /// <summary>A payload as the API takes it: a JSON object of at most 64 KiB.</summary>
+    internal static void ValidatePayload(JsonElement payload, Dictionary<string, string[]> errors)
+    {
+        if (payload.ValueKind == JsonValueKind.Undefined)
         {
             errors["payload"] = ["Required (a JSON object)."];
         }
-        else if (body.Payload.ValueKind != JsonValueKind.Object)
+        else if (payload.ValueKind != JsonValueKind.Object)
         {
             errors["payload"] = ["Must be a JSON object."];
         }
-        else if (body.Payload.GetRawText().Length > MaxPayloadBytes)
+        else if (payload.GetRawText().Length > MaxPayloadBytes)
         {
             errors["payload"] = [$"At most {MaxPayloadBytes / 1024} KiB."];
         }
+    }
+
+    internal static void ValidateIdempotencyKey(string? idempotencyKey, Dictionary<string, string[]> errors)
+    {
         if (idempotencyKey is not null && !IdempotencyKeyPattern().IsMatch(idempotencyKey))
         {
             errors["idempotencyKey"] = ["1 to 200 printable ASCII characters, no spaces."];
         }
-        return errors;
     }
 }

@@ -23,10 +23,14 @@ public sealed class TenantAccess(TenantStore tenants)
 
     /// <summary>Only people listed as the tenant's approvers decide; agents and on-call never do.</summary>
     public static bool CanDecide(Caller caller, TenantSettings settings) =>
-        !caller.IsAgent && IsApprover(caller, settings);
+        !caller.IsAgent && settings.Approvers.Contains(caller.Name, StringComparer.Ordinal);
 
-    private static bool IsApprover(Caller caller, TenantSettings settings) =>
-        settings.Approvers.Contains(caller.Name, StringComparer.Ordinal);
+    /// <summary>The tenant's approvers, and the backups of every escalation level the approval has reached.</summary>
+    public static bool CanDecide(Caller caller, TenantSettings settings, Approval approval) =>
+        !caller.IsAgent && settings.EligibleAt(approval.EscalationLevel).Contains(caller.Name, StringComparer.Ordinal);
+
+    /// <summary>Approvers and the people of its escalation levels read the tenant.</summary>
+    private static bool IsApprover(Caller caller, TenantSettings settings) => settings.Involves(caller.Name);
 
     public async Task<IReadOnlyList<string>> ReadableTenantsAsync(Caller caller)
     {

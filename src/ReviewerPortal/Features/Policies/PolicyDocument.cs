@@ -43,12 +43,15 @@ public sealed record ThrottleRate(int Limit, TimeSpan Window)
 }
 
 /// <summary>One rule: when every <see cref="When"/> pattern matches the job, <see cref="Decision"/> applies.</summary>
-public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> When, PolicyDecision Decision, ThrottleRate? Rate, TimeSpan? Ttl)
+/// <remarks><see cref="OnTimeout"/> (YAML <c>on_timeout</c>) overrides the tenant's timeout outcome for this rule's approvals.</remarks>
+public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> When, PolicyDecision Decision, ThrottleRate? Rate, TimeSpan? Ttl,
+    string? OnTimeout = null)
 {
     /// <summary>The rule's canonical YAML (as it stands in the document's canonical form, without the list dash).</summary>
-    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl);
+    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl, OnTimeout);
 
-    private static string Canonical(string id, IReadOnlyDictionary<string, string> when, PolicyDecision decision, ThrottleRate? rate, TimeSpan? ttl)
+    private static string Canonical(string id, IReadOnlyDictionary<string, string> when, PolicyDecision decision, ThrottleRate? rate, TimeSpan? ttl,
+        string? onTimeout)
     {
         var b = new StringBuilder();
         b.Append("id: ").Append(id).Append('\n');
@@ -68,6 +71,10 @@ public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> W
         if (ttl is not null)
         {
             b.Append("ttl: ").Append(DurationText.Format(ttl.Value)).Append('\n');
+        }
+        if (onTimeout is not null)
+        {
+            b.Append("on_timeout: ").Append(onTimeout).Append('\n');
         }
         return b.ToString();
     }
@@ -116,6 +123,18 @@ public sealed class PolicyDocument
     public IReadOnlyList<PolicyRule> Rules { get; }
     public string CanonicalYaml { get; }
     public string Snapshot { get; }
+}
+
+/// <summary>What happens to an approval when its SLA and every escalation level ran out without a decision.</summary>
+public static class TimeoutOutcomes
+{
+    public const string Reject = "reject";
+    public const string Approve = "approve";
+    public const string Escalate = "escalate";
+
+    public static readonly IReadOnlyList<string> All = [Reject, Approve, Escalate];
+
+    public static bool IsKnown(string? value) => value is not null && All.Contains(value);
 }
 
 public sealed record PolicyError(string Field, string Message, int Line, int Column);

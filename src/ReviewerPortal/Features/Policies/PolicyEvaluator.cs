@@ -6,7 +6,7 @@ namespace ReviewerPortal.Features.Policies;
 public sealed record JobFacts(string Topic, string Env, string? Channel, JsonElement Payload);
 
 /// <summary>What the policy decided, which rule did (null: the default), and that rule's rate or TTL.</summary>
-public sealed record PolicyEvaluation(PolicyDecision Decision, string? RuleId, ThrottleRate? Rate, TimeSpan? Ttl);
+public sealed record PolicyEvaluation(PolicyDecision Decision, string? RuleId, ThrottleRate? Rate, TimeSpan? Ttl, string? OnTimeout = null);
 
 /// <summary>First matching rule wins; no match falls to the document's default. Pure and allocation-light.</summary>
 public static class PolicyEvaluator
@@ -17,7 +17,7 @@ public static class PolicyEvaluator
         {
             if (Matches(rule, job))
             {
-                return new PolicyEvaluation(rule.Decision, rule.Id, rule.Rate, rule.Ttl);
+                return new PolicyEvaluation(rule.Decision, rule.Id, rule.Rate, rule.Ttl, rule.OnTimeout);
             }
         }
         return new PolicyEvaluation(policy.Default, null, null, null);

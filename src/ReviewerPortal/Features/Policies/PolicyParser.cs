@@ -16,7 +16,7 @@ public static partial class PolicyParser
     private static readonly TimeSpan MinTtl = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxTtl = TimeSpan.FromDays(30);
     private static readonly string[] TopLevel = ["version", "default", "rules"];
-    private static readonly string[] RuleFields = ["id", "when", "decision", "rate", "ttl"];
+    private static readonly string[] RuleFields = ["id", "when", "decision", "rate", "ttl", "on_timeout"];
     private static readonly string[] WhenFields = ["topic", "env", "channel"];
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
@@ -196,7 +196,25 @@ public static partial class PolicyParser
             }
         }
 
-        return errors.Count > before || id is null ? null : new PolicyRule(id.Value!, when, decision, rate, ttl);
+        string? onTimeout = null;
+        var timeoutNode = Scalar(map, "on_timeout", path + ".on_timeout", errors, required: false);
+        if (timeoutNode is not null)
+        {
+            if (decision != PolicyDecision.RequireHuman)
+            {
+                errors.Add(At(timeoutNode, path + ".on_timeout", "Only a require_human rule has an on_timeout outcome."));
+            }
+            else if (!TimeoutOutcomes.IsKnown(timeoutNode.Value))
+            {
+                errors.Add(At(timeoutNode, path + ".on_timeout", "One of reject, approve, escalate."));
+            }
+            else
+            {
+                onTimeout = timeoutNode.Value;
+            }
+        }
+
+        return errors.Count > before || id is null ? null : new PolicyRule(id.Value!, when, decision, rate, ttl, onTimeout);
     }
 
     private static ThrottleRate? ParseRate(string? text)

@@ -16,7 +16,7 @@ public sealed class Bootstrapper(
     IHostEnvironment environment,
     ILogger<Bootstrapper> logger) : IHostedService
 {
-    public static readonly string[] DemoUsers = ["alice", "bob", "gina", "oscar", "ada"];
+    public static readonly string[] DemoUsers = ["alice", "bob", "carol", "gina", "oscar", "ada"];
 
     public bool DemoEnabled => demo.Value.Enabled ?? string.IsNullOrWhiteSpace(redis.Value.Configuration);
 
@@ -145,7 +145,7 @@ public sealed class Bootstrapper(
             Accounts =
             [
                 .. configured.Accounts,
-                Account("alice", Roles.Reviewer), Account("bob", Roles.Reviewer), Account("gina", Roles.Reviewer),
+                Account("alice", Roles.Reviewer), Account("bob", Roles.Reviewer), Account("carol", Roles.Reviewer), Account("gina", Roles.Reviewer),
                 Account("oscar", Roles.OnCall), Account("ada", Roles.Admin),
             ],
         };

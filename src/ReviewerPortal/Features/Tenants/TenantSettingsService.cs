@@ -81,6 +81,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit)
                     break;
             }
         }
+        updated = updated with { Workflow = WorkflowSettingsValidator.Apply(current.Workflow, request, updated.Approvers, errors) };
         if (errors.Count > 0)
         {
             return new SettingsUpdate(errors, null, null);
@@ -89,7 +90,8 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit)
         var entry = audit.NewEntry(current.Tenant, caller.Actor, "settings_changed");
         entry.Details = $"approvalTtl {DurationText.Format(current.ApprovalTtl)} → {DurationText.Format(updated.ApprovalTtl)}; " +
                         $"approvers [{string.Join(',', current.Approvers)}] → [{string.Join(',', updated.Approvers)}]; " +
-                        $"dispatch {current.Dispatch?.Kind ?? "none"} → {updated.Dispatch?.Kind ?? "none"}";
+                        $"dispatch {current.Dispatch?.Kind ?? "none"} → {updated.Dispatch?.Kind ?? "none"}" +
+                        (current.Workflow == updated.Workflow ? "" : $"; workflow {Describe(current.Workflow)} → {Describe(updated.Workflow)}");
         await audit.RecordAsync(entry, async json =>
         {
             await tenants.UpdateAsync(updated, json);
@@ -100,4 +102,10 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit)
             : null;
         return new SettingsUpdate(new Dictionary<string, string[]>(), updated, note);
     }
+
+    private static string Describe(WorkflowSettings w) =>
+        $"(sla {(w.Sla is { } sla ? DurationText.Format(sla) : "off")}, reminders {(w.ReminderInterval is { } r ? $"every {DurationText.Format(r)} ×{w.MaxReminders}" : "off")}, " +
+        $"escalation {w.Escalation.Count} level(s), timeout {w.TimeoutOutcome}, quorum {(w.Quorum is { } q ? $"{q.Required}/{q.Of}" : "off")}, " +
+        $"requester may approve {(w.RequesterMayApprove ? "yes" : "no")}, resubmissions {w.MaxResubmissions} within {DurationText.Format(w.ResubmissionWindow)}, " +
+        $"notifications {(w.Notifications is { } n ? string.Join('+', new[] { n.WebhookUrl is null ? null : "webhook", n.Smtp is null ? null : "smtp" }.Where(x => x is not null)) : "off")})";
 }

@@ -20,6 +20,21 @@ public sealed record TenantSettings
 
     /// <summary>Where allowed and approved jobs are published; null: agents run allowed jobs themselves.</summary>
     public DispatchSink? Dispatch { get; init; }
+
+    /// <summary>SLA, reminders, escalation, quorum, separation of duties, resubmission, notifications.</summary>
+    public WorkflowSettings Workflow { get; init; } = new();
+
+    /// <summary>Whether the person is one of the tenant's approvers or on one of its escalation levels (reads the tenant).</summary>
+    public bool Involves(string name) =>
+        Approvers.Contains(name, StringComparer.Ordinal) || Workflow.Escalation.Any(l => l.Approvers.Contains(name, StringComparer.Ordinal));
+
+    /// <summary>Who may decide at an escalation level: the approvers, widened by every level reached so far.</summary>
+    public IReadOnlyList<string> EligibleAt(int level) =>
+        [.. Approvers.Concat(Workflow.Escalation.Take(level).SelectMany(l => l.Approvers)).Distinct(StringComparer.Ordinal)];
+
+    /// <summary>Who is asked at a level: the approvers at 0, that level's people after.</summary>
+    public IReadOnlyList<string> NotifiedAt(int level) =>
+        level == 0 || level > Workflow.Escalation.Count ? Approvers : Workflow.Escalation[level - 1].Approvers;
 }
 
 /// <summary>
@@ -72,6 +87,9 @@ public sealed class TenantStore(RedisConnection redis)
             Dispatch = f.GetValueOrDefault("dispatchKind") is { Length: > 0 } kind
                 ? new DispatchSink(kind, f.GetValueOrDefault("dispatchTarget") ?? "", NullIfEmpty(f.GetValueOrDefault("dispatchSecret")))
                 : null,
+            Workflow = f.GetValueOrDefault("workflow") is { Length: > 0 } workflow
+                ? System.Text.Json.JsonSerializer.Deserialize(workflow, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings) ?? new()
+                : new(),
         };
     }
 
@@ -107,6 +125,7 @@ public sealed class TenantStore(RedisConnection redis)
         new("dispatchKind", s.Dispatch?.Kind ?? ""),
         new("dispatchTarget", s.Dispatch?.Target ?? ""),
         new("dispatchSecret", s.Dispatch?.Secret ?? ""),
+        new("workflow", System.Text.Json.JsonSerializer.Serialize(s.Workflow, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings)),
     ];
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

@@ -18,6 +18,24 @@ public sealed record TenantSettingsRequest
 
     /// <summary><c>{kind: "webhook", url, secret}</c>, <c>{kind: "redis", key}</c> or <c>{kind: "none"}</c>.</summary>
     public DispatchRequest? Dispatch { get; init; }
+
+    /// <summary>Time to the first decision (<c>hh:mm:ss</c> or ISO 8601, ≥ 10 s); <c>off</c> or empty removes it.</summary>
+    public string? Sla { get; init; }
+    public string? ReminderInterval { get; init; }
+    public int? MaxReminders { get; init; }
+    public IReadOnlyList<EscalationLevelRequest>? Escalation { get; init; }
+
+    /// <summary><c>reject</c>, <c>approve</c> or <c>escalate</c>.</summary>
+    public string? TimeoutOutcome { get; init; }
+
+    /// <summary><c>{required, of, rejectsToReject?}</c>; <c>{}</c> turns quorum off.</summary>
+    public QuorumRequest? Quorum { get; init; }
+    public bool? RequesterMayApprove { get; init; }
+    public string? ResubmissionWindow { get; init; }
+    public int? MaxResubmissions { get; init; }
+
+    /// <summary><c>{webhookUrl, webhookSecret, smtp: {host, port, from, to, enableSsl, userName, password}}</c>; <c>{}</c> turns them off.</summary>
+    public NotificationsRequest? Notifications { get; init; }
 }
 
 public sealed record DispatchRequest
@@ -33,7 +51,22 @@ public sealed record TenantSettingsResponse(string Tenant, string? DisplayName, 
 {
     /// <summary>The sink, without its secret.</summary>
     public object? Dispatch { get; init; }
+
+    public string? Sla { get; init; }
+    public string? ReminderInterval { get; init; }
+    public int MaxReminders { get; init; }
+    public IReadOnlyList<EscalationLevelResponse> Escalation { get; init; } = [];
+    public string TimeoutOutcome { get; init; } = "";
+    public QuorumSettings? Quorum { get; init; }
+    public bool RequesterMayApprove { get; init; }
+    public string ResubmissionWindow { get; init; } = "";
+    public int MaxResubmissions { get; init; }
+
+    /// <summary>The channels, secrets shown as <c>(set)</c>.</summary>
+    public NotificationsRequest? Notifications { get; init; }
 }
+
+public sealed record EscalationLevelResponse(IReadOnlyList<string> Approvers, string Sla);
 
 public sealed record TenantSummary(string Tenant, string? DisplayName);
 
@@ -48,7 +81,7 @@ public static class TenantsApi
         group.MapGet("/", List).WithName("ListTenants").WithSummary("The tenants the caller can read.");
         group.MapGet("/{tenant}/settings", GetSettings).WithName("GetTenantSettings");
         group.MapPut("/{tenant}/settings", PutSettings).WithName("PutTenantSettings").RequireAuthorization(AuthSetup.AdminPolicy)
-            .WithSummary("Admin: approval TTL (1 minute to 30 days), approvers, display name. Pending approvals keep their deadline.");
+            .WithSummary("Admin: approval TTL, approvers, dispatch sink, SLA, reminders, escalation, timeout outcome, quorum, separation of duties, resubmission, notifications.");
         return routes;
     }
 
@@ -98,6 +131,25 @@ public static class TenantsApi
         {
             Dispatch = s.Dispatch is { } d
                 ? new Dictionary<string, string?> { ["kind"] = d.Kind, [d.Kind == DispatchSink.Webhook ? "url" : "key"] = d.Target, ["secret"] = d.Secret is null ? null : "(set)" }
+                : null,
+            Sla = s.Workflow.Sla is { } sla ? DurationText.Format(sla) : null,
+            ReminderInterval = s.Workflow.ReminderInterval is { } every ? DurationText.Format(every) : null,
+            MaxReminders = s.Workflow.MaxReminders,
+            Escalation = [.. s.Workflow.Escalation.Select(l => new EscalationLevelResponse(l.Approvers, DurationText.Format(l.Sla)))],
+            TimeoutOutcome = s.Workflow.TimeoutOutcome,
+            Quorum = s.Workflow.Quorum,
+            RequesterMayApprove = s.Workflow.RequesterMayApprove,
+            ResubmissionWindow = DurationText.Format(s.Workflow.ResubmissionWindow),
+            MaxResubmissions = s.Workflow.MaxResubmissions,
+            Notifications = s.Workflow.Notifications is { } n
+                ? new NotificationsRequest
+                {
+                    WebhookUrl = n.WebhookUrl,
+                    WebhookSecret = n.WebhookSecret is null ? null : "(set)",
+                    Smtp = n.Smtp is { } m
+                        ? new SmtpRequest { Host = m.Host, Port = m.Port, From = m.From, To = m.To, EnableSsl = m.EnableSsl, UserName = m.UserName, Password = m.Password is null ? null : "(set)" }
+                        : null,
+                }
                 : null,
         };
 }

@@ -16,6 +16,7 @@ public static class LuaScripts
     public static string HashSetAudited => Load("hset_audited");
     public static string DispatchPublish => Load("dispatch_publish");
     public static string DispatchResult => Load("dispatch_result");
+    public static string CaseUpdate => Load("case_update");
 
     private static string Load(string name) => Cache.GetOrAdd(name, static n =>
     {

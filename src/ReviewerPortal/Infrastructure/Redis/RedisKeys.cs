@@ -43,6 +43,24 @@ public static class RedisKeys
     public static RedisKey PolicyHistory(string tenant) => T(tenant) + "policy:history";
     public static RedisKey PolicyCounter(string tenant) => T(tenant) + "policy:seq";
 
+    public static RedisKey NotifyOutbox(string tenant) => T(tenant) + "notify";
+    public static RedisKey NotifyBodies(string tenant) => T(tenant) + "notify:body";
+    public static RedisKey NotifyFailed(string tenant) => T(tenant) + "notify:failed";
+    public static RedisKey Case(string tenant, string id) => T(tenant) + "case:" + id;
+    public static RedisKey Cases(string tenant) => T(tenant) + "cases";
+
     /// <summary>Timer member that expires an approval at its deadline.</summary>
     public static string ExpireTimer(string approvalId) => "expire|" + approvalId;
+
+    /// <summary>Timer member of an approval's next reminder, escalation or timeout.</summary>
+    public static string StepTimer(string approvalId) => "step|" + approvalId;
+
+    /// <summary>Timer member that closes an approval's resubmission window.</summary>
+    public static string ResubmitTimer(string approvalId) => "resubmit|" + approvalId;
+
+    /// <summary>Timer member of a case's next deadline (document request or window).</summary>
+    public static string CaseTimer(string caseId) => "case|" + caseId;
+
+    /// <summary>Every timer an approval can have.</summary>
+    public static string[] ApprovalTimers(string approvalId) => [ExpireTimer(approvalId), StepTimer(approvalId), ResubmitTimer(approvalId)];
 }

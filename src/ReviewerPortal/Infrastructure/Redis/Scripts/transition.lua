@@ -1,12 +1,15 @@
 -- Moves an approval from one state to another after checking, atomically, everything a decision depends on.
 -- KEYS[1] approval hash, KEYS[2] 'from' state set, KEYS[3] 'to' state set, KEYS[4] timers set,
--- KEYS[5] audit outbox list, KEYS[6] tenant's current policy snapshot, KEYS[7] dispatch outbox set
+-- KEYS[5] audit outbox list, KEYS[6] tenant's current policy snapshot, KEYS[7] dispatch outbox set,
+-- KEYS[8] notification outbox set, KEYS[9] notification bodies hash
 -- ARGV[1] approval id, ARGV[2] expected state, ARGV[3] new state, ARGV[4] now (ms),
 -- ARGV[5] mode: 'decide' (deadline must be ahead) | 'expire' (deadline must have passed) | 'update' (no deadline check),
 -- ARGV[6] snapshot the caller saw ('' = not given), ARGV[7] job hash the caller saw ('' = not given),
 -- ARGV[8] '1' = the tenant's current policy must still be the approval's snapshot,
--- ARGV[9] record ttl ms ('' = keep), ARGV[10] timer member to remove ('' = none), ARGV[11] audit entry json,
--- ARGV[12] dispatch outbox member ('' = none: the job is not published), ARGV[13..] field/value pairs to set
+-- ARGV[9] record ttl ms ('' = keep), ARGV[10] guard field ('' = none), ARGV[11] audit entry json,
+-- ARGV[12] dispatch outbox member ('' = none: the job is not published), ARGV[13] the guard field's expected value,
+-- ARGV[14] r = timers to remove, ARGV[15] a = timers to add, ARGV[16] n = notifications to send,
+-- then r members, a pairs (due ms, member), n pairs (id, json), then field/value pairs to set
 local cur = redis.call('HMGET', KEYS[1], 'state', 'expiresAt', 'policySnapshot', 'jobHash', 'createdAt', 'seq')
 if not cur[1] then return {'not_found'} end
 if cur[1] ~= ARGV[2] then return {'state', cur[1]} end
@@ -17,21 +20,35 @@ if ARGV[5] == 'expire' then
 elseif ARGV[5] == 'decide' then
   if deadline <= now then return {'deadline_passed'} end
 end
+if ARGV[10] ~= '' then
+  local seen = redis.call('HGET', KEYS[1], ARGV[10]) or ''
+  if seen ~= ARGV[13] then return {'stale', seen} end
+end
 if ARGV[7] ~= '' and ARGV[7] ~= cur[4] then return {'job_changed', cur[4]} end
 if ARGV[6] ~= '' and ARGV[6] ~= cur[3] then return {'snapshot_changed', cur[3]} end
 if ARGV[8] == '1' then
   local current = redis.call('GET', KEYS[6])
   if current ~= cur[3] then return {'snapshot_changed', current or ''} end
 end
+local r = tonumber(ARGV[14])
+local a = tonumber(ARGV[15])
+local n = tonumber(ARGV[16])
+local i = 17
 local seq = tonumber(cur[6] or '0') + 1
 local fields = {'state', ARGV[3], 'seq', tostring(seq)}
-for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
+for j = i + r + 2 * a + 2 * n, #ARGV do fields[#fields + 1] = ARGV[j] end
 redis.call('HSET', KEYS[1], unpack(fields))
 if KEYS[2] ~= KEYS[3] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], cur[5], ARGV[1])
 end
-if ARGV[10] ~= '' then redis.call('ZREM', KEYS[4], ARGV[10]) end
+for j = 1, r do redis.call('ZREM', KEYS[4], ARGV[i]); i = i + 1 end
+for j = 1, a do redis.call('ZADD', KEYS[4], ARGV[i], ARGV[i + 1]); i = i + 2 end
+for j = 1, n do
+  redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[8], now, ARGV[i])
+  i = i + 2
+end
 if ARGV[9] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
 if ARGV[12] ~= '' then
   -- The release is written in the same step as the approval: the dispatcher cannot miss it, even after a crash.

@@ -1,0 +1,251 @@
+using System.Net;
+using System.Net.Mail;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using ReviewerPortal.Features.Approvals;
+using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Tenants;
+using ReviewerPortal.Infrastructure.Json;
+using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Infrastructure.Timers;
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Features.Notifications;
+
+/// <summary>Wakes the notifier when a transition wrote a notification.</summary>
+public sealed class NotifySignal : WakeSignal;
+
+/// <summary>
+/// Delivers the tenants' notification outboxes: a webhook POST (JSON body, <c>X-Signature: sha256=HMAC</c> of the body
+/// with the tenant's secret, <c>Idempotency-Key</c> = the notification id) and an e-mail over SMTP (to the people
+/// notified and the tenant's team addresses, <c>Message-ID</c> derived from the notification id). Each channel is
+/// marked done once it succeeded, so a retry only repeats what failed; failures back off exponentially, are audited
+/// and listed for the portal, and never touch the approval that caused them.
+/// </summary>
+public sealed class Notifier(
+    RedisConnection redis,
+    TenantStore tenants,
+    AuditLog audit,
+    Counters counters,
+    RedisLockFactory locks,
+    NotifySignal signal,
+    IHttpClientFactory httpFactory,
+    IServiceScopeFactory scopes,
+    IOptions<NotificationOptions> options,
+    TimeProvider time,
+    ILogger<Notifier> logger) : DueWorkService(signal, time, logger)
+{
+    public const string HttpClientName = "notifications";
+    private const int KeptFailures = 100;
+
+    private IDatabase Db => redis.Database;
+
+    protected override bool Enabled => options.Value.Enabled;
+
+    protected override async Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        DateTimeOffset? next = null;
+        foreach (var tenant in await tenants.ListAsync())
+        {
+            var settings = await tenants.GetSettingsAsync(tenant);
+            var due = await Db.SortedSetRangeByScoreAsync(RedisKeys.NotifyOutbox(tenant), double.NegativeInfinity,
+                Time.GetUtcNow().ToUnixTimeMilliseconds(), take: 100);
+            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+                async (id, ct) => await DeliverAsync(tenant, settings, (string)id!, ct));
+            var first = await Db.SortedSetRangeByRankWithScoresAsync(RedisKeys.NotifyOutbox(tenant), 0, 0);
+            if (first.Length > 0)
+            {
+                next = Earliest(next, DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score));
+            }
+        }
+        return next;
+    }
+
+    private async Task DeliverAsync(string tenant, TenantSettings? settings, string id, CancellationToken cancellationToken)
+    {
+        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "ntf:" + id), cancellationToken, TimeSpan.Zero);
+        if (held is null)
+        {
+            return; // another instance is delivering it
+        }
+        var bodies = RedisKeys.NotifyBodies(tenant);
+        var stored = await Db.HashGetAsync(bodies, [id, id + "|webhook", id + "|email"]);
+        var notification = stored[0].IsNullOrEmpty ? null : Notification.FromJson((string)stored[0]!);
+        var channels = settings?.Workflow.Notifications;
+        if (notification is null || channels is null || !channels.Any)
+        {
+            // Gone, or the tenant turned its channels off since: nothing to deliver.
+            await ForgetAsync(tenant, id);
+            return;
+        }
+
+        var failures = new List<(string Channel, string Error)>();
+        var delivered = new List<string>();
+        if (channels.WebhookUrl is { } url && stored[1].IsNullOrEmpty)
+        {
+            var error = await PostAsync(url, channels.WebhookSecret ?? "", notification, cancellationToken);
+            Record(error, "webhook");
+        }
+        if (channels.Smtp is { } smtp && stored[2].IsNullOrEmpty)
+        {
+            var error = await MailAsync(smtp, notification, cancellationToken);
+            Record(error, "email");
+        }
+        foreach (var channel in delivered)
+        {
+            await Db.HashSetAsync(bodies, id + "|" + channel, "done");
+        }
+
+        if (failures.Count == 0)
+        {
+            var entry = Entry(notification, "notified");
+            entry.Reason = $"{notification.Kind} via {string.Join(" + ", ChannelsOf(channels))}";
+            entry.Details = notification.Recipients.Count > 0 ? "to " + string.Join(", ", notification.Recipients) : null;
+            await audit.AppendAsync(entry, cancellationToken);
+            await ForgetAsync(tenant, id);
+            return;
+        }
+
+        var attempt = (int)await Db.HashIncrementAsync(bodies, id + "|attempts");
+        var gaveUp = attempt >= options.Value.MaxAttempts;
+        var backoff = TimeSpan.FromSeconds(Math.Min(options.Value.MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(attempt, 30))));
+        var now = Time.GetUtcNow();
+        foreach (var (channel, error) in failures)
+        {
+            var failure = new NotificationFailure(id, notification.Kind, notification.ApprovalId, notification.CaseId, channel, error, attempt, gaveUp, now);
+            await Db.ListLeftPushAsync(RedisKeys.NotifyFailed(tenant), JsonSerializer.Serialize(failure, AppJsonContext.Default.NotificationFailure));
+        }
+        await Db.ListTrimAsync(RedisKeys.NotifyFailed(tenant), 0, KeptFailures - 1);
+        await counters.IncrementAsync(tenant, Counters.NotificationFailures);
+        var failed = Entry(notification, gaveUp ? "notification_abandoned" : "notification_failed");
+        failed.Reason = string.Join("; ", failures.Select(f => $"{f.Channel}: {f.Error}")) +
+                        (gaveUp ? $"; given up after {attempt} attempts" : $"; attempt {attempt}, next in {backoff.TotalSeconds:F0} s");
+        failed.Details = notification.Kind;
+        await audit.AppendAsync(failed, cancellationToken);
+        if (gaveUp)
+        {
+            await ForgetAsync(tenant, id);
+        }
+        else
+        {
+            await Db.SortedSetAddAsync(RedisKeys.NotifyOutbox(tenant), id, (now + backoff).ToUnixTimeMilliseconds());
+        }
+
+        void Record(string? error, string channel)
+        {
+            if (error is null)
+            {
+                delivered.Add(channel);
+            }
+            else
+            {
+                failures.Add((channel, error));
+            }
+        }
+    }
+
+    private static IEnumerable<string> ChannelsOf(NotificationSettings channels)
+    {
+        if (channels.WebhookUrl is not null)
+        {
+            yield return "webhook";
+        }
+        if (channels.Smtp is not null)
+        {
+            yield return "email";
+        }
+    }
+
+    private AuditEntry Entry(Notification n, string action)
+    {
+        var entry = audit.NewEntry(n.Tenant, "system:notifier", action);
+        entry.ApprovalId = n.ApprovalId ?? n.CaseId;
+        return entry;
+    }
+
+    private async Task ForgetAsync(string tenant, string id)
+    {
+        await Db.SortedSetRemoveAsync(RedisKeys.NotifyOutbox(tenant), id);
+        await Db.HashDeleteAsync(RedisKeys.NotifyBodies(tenant), [id, id + "|webhook", id + "|email", id + "|attempts"]);
+    }
+
+    /// <summary>Posts the notification; null when the receiver answered 2xx, else what went wrong.</summary>
+    private async Task<string?> PostAsync(string url, string secret, Notification notification, CancellationToken cancellationToken)
+    {
+        var body = notification.ToJson();
+        try
+        {
+            using var http = httpFactory.CreateClient(HttpClientName);
+            http.Timeout = options.Value.Timeout;
+            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("Idempotency-Key", notification.Id);
+            request.Headers.Add("X-Signature", "sha256=" + Dispatch.Dispatcher.Sign(secret, body));
+            request.Headers.Add("X-Notification-Kind", notification.Kind);
+            using var response = await http.SendAsync(request, cancellationToken);
+            return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}";
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            return ex.Message;
+        }
+    }
+
+    /// <summary>Sends the e-mail; null when the server accepted it (or there is nobody to send it to), else the error.</summary>
+    private async Task<string?> MailAsync(SmtpSettings smtp, Notification notification, CancellationToken cancellationToken)
+    {
+        var to = new List<string>(smtp.To);
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
+            foreach (var name in notification.Recipients)
+            {
+                if (await users.FindByNameAsync(name) is { Email: { Length: > 0 } email } && !to.Contains(email, StringComparer.OrdinalIgnoreCase))
+                {
+                    to.Add(email);
+                }
+            }
+        }
+        if (to.Count == 0)
+        {
+            return null;
+        }
+        try
+        {
+            using var message = new MailMessage { From = new MailAddress(smtp.From), Subject = notification.Subject, Body = notification.Message };
+            foreach (var address in to)
+            {
+                message.To.Add(address);
+            }
+            message.Headers.Add("Message-ID", $"<{notification.Id}@reviewerportal>");
+            message.Headers.Add("X-Idempotency-Key", notification.Id);
+            message.Headers.Add("X-Notification-Kind", notification.Kind);
+            using var client = new SmtpClient(smtp.Host, smtp.Port)
+            {
+                EnableSsl = smtp.EnableSsl,
+                Timeout = (int)options.Value.Timeout.TotalMilliseconds,
+                DeliveryMethod = SmtpDeliveryMethod.Network,
+            };
+            if (smtp.UserName is not null)
+            {
+                client.Credentials = new NetworkCredential(smtp.UserName, smtp.Password);
+            }
+            await client.SendMailAsync(message, cancellationToken);
+            return null;
+        }
+        catch (Exception ex) when (ex is SmtpException or InvalidOperationException or IOException or FormatException)
+        {
+            return ex.InnerException?.Message ?? ex.Message;
+        }
+    }
+
+    /// <summary>The tenant's notifications waiting for delivery and the latest failed attempts.</summary>
+    public async Task<NotificationStatus> StatusAsync(string tenant)
+    {
+        var pending = await Db.SortedSetLengthAsync(RedisKeys.NotifyOutbox(tenant));
+        var failures = await Db.ListRangeAsync(RedisKeys.NotifyFailed(tenant), 0, 49);
+        return new NotificationStatus(tenant, pending,
+            [.. failures.Select(f => JsonSerializer.Deserialize((string)f!, AppJsonContext.Default.NotificationFailure)!)]);
+    }
+}

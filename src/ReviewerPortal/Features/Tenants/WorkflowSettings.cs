@@ -1,0 +1,307 @@
+using ReviewerPortal.Features.Policies;
+
+namespace ReviewerPortal.Features.Tenants;
+
+/// <summary>
+/// What happens to a tenant's approvals over time and between people: SLA, reminders, the escalation ladder, the
+/// timeout outcome, quorum, separation of duties, resubmission after "changes requested", and notification channels.
+/// </summary>
+public sealed record WorkflowSettings
+{
+    public static readonly TimeSpan MinDuration = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(365);
+    public static readonly TimeSpan DefaultResubmissionWindow = TimeSpan.FromDays(7);
+
+    /// <summary>Time to the first decision; null: no SLA (no reminders, no escalation; the TTL still applies).</summary>
+    public TimeSpan? Sla { get; init; }
+
+    /// <summary>Reminders to the current approvers at this interval, while the SLA of the level runs; null: none.</summary>
+    public TimeSpan? ReminderInterval { get; init; }
+
+    /// <summary>At most this many reminders per escalation level.</summary>
+    public int MaxReminders { get; init; } = 3;
+
+    /// <summary>After the SLA, each level in turn is notified and may decide too, for its own SLA.</summary>
+    public IReadOnlyList<EscalationLevel> Escalation { get; init; } = [];
+
+    /// <summary><c>reject</c> (default), <c>approve</c> or <c>escalate</c> when every level ran out; a policy rule's <c>on_timeout</c> wins.</summary>
+    public string TimeoutOutcome { get; init; } = TimeoutOutcomes.Reject;
+
+    /// <summary>M distinct eligible approvers of N; null: the first approval decides.</summary>
+    public QuorumSettings? Quorum { get; init; }
+
+    /// <summary>Whether the identity that submitted (or that the agent acted for) may approve. Never, by default.</summary>
+    public bool RequesterMayApprove { get; init; }
+
+    public TimeSpan ResubmissionWindow { get; init; } = DefaultResubmissionWindow;
+
+    public int MaxResubmissions { get; init; } = 3;
+
+    public NotificationSettings? Notifications { get; init; }
+
+    /// <summary>The SLA of a level: 0 is the tenant's approvers, 1.. the escalation levels.</summary>
+    public TimeSpan? SlaOfLevel(int level) =>
+        level == 0 ? Sla : level - 1 < Escalation.Count ? Escalation[level - 1].Sla : null;
+}
+
+public sealed record EscalationLevel(IReadOnlyList<string> Approvers, TimeSpan Sla);
+
+/// <summary><see cref="Required"/> distinct approvals of <see cref="Of"/> eligible approvers; <see cref="RejectsToReject"/> rejections end it.</summary>
+public sealed record QuorumSettings(int Required, int Of, int RejectsToReject = 1);
+
+public sealed record NotificationSettings
+{
+    public string? WebhookUrl { get; init; }
+    public string? WebhookSecret { get; init; }
+    public SmtpSettings? Smtp { get; init; }
+
+    public bool Any => WebhookUrl is not null || Smtp is not null;
+}
+
+public sealed record SmtpSettings
+{
+    public required string Host { get; init; }
+    public int Port { get; init; } = 25;
+    public required string From { get; init; }
+
+    /// <summary>Addresses that receive every notification (a team inbox), besides the e-mail of each person notified.</summary>
+    public IReadOnlyList<string> To { get; init; } = [];
+    public bool EnableSsl { get; init; }
+    public string? UserName { get; init; }
+    public string? Password { get; init; }
+}
+
+// ------------------------------------------------------------------- the API's request shapes
+
+public sealed record EscalationLevelRequest
+{
+    public IReadOnlyList<string>? Approvers { get; init; }
+    public string? Sla { get; init; }
+}
+
+public sealed record QuorumRequest
+{
+    public int? Required { get; init; }
+    public int? Of { get; init; }
+    public int? RejectsToReject { get; init; }
+}
+
+public sealed record NotificationsRequest
+{
+    public string? WebhookUrl { get; init; }
+    public string? WebhookSecret { get; init; }
+    public SmtpRequest? Smtp { get; init; }
+}
+
+public sealed record SmtpRequest
+{
+    public string? Host { get; init; }
+    public int? Port { get; init; }
+    public string? From { get; init; }
+    public IReadOnlyList<string>? To { get; init; }
+    public bool? EnableSsl { get; init; }
+    public string? UserName { get; init; }
+    public string? Password { get; init; }
+}
+
+/// <summary>Turns the request's workflow fields into settings, naming every field at fault.</summary>
+public static class WorkflowSettingsValidator
+{
+    public static WorkflowSettings Apply(WorkflowSettings current, TenantSettingsRequest r, IReadOnlyList<string> approvers, Dictionary<string, string[]> errors)
+    {
+        var w = current;
+        if (r.Sla is not null)
+        {
+            w = w with { Sla = OptionalDuration("sla", r.Sla, errors, w.Sla) };
+        }
+        if (r.ReminderInterval is not null)
+        {
+            w = w with { ReminderInterval = OptionalDuration("reminderInterval", r.ReminderInterval, errors, w.ReminderInterval) };
+        }
+        if (r.MaxReminders is { } max)
+        {
+            if (max is < 0 or > 100)
+            {
+                errors["maxReminders"] = ["From 0 to 100."];
+            }
+            else
+            {
+                w = w with { MaxReminders = max };
+            }
+        }
+        if (r.Escalation is not null)
+        {
+            var levels = new List<EscalationLevel>();
+            if (r.Escalation.Count > 10)
+            {
+                errors["escalation"] = ["At most 10 levels."];
+            }
+            for (var i = 0; i < r.Escalation.Count && i < 10; i++)
+            {
+                var level = r.Escalation[i];
+                var names = level.Approvers ?? [];
+                if (names.Count is 0 or > 200 || names.Any(a => string.IsNullOrWhiteSpace(a) || a.Length > 256 || a.Contains(',')))
+                {
+                    errors[$"escalation[{i}].approvers"] = ["1 to 200 user names, none empty or containing a comma."];
+                }
+                TimeSpan sla = default;
+                if (level.Sla is null)
+                {
+                    errors[$"escalation[{i}].sla"] = ["Required: how long this level has to decide."];
+                }
+                else if (!TryDuration(level.Sla, out sla))
+                {
+                    errors[$"escalation[{i}].sla"] = [DurationMessage];
+                }
+                levels.Add(new EscalationLevel([.. names.Select(n => n.Trim()).Distinct(StringComparer.Ordinal)], sla));
+            }
+            w = w with { Escalation = levels };
+        }
+        if (r.TimeoutOutcome is not null)
+        {
+            if (!TimeoutOutcomes.IsKnown(r.TimeoutOutcome))
+            {
+                errors["timeoutOutcome"] = ["One of reject, approve, escalate."];
+            }
+            else
+            {
+                w = w with { TimeoutOutcome = r.TimeoutOutcome };
+            }
+        }
+        if (r.Quorum is { } q)
+        {
+            if (q.Required is null && q.Of is null)
+            {
+                w = w with { Quorum = null }; // {} turns quorum off
+            }
+            else if (q.Required is not { } required || required < 1)
+            {
+                errors["quorum.required"] = ["At least 1."];
+            }
+            else if (q.Of is not { } of || of < required)
+            {
+                errors["quorum.of"] = ["At least quorum.required."];
+            }
+            else if (of > approvers.Count)
+            {
+                errors["quorum.of"] = [$"At most the number of approvers ({approvers.Count})."];
+            }
+            else if (q.RejectsToReject is < 1 || q.RejectsToReject > of)
+            {
+                errors["quorum.rejectsToReject"] = ["From 1 to quorum.of."];
+            }
+            else
+            {
+                w = w with { Quorum = new QuorumSettings(required, of, q.RejectsToReject ?? 1) };
+            }
+        }
+        if (r.RequesterMayApprove is { } may)
+        {
+            w = w with { RequesterMayApprove = may };
+        }
+        if (r.ResubmissionWindow is not null)
+        {
+            if (!TryDuration(r.ResubmissionWindow, out var window))
+            {
+                errors["resubmissionWindow"] = [DurationMessage];
+            }
+            else
+            {
+                w = w with { ResubmissionWindow = window };
+            }
+        }
+        if (r.MaxResubmissions is { } resubmissions)
+        {
+            if (resubmissions is < 0 or > 100)
+            {
+                errors["maxResubmissions"] = ["From 0 to 100."];
+            }
+            else
+            {
+                w = w with { MaxResubmissions = resubmissions };
+            }
+        }
+        if (r.Notifications is { } n)
+        {
+            w = w with { Notifications = Notifications(n, w.Notifications, errors) };
+        }
+        if (w.Escalation.Count > 0 && w.Sla is null && !errors.ContainsKey("sla"))
+        {
+            errors["sla"] = ["Escalation starts when the SLA runs out: set an SLA too."];
+        }
+        return w;
+    }
+
+    private static NotificationSettings? Notifications(NotificationsRequest n, NotificationSettings? current, Dictionary<string, string[]> errors)
+    {
+        string? url = null, secret = null;
+        if (!string.IsNullOrEmpty(n.WebhookUrl))
+        {
+            if (!Uri.TryCreate(n.WebhookUrl, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+            {
+                errors["notifications.webhookUrl"] = ["An absolute http(s) URL."];
+            }
+            url = n.WebhookUrl;
+            // A secret left out keeps the one set before (the API never shows it back).
+            secret = n.WebhookSecret ?? current?.WebhookSecret;
+            if (secret is not { Length: >= 16 and <= 256 })
+            {
+                errors["notifications.webhookSecret"] = ["16 to 256 characters; used for the X-Signature HMAC-SHA256."];
+            }
+        }
+        SmtpSettings? smtp = null;
+        if (n.Smtp is { } s && !string.IsNullOrEmpty(s.Host))
+        {
+            if (s.Host.Length > 255 || s.Host.Any(char.IsWhiteSpace))
+            {
+                errors["notifications.smtp.host"] = ["A host name or address."];
+            }
+            if (s.Port is < 1 or > 65535)
+            {
+                errors["notifications.smtp.port"] = ["From 1 to 65535."];
+            }
+            if (!IsAddress(s.From))
+            {
+                errors["notifications.smtp.from"] = ["An e-mail address."];
+            }
+            if (s.To is { } to && (to.Count > 50 || to.Any(a => !IsAddress(a))))
+            {
+                errors["notifications.smtp.to"] = ["Up to 50 e-mail addresses."];
+            }
+            smtp = new SmtpSettings
+            {
+                Host = s.Host,
+                Port = s.Port ?? 25,
+                From = s.From ?? "",
+                To = s.To ?? [],
+                EnableSsl = s.EnableSsl ?? false,
+                UserName = string.IsNullOrEmpty(s.UserName) ? null : s.UserName,
+                Password = s.Password ?? current?.Smtp?.Password,
+            };
+        }
+        var settings = new NotificationSettings { WebhookUrl = url, WebhookSecret = url is null ? null : secret, Smtp = smtp };
+        return settings.Any ? settings : null;
+    }
+
+    private const string DurationMessage = "A duration (hh:mm:ss or ISO 8601 such as PT4H) from 10 seconds to 365 days.";
+
+    private static TimeSpan? OptionalDuration(string field, string text, Dictionary<string, string[]> errors, TimeSpan? current)
+    {
+        if (text.Length == 0 || text == "off")
+        {
+            return null;
+        }
+        if (!TryDuration(text, out var value))
+        {
+            errors[field] = [DurationMessage + " \"off\" turns it off."];
+            return current;
+        }
+        return value;
+    }
+
+    private static bool TryDuration(string text, out TimeSpan value) =>
+        DurationText.TryParse(text, out value) && value >= WorkflowSettings.MinDuration && value <= WorkflowSettings.MaxDuration;
+
+    private static bool IsAddress(string? text) =>
+        text is { Length: > 2 and <= 254 } && System.Net.Mail.MailAddress.TryCreate(text, out _);
+}

@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ReviewerPortal.Tests.Support;
+
+/// <summary>
+/// A local SMTP server inside the test run: speaks enough of RFC 5321 for <c>SmtpClient</c> (EHLO, MAIL, RCPT, DATA,
+/// QUIT), keeps every message, and can refuse the first N messages with a 451 (a server that is "down").
+/// </summary>
+public sealed class SmtpSink : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private int _refuse;
+
+    private SmtpSink(int refuseFirst)
+    {
+        _refuse = refuseFirst;
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _loop = Task.Run(AcceptAsync);
+    }
+
+    public int Port { get; }
+    public List<Message> Messages { get; } = [];
+
+    public static SmtpSink Start(int refuseFirst = 0) => new(refuseFirst);
+
+    private async Task AcceptAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+            _ = Task.Run(() => ServeAsync(client));
+        }
+    }
+
+    private async Task ServeAsync(TcpClient client)
+    {
+        using var _ = client;
+        await using var stream = client.GetStream();
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        await using var writer = new StreamWriter(stream, Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
+        await writer.WriteLineAsync("220 sink ESMTP");
+        string? from = null;
+        var to = new List<string>();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            var verb = line.Length >= 4 ? line[..4].ToUpperInvariant() : line.ToUpperInvariant();
+            switch (verb)
+            {
+                case "EHLO":
+                case "HELO":
+                    await writer.WriteLineAsync("250 sink");
+                    break;
+                case "MAIL":
+                    from = Address(line);
+                    to.Clear();
+                    await writer.WriteLineAsync("250 OK");
+                    break;
+                case "RCPT":
+                    to.Add(Address(line));
+                    await writer.WriteLineAsync("250 OK");
+                    break;
+                case "DATA":
+                    await writer.WriteLineAsync("354 go ahead");
+                    var data = new StringBuilder();
+                    while (await reader.ReadLineAsync() is { } d && d != ".")
+                    {
+                        data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append('\n');
+                    }
+                    if (Interlocked.Decrement(ref _refuse) >= 0)
+                    {
+                        await writer.WriteLineAsync("451 try again later");
+                        break;
+                    }
+                    lock (Messages)
+                    {
+                        Messages.Add(new Message(from ?? "", [.. to], data.ToString()));
+                    }
+                    await writer.WriteLineAsync("250 queued");
+                    break;
+                case "QUIT":
+                    await writer.WriteLineAsync("221 bye");
+                    return;
+                default:
+                    await writer.WriteLineAsync("250 OK");
+                    break;
+            }
+        }
+    }
+
+    private static string Address(string line)
+    {
+        var start = line.IndexOf('<');
+        var end = line.IndexOf('>');
+        return start >= 0 && end > start ? line[(start + 1)..end] : line;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        await _loop;
+    }
+
+    public sealed record Message(string From, IReadOnlyList<string> To, string Data)
+    {
+        public string? Header(string name) =>
+            Data.Split('\n').FirstOrDefault(l => l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase))?[(name.Length + 1)..].Trim();
+    }
+}
