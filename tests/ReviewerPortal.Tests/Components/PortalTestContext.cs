@@ -39,6 +39,7 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
         Services.AddSingleton(sp.GetRequiredService<PolicyPublisher>());
         Services.AddSingleton(sp.GetRequiredService<AuditLog>());
         Services.AddSingleton(sp.GetRequiredService<IDbContextFactory<AppDbContext>>());
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Cases.CaseService>());
     }
 
     async Task IAsyncLifetime.DisposeAsync()
