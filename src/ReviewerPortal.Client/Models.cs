@@ -3,7 +3,8 @@ using System.Text.Json;
 namespace ReviewerPortal.Client;
 
 /// <summary>What an agent asks to run.</summary>
-public sealed record JobSubmission(string Topic, string Env, object Payload, string? Channel = null, string? Priority = null, string? IdempotencyKey = null);
+public sealed record JobSubmission(string Topic, string Env, object Payload, string? Channel = null, string? Priority = null, string? IdempotencyKey = null,
+    string? RequestedBy = null);
 
 /// <summary>The policy's answer to a submit.</summary>
 public sealed record SubmitResult
@@ -45,8 +46,21 @@ public sealed record ApprovalInfo
     public string? Reason { get; init; }
     public JsonElement Job { get; init; }
 
+    /// <summary>1, then one more per resubmission after changes were requested.</summary>
+    public int Version { get; init; } = 1;
+    public int EscalationLevel { get; init; }
+    public int RemindersSent { get; init; }
+    public string? ChangesRequestedBy { get; init; }
+    public string? ChangesReason { get; init; }
+
+    /// <summary>While changes are requested: resubmit before this.</summary>
+    public DateTimeOffset? ResubmitBy { get; init; }
+
     public bool IsPending => State == "pending";
     public bool IsApproved => State == "approved";
+
+    /// <summary>A reviewer asked for changes: resubmit an amended payload (or withdraw).</summary>
+    public bool IsChangesRequested => State == "changes_requested";
 }
 
 /// <summary>The answer to approve / reject: <c>Result</c> is e.g. <c>approved</c> or <c>already_approved</c>.</summary>

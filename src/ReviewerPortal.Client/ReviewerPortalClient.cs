@@ -175,13 +175,32 @@ public sealed class ReviewerPortalClient : IAsyncDisposable
     public Task<DecisionResult> RejectAsync(string approvalId, string? reason = null, string? jobHash = null, string? policySnapshot = null,
         CancellationToken cancellationToken = default) => DecideAsync(approvalId, "reject", reason, jobHash, policySnapshot, cancellationToken);
 
+    /// <summary>Sends the job back to its submitter with what to change (reviewers).</summary>
+    public async Task<DecisionResult> RequestChangesAsync(string approvalId, string reason, CancellationToken cancellationToken = default) =>
+        await PostAsync($"api/v1/approvals/{Uri.EscapeDataString(approvalId)}/request-changes", new { reason }, cancellationToken);
+
+    /// <summary>
+    /// The submitting agent's amended payload after changes were requested: a new version with a new job hash. With the
+    /// same <paramref name="idempotencyKey"/> a retry answers <c>already_resubmitted</c>.
+    /// </summary>
+    public async Task<DecisionResult> ResubmitAsync(string approvalId, object payload, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        await PostAsync($"api/v1/approvals/{Uri.EscapeDataString(approvalId)}/resubmit", new { payload, idempotencyKey }, cancellationToken);
+
+    /// <summary>The submitting agent withdraws its request (pending or waiting for a resubmission). Final.</summary>
+    public async Task<DecisionResult> WithdrawAsync(string approvalId, string? reason = null, CancellationToken cancellationToken = default) =>
+        await PostAsync($"api/v1/approvals/{Uri.EscapeDataString(approvalId)}/withdraw", new { reason }, cancellationToken);
+
+    private async Task<DecisionResult> PostAsync(string path, object body, CancellationToken cancellationToken)
+    {
+        using var response = await _http.PostAsJsonAsync(path, body, Json, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        return (await response.Content.ReadFromJsonAsync<DecisionResult>(Json, cancellationToken))!;
+    }
+
     private async Task<DecisionResult> DecideAsync(string approvalId, string verb, string? reason, string? jobHash, string? policySnapshot,
         CancellationToken cancellationToken)
     {
-        using var response = await _http.PostAsJsonAsync($"api/v1/approvals/{Uri.EscapeDataString(approvalId)}/{verb}",
-            new { reason, jobHash, policySnapshot }, Json, cancellationToken);
-        await EnsureSuccessAsync(response, cancellationToken);
-        return (await response.Content.ReadFromJsonAsync<DecisionResult>(Json, cancellationToken))!;
+        return await PostAsync($"api/v1/approvals/{Uri.EscapeDataString(approvalId)}/{verb}", new { reason, jobHash, policySnapshot }, cancellationToken);
     }
 
     private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)

@@ -91,4 +91,26 @@ public sealed class ReviewerPortalClientTests : IAsyncLifetime
         await using var gina = Client("demo-gina-token");
         Assert.Null(await gina.GetAsync(submitted.ApprovalId!));
     }
+
+    [Fact]
+    public async Task Agent_learns_changes_were_requested_resubmits_and_gets_the_approval()
+    {
+        await using var agent = Client("demo-acme-agent");
+        await using var reviewer = Client("demo-bob-token");
+        var submitted = await agent.SubmitAsync(Payment(3) with { RequestedBy = "alice" });
+
+        var waiting = agent.WaitForDecisionAsync(submitted.ApprovalId!, TimeSpan.FromSeconds(30));
+        await reviewer.RequestChangesAsync(submitted.ApprovalId!, "split the payment");
+        var seen = await waiting;
+        Assert.True(seen!.IsChangesRequested);
+        Assert.Equal("split the payment", seen.ChangesReason);
+
+        var resubmitted = await agent.ResubmitAsync(submitted.ApprovalId!, new { invoice = "INV-3", amount = 1 }, "split-1");
+        Assert.Equal(2, resubmitted.Approval.Version);
+        Assert.Equal("already_resubmitted", (await agent.ResubmitAsync(submitted.ApprovalId!, new { invoice = "INV-3", amount = 1 }, "split-1")).Result);
+        await using var alice = Client("demo-alice-token");
+        var denied = await Assert.ThrowsAsync<ReviewerPortalException>(() => alice.ApproveAsync(submitted.ApprovalId!));
+        Assert.Equal("requester_may_not_approve", denied.Code);
+        Assert.Equal("approved", (await reviewer.ApproveAsync(submitted.ApprovalId!, "ok")).State);
+    }
 }
