@@ -194,4 +194,56 @@ public sealed class PortalFlowTests : IAsyncLifetime
         }
         return dir?.FullName ?? AppContext.BaseDirectory;
     }
+
+    [SkippableFact]
+    public async Task Reviewer_requests_changes_the_agent_resubmits_and_the_page_shows_what_changed()
+    {
+        var app = App;
+        var agent = app.Agent("acme");
+        var id = (await agent.SubmitPayment(5000)).Str("approvalId");
+        var page = await SignInAsync("bob");
+        await GoAsync(page, $"/approvals/{id}");
+
+        await page.GetByTestId("reason").FillAsync("split into two payments under 2500");
+        await page.GetByTestId("request-changes").ClickAsync();
+        await Expect(page.GetByTestId("approval-state")).ToHaveTextAsync("changes_requested");
+        await Expect(page.GetByTestId("changes-requested")).ToContainTextAsync("split into two payments");
+
+        var resubmitted = await agent.PostAsJsonAsync($"/api/v1/approvals/{id}/resubmit", new { payload = new { invoice = "INV-5000", amount = 2500, part = 1 } });
+        Assert.True(resubmitted.IsSuccessStatusCode);
+
+        await Expect(page.GetByTestId("approval-version")).ToHaveTextAsync("version 2");
+        await Expect(page.Locator("[data-testid=version-diff] tr[data-path=amount][data-change=changed]")).ToContainTextAsync("2500");
+        await Expect(page.Locator("[data-testid=version-diff] tr[data-path=part][data-change=added]")).ToBeVisibleAsync();
+        await Screenshot(page, "version-diff");
+        await page.GetByTestId("approve").ClickAsync();
+        await Expect(page.GetByTestId("approval-state")).ToHaveTextAsync("approved");
+    }
+
+    [SkippableFact]
+    public async Task Admin_sets_an_sla_with_an_escalation_ladder_and_the_case_board_shows_a_case()
+    {
+        var app = App;
+        var page = await SignInAsync("ada");
+        await GoAsync(page, "/admin/acme");
+        await page.Locator("input[data-testid=wf-sla], [data-testid=wf-sla] input").FillAsync("5s");
+        await page.GetByTestId("save-workflow").ClickAsync();
+        await Expect(page.GetByTestId("workflow-settings")).ToContainTextAsync("from 10 seconds");
+
+        await page.Locator("input[data-testid=wf-sla], [data-testid=wf-sla] input").FillAsync("4h");
+        await page.Locator("textarea[data-testid=wf-escalation], [data-testid=wf-escalation] textarea").First.FillAsync("carol @ 8h");
+        await page.GetByTestId("save-workflow").ClickAsync();
+        await Expect(page.GetByTestId("workflow-saved")).ToBeVisibleAsync();
+        var settings = await (await app.Account("ada").GetAsync("/api/v1/tenants/acme/settings")).Json();
+        Assert.Equal("4h", settings.Str("sla"));
+        Assert.Equal("8h", settings.GetProperty("escalation")[0].Str("sla"));
+        await Screenshot(page, "admin-workflow");
+
+        var opened = await app.Agent("acme").PostAsJsonAsync("/api/v1/cases", new { subject = "Onboarding Initech GmbH", documents = new[] { "passport", "register_extract" } });
+        Assert.True(opened.IsSuccessStatusCode);
+        await GoAsync(page, "/cases/acme");
+        await Expect(page.GetByTestId("cases")).ToContainTextAsync("Onboarding Initech GmbH");
+        await Expect(page.GetByTestId("case-state")).ToContainTextAsync("documents requested");
+        await Screenshot(page, "cases");
+    }
 }
