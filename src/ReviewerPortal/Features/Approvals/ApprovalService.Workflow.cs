@@ -163,35 +163,15 @@ public sealed partial class ApprovalService
         return entry;
     }
 
-    private TransitionRequest TimeoutMove(Approval a, TenantSettings settings, KeyValuePair<string, string> guard, DateTimeOffset now, string to, string why)
-    {
-        var release = to == ApprovalStates.Approved && settings.Dispatch is not null;
-        return new TransitionRequest
+    private TransitionRequest TimeoutMove(Approval a, TenantSettings settings, KeyValuePair<string, string> guard, DateTimeOffset now, string to, string why) =>
+        Closing(a, to, now, "system:timeout", why, to == ApprovalStates.Approved ? TransitionMode.Decide : TransitionMode.Update,
+            Notify(settings, a, NotificationKinds.Timeout, [.. settings.EligibleAt(a.EscalationLevel), .. Requesters(a)], now,
+                $"Timed out ({to}): {a.Job.Topic}", $"{a.Job.Topic} in {a.Job.Env}: {why}.", state: to)) with
         {
-            Tenant = a.Tenant,
-            ApprovalId = a.Id,
-            From = ApprovalStates.Pending,
-            To = to,
-            Now = now,
-            Mode = to == ApprovalStates.Approved ? TransitionMode.Decide : TransitionMode.Update,
             RequireCurrentPolicy = to == ApprovalStates.Approved,
-            Dispatch = release,
+            Dispatch = to == ApprovalStates.Approved && settings.Dispatch is not null,
             Guard = guard,
-            Retention = Retention,
-            ClearExpiryTimer = true,
-            AuditJson = "",
-            Fields =
-            [
-                new("decidedAt", RedisApprovalStore.Ms(now)),
-                new("decidedBy", "system:timeout"),
-                new("reason", why),
-                new("nextStep", ""),
-                new("nextStepAt", ""),
-            ],
-            Notifications = Notify(settings, a, NotificationKinds.Timeout, [.. settings.EligibleAt(a.EscalationLevel), .. Requesters(a)], now,
-                $"Timed out ({to}): {a.Job.Topic}", $"{a.Job.Topic} in {a.Job.Env}: {why}.", state: to),
         };
-    }
 
     /// <summary>Closes a resubmission window that ran out: the approval ends rejected.</summary>
     public async Task<bool> FireResubmissionWindowAsync(string tenant, string id, CancellationToken cancellationToken)
@@ -217,21 +197,11 @@ public sealed partial class ApprovalService
         var why = $"no resubmission before {by:u} after changes were requested";
         var entry = Entry(current, "system:timer", "resubmission_window_closed", ApprovalStates.ChangesRequested, ApprovalStates.Rejected);
         entry.Reason = why;
-        var result = await MoveAsync(entry, new TransitionRequest
+        var notifications = settings is null ? [] : Notify(settings, current, NotificationKinds.Decision, Requesters(current), now,
+            $"Rejected: {current.Job.Topic}", $"{current.Job.Topic}: {why}.", state: ApprovalStates.Rejected);
+        var result = await MoveAsync(entry, Closing(current, ApprovalStates.Rejected, now, "system:timer", why, TransitionMode.Update, notifications) with
         {
-            Tenant = current.Tenant,
-            ApprovalId = current.Id,
-            From = ApprovalStates.ChangesRequested,
-            To = ApprovalStates.Rejected,
-            Now = now,
-            Mode = TransitionMode.Update,
             Guard = new("resubmitBy", RedisApprovalStore.Ms(by)),
-            Retention = Retention,
-            ClearExpiryTimer = true,
-            AuditJson = "",
-            Fields = [new("decidedAt", RedisApprovalStore.Ms(now)), new("decidedBy", "system:timer"), new("reason", why), new("resubmitBy", "")],
-            Notifications = settings is null ? [] : Notify(settings, current, NotificationKinds.Decision, Requesters(current), now,
-                $"Rejected: {current.Job.Topic}", $"{current.Job.Topic}: {why}.", state: ApprovalStates.Rejected),
         }, cancellationToken);
         return result.Happened;
     }
@@ -252,16 +222,12 @@ public sealed partial class ApprovalService
         {
             return refused;
         }
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
-        if (held is null)
-        {
-            return new DecisionOutcome(Outcome.Locked, current, "lock_busy", "Another decision on this approval is in progress; retry.");
-        }
-        current = await store.GetApprovalAsync(tenant, id);
-        if (current is null)
-        {
-            return DecisionOutcome.NotFound;
-        }
+        return await UnderLockAsync(current, current => RequestChangesLockedAsync(caller, current, settings, reason, cancellationToken), cancellationToken);
+    }
+
+    private async Task<DecisionOutcome> RequestChangesLockedAsync(Caller caller, Approval current, TenantSettings settings, string reason, CancellationToken cancellationToken)
+    {
+        var (tenant, id) = (current.Tenant, current.Id);
         if (current.State == ApprovalStates.ChangesRequested)
         {
             return new DecisionOutcome(Outcome.AlreadyDone, current, "already_changes_requested");
@@ -285,21 +251,9 @@ public sealed partial class ApprovalService
             var why = $"changes requested ({reason}), but the maximum of {w.MaxResubmissions} resubmission{(w.MaxResubmissions == 1 ? "" : "s")} is reached";
             var rejected = Entry(current, caller.Actor, "rejected", ApprovalStates.Pending, ApprovalStates.Rejected);
             rejected.Reason = why;
-            var r = await MoveAsync(rejected, new TransitionRequest
-            {
-                Tenant = tenant,
-                ApprovalId = id,
-                From = ApprovalStates.Pending,
-                To = ApprovalStates.Rejected,
-                Now = now,
-                Mode = TransitionMode.Decide,
-                Retention = Retention,
-                ClearExpiryTimer = true,
-                AuditJson = "",
-                Fields = [new("decidedAt", RedisApprovalStore.Ms(now)), new("decidedBy", caller.Name), new("reason", why)],
-                Notifications = Notify(settings, current, NotificationKinds.Decision, Requesters(current), now,
-                    $"Rejected: {current.Job.Topic}", $"{caller.Name} rejected {current.Job.Topic}: {why}.", state: ApprovalStates.Rejected),
-            }, cancellationToken);
+            var r = await MoveAsync(rejected, Closing(current, ApprovalStates.Rejected, now, caller.Name, why, TransitionMode.Decide,
+                Notify(settings, current, NotificationKinds.Decision, Requesters(current), now,
+                    $"Rejected: {current.Job.Topic}", $"{caller.Name} rejected {current.Job.Topic}: {why}.", state: ApprovalStates.Rejected)), cancellationToken);
             return r.Happened
                 ? new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), "rejected", why)
                 : await SettledNowAsync(tenant, id);
@@ -360,114 +314,114 @@ public sealed partial class ApprovalService
         {
             return new ResubmitOutcome(new DecisionOutcome(Outcome.AlreadyDone, current, "already_resubmitted"));
         }
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
-        if (held is null)
+        string? deniedBy = null;
+        var outcome = await UnderLockAsync(current, async current =>
         {
-            return new ResubmitOutcome(new DecisionOutcome(Outcome.Locked, current, "lock_busy", "Another change of this approval is in progress; retry."));
-        }
-        current = await store.GetApprovalAsync(tenant, id);
-        var settings = await tenants.GetSettingsAsync(tenant);
-        if (current is null || settings is null)
-        {
-            return new ResubmitOutcome(DecisionOutcome.NotFound);
-        }
-        if (current.State != ApprovalStates.ChangesRequested || current.ResubmitBy is not { } by)
-        {
-            return new ResubmitOutcome(new DecisionOutcome(Outcome.Conflict, current, current.State,
-                current.State == ApprovalStates.Pending
-                    ? "No changes were requested: the approval is pending."
-                    : $"The approval is {current.State}; only an approval with changes requested can be resubmitted."));
-        }
-        var now = time.GetUtcNow();
-        if (now >= by)
-        {
-            await CloseWindowLockedAsync(current, by, now, cancellationToken);
-            return new ResubmitOutcome(new DecisionOutcome(Outcome.Conflict, await store.GetApprovalAsync(tenant, id) ?? current,
-                "resubmission_window_closed", $"The resubmission window closed at {by:u}; the approval is rejected."));
-        }
+            var settings = await tenants.GetSettingsAsync(tenant);
+            if (settings is null)
+            {
+                return DecisionOutcome.NotFound;
+            }
+            if (current.State != ApprovalStates.ChangesRequested || current.ResubmitBy is not { } by)
+            {
+                return new DecisionOutcome(Outcome.Conflict, current, current.State,
+                    current.State == ApprovalStates.Pending
+                        ? "No changes were requested: the approval is pending."
+                        : $"The approval is {current.State}; only an approval with changes requested can be resubmitted.");
+            }
+            var now = time.GetUtcNow();
+            if (now >= by)
+            {
+                await CloseWindowLockedAsync(current, by, now, cancellationToken);
+                return new DecisionOutcome(Outcome.Conflict, await store.GetApprovalAsync(tenant, id) ?? current,
+                    "resubmission_window_closed", $"The resubmission window closed at {by:u}; the approval is rejected.");
+            }
 
-        var job = current.Job with { Payload = payload.Clone() };
-        var (policy, evaluation) = await EvaluateAsync(tenant, job);
-        if (policy is null)
-        {
-            return new ResubmitOutcome(new DecisionOutcome(Outcome.Unavailable, current, "policy_unavailable", "The tenant has no published policy."));
-        }
-        if (evaluation.Decision == PolicyDecision.Deny)
-        {
-            return new ResubmitOutcome(new DecisionOutcome(Outcome.Forbidden, current, "policy_denied",
-                $"The tenant's policy denies the amended job (rule {evaluation.RuleId ?? "(default)"}); nothing changed."), evaluation.RuleId);
-        }
+            var job = current.Job with { Payload = payload.Clone() };
+            var (policy, evaluation) = await EvaluateAsync(tenant, job);
+            if (policy is null)
+            {
+                return new DecisionOutcome(Outcome.Unavailable, current, "policy_unavailable", "The tenant has no published policy.");
+            }
+            if (evaluation.Decision == PolicyDecision.Deny)
+            {
+                deniedBy = evaluation.RuleId;
+                return new DecisionOutcome(Outcome.Forbidden, current, "policy_denied",
+                    $"The tenant's policy denies the amended job (rule {evaluation.RuleId ?? "(default)"}); nothing changed.");
+            }
 
-        var w = settings.Workflow;
-        var ttl = evaluation.Ttl ?? settings.ApprovalTtl;
-        var (step, stepAt) = NextStepOf(w, 0, now, 0);
-        var next = current with
-        {
-            State = ApprovalStates.Pending,
-            Version = current.Version + 1,
-            JobId = ApprovalIds.NewJobId(now),
-            Job = job,
-            JobHash = JobHasher.Hash(tenant, job),
-            PolicySnapshot = policy.Snapshot,
-            RuleId = evaluation.RuleId,
-            ExpiresAt = now + ttl,
-            Lineage =
-            [
-                .. current.Lineage,
-                new ApprovalVersion(current.Version, current.JobId, current.JobHash, current.PolicySnapshot, current.Job.Payload,
-                    current.VersionSubmittedAt ?? current.CreatedAt,
-                    current.ChangesRequestedBy, current.ChangesReason, current.Votes),
-            ],
-            Votes = [],
-            EscalationLevel = 0,
-            RemindersSent = 0,
-            LevelReminders = 0,
-            LevelStartedAt = now,
-            NextStep = step,
-            NextStepAt = stepAt,
-            TimeoutOutcome = evaluation.OnTimeout ?? w.TimeoutOutcome,
-            VersionSubmittedAt = now,
-        };
-        await store.IndexJobAsync(tenant, next.JobId, id);
-        var entry = Entry(next, agent.Actor, "resubmitted", ApprovalStates.ChangesRequested, ApprovalStates.Pending);
-        entry.Reason = $"version {next.Version} (resubmission {next.Version - 1} of {w.MaxResubmissions})";
-        entry.Details = $"previous job hash {current.JobHash}";
-        var result = await MoveAsync(entry, new TransitionRequest
-        {
-            Tenant = tenant,
-            ApprovalId = id,
-            From = ApprovalStates.ChangesRequested,
-            To = ApprovalStates.Pending,
-            Now = now,
-            Mode = TransitionMode.Update,
-            Guard = new("resubmitBy", RedisApprovalStore.Ms(by)),
-            Retention = ttl + options.Value.ExpirySafetyMargin,
-            AuditJson = "",
-            RemoveTimers = [RedisKeys.ResubmitTimer(id)],
-            AddTimers = stepAt is { } due
-                ? [new(next.ExpiresAt, RedisKeys.ExpireTimer(id)), new(due, RedisKeys.StepTimer(id))]
-                : [new(next.ExpiresAt, RedisKeys.ExpireTimer(id))],
-            Fields =
-            [
-                .. RedisApprovalStore.WorkflowFields(next),
-                .. RedisApprovalStore.JobFields(job),
-                new("jobId", next.JobId),
-                new("jobHash", next.JobHash),
-                new("policySnapshot", next.PolicySnapshot),
-                new("ruleId", next.RuleId ?? ""),
-                new("expiresAt", RedisApprovalStore.Ms(next.ExpiresAt)),
-                new("resubmitBy", ""),
-                new("changesRequestedBy", ""),
-                new("changesReason", ""),
-                new("lastResubmitKey", idempotencyKey ?? ""),
-            ],
-            Notifications = Notify(settings, next, NotificationKinds.ApprovalRequested, settings.NotifiedAt(0), now,
-                $"Resubmitted (v{next.Version}): {job.Topic}",
-                $"{agent.Name} resubmitted {job.Topic} in {job.Env} as version {next.Version} after changes were requested.", state: ApprovalStates.Pending),
-        }, cancellationToken, next.ExpiresAt);
-        return result.Happened
-            ? new ResubmitOutcome(new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), "resubmitted"))
-            : new ResubmitOutcome(await SettledNowAsync(tenant, id));
+            var w = settings.Workflow;
+            var ttl = evaluation.Ttl ?? settings.ApprovalTtl;
+            var (step, stepAt) = NextStepOf(w, 0, now, 0);
+            var next = current with
+            {
+                State = ApprovalStates.Pending,
+                Version = current.Version + 1,
+                JobId = ApprovalIds.NewJobId(now),
+                Job = job,
+                JobHash = JobHasher.Hash(tenant, job),
+                PolicySnapshot = policy.Snapshot,
+                RuleId = evaluation.RuleId,
+                ExpiresAt = now + ttl,
+                Lineage =
+                [
+                    .. current.Lineage,
+                    new ApprovalVersion(current.Version, current.JobId, current.JobHash, current.PolicySnapshot, current.Job.Payload,
+                        current.VersionSubmittedAt ?? current.CreatedAt,
+                        current.ChangesRequestedBy, current.ChangesReason, current.Votes),
+                ],
+                Votes = [],
+                EscalationLevel = 0,
+                RemindersSent = 0,
+                LevelReminders = 0,
+                LevelStartedAt = now,
+                NextStep = step,
+                NextStepAt = stepAt,
+                TimeoutOutcome = evaluation.OnTimeout ?? w.TimeoutOutcome,
+                VersionSubmittedAt = now,
+            };
+            await store.IndexJobAsync(tenant, next.JobId, id);
+            var entry = Entry(next, agent.Actor, "resubmitted", ApprovalStates.ChangesRequested, ApprovalStates.Pending);
+            entry.Reason = $"version {next.Version} (resubmission {next.Version - 1} of {w.MaxResubmissions})";
+            entry.Details = $"previous job hash {current.JobHash}";
+            var result = await MoveAsync(entry, new TransitionRequest
+            {
+                Tenant = tenant,
+                ApprovalId = id,
+                From = ApprovalStates.ChangesRequested,
+                To = ApprovalStates.Pending,
+                Now = now,
+                Mode = TransitionMode.Update,
+                Guard = new("resubmitBy", RedisApprovalStore.Ms(by)),
+                Retention = ttl + options.Value.ExpirySafetyMargin,
+                AuditJson = "",
+                RemoveTimers = [RedisKeys.ResubmitTimer(id)],
+                AddTimers = stepAt is { } due
+                    ? [new(next.ExpiresAt, RedisKeys.ExpireTimer(id)), new(due, RedisKeys.StepTimer(id))]
+                    : [new(next.ExpiresAt, RedisKeys.ExpireTimer(id))],
+                Fields =
+                [
+                    .. RedisApprovalStore.WorkflowFields(next),
+                    .. RedisApprovalStore.JobFields(job),
+                    new("jobId", next.JobId),
+                    new("jobHash", next.JobHash),
+                    new("policySnapshot", next.PolicySnapshot),
+                    new("ruleId", next.RuleId ?? ""),
+                    new("expiresAt", RedisApprovalStore.Ms(next.ExpiresAt)),
+                    new("resubmitBy", ""),
+                    new("changesRequestedBy", ""),
+                    new("changesReason", ""),
+                    new("lastResubmitKey", idempotencyKey ?? ""),
+                ],
+                Notifications = Notify(settings, next, NotificationKinds.ApprovalRequested, settings.NotifiedAt(0), now,
+                    $"Resubmitted (v{next.Version}): {job.Topic}",
+                    $"{agent.Name} resubmitted {job.Topic} in {job.Env} as version {next.Version} after changes were requested.", state: ApprovalStates.Pending),
+            }, cancellationToken, next.ExpiresAt);
+            return result.Happened
+                ? new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), "resubmitted")
+                : await SettledNowAsync(tenant, id);
+        }, cancellationToken);
+        return new ResubmitOutcome(outcome, deniedBy);
     }
 
     /// <summary>The submitter takes the request back while it is pending or waiting for a resubmission. Final.</summary>
@@ -483,47 +437,32 @@ public sealed partial class ApprovalService
         {
             return new DecisionOutcome(Outcome.Forbidden, current, "not_the_submitter", $"Only the submitter ('{current.Submitter}') may withdraw this approval.");
         }
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
-        if (held is null)
+        return await UnderLockAsync(current, async current =>
         {
-            return new DecisionOutcome(Outcome.Locked, current, "lock_busy", "Another change of this approval is in progress; retry.");
-        }
-        current = await store.GetApprovalAsync(tenant, id);
-        var settings = await tenants.GetSettingsAsync(tenant);
-        if (current is null || settings is null)
-        {
-            return DecisionOutcome.NotFound;
-        }
-        if (current.State == ApprovalStates.Withdrawn)
-        {
-            return new DecisionOutcome(Outcome.AlreadyDone, current, "already_withdrawn");
-        }
-        if (!ApprovalStates.IsOpen(current.State))
-        {
-            return new DecisionOutcome(Outcome.Conflict, current, current.State, $"The approval is already {current.State}.");
-        }
-        var now = time.GetUtcNow();
-        var entry = Entry(current, agent.Actor, "withdrawn", current.State, ApprovalStates.Withdrawn);
-        entry.Reason = reason;
-        var result = await MoveAsync(entry, new TransitionRequest
-        {
-            Tenant = tenant,
-            ApprovalId = id,
-            From = current.State,
-            To = ApprovalStates.Withdrawn,
-            Now = now,
-            Mode = TransitionMode.Update,
-            Retention = Retention,
-            ClearExpiryTimer = true,
-            AuditJson = "",
-            Fields = [new("decidedAt", RedisApprovalStore.Ms(now)), new("decidedBy", agent.Name), new("reason", reason ?? "withdrawn"), new("resubmitBy", "")],
-            Notifications = Notify(settings, current, NotificationKinds.Decision, settings.EligibleAt(current.EscalationLevel), now,
-                $"Withdrawn: {current.Job.Topic}", $"{agent.Name} withdrew {current.Job.Topic} in {current.Job.Env}{(reason is null ? "" : $": {reason}")}.",
-                state: ApprovalStates.Withdrawn),
+            var settings = await tenants.GetSettingsAsync(tenant);
+            if (settings is null)
+            {
+                return DecisionOutcome.NotFound;
+            }
+            if (current.State == ApprovalStates.Withdrawn)
+            {
+                return new DecisionOutcome(Outcome.AlreadyDone, current, "already_withdrawn");
+            }
+            if (!ApprovalStates.IsOpen(current.State))
+            {
+                return new DecisionOutcome(Outcome.Conflict, current, current.State, $"The approval is already {current.State}.");
+            }
+            var now = time.GetUtcNow();
+            var entry = Entry(current, agent.Actor, "withdrawn", current.State, ApprovalStates.Withdrawn);
+            entry.Reason = reason;
+            var result = await MoveAsync(entry, Closing(current, ApprovalStates.Withdrawn, now, agent.Name, reason ?? "withdrawn", TransitionMode.Update,
+                Notify(settings, current, NotificationKinds.Decision, settings.EligibleAt(current.EscalationLevel), now,
+                    $"Withdrawn: {current.Job.Topic}", $"{agent.Name} withdrew {current.Job.Topic} in {current.Job.Env}{(reason is null ? "" : $": {reason}")}.",
+                    state: ApprovalStates.Withdrawn)), cancellationToken);
+            return result.Happened
+                ? new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), "withdrawn")
+                : await SettledNowAsync(tenant, id);
         }, cancellationToken);
-        return result.Happened
-            ? new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), "withdrawn")
-            : await SettledNowAsync(tenant, id);
     }
 
     private async Task<DecisionOutcome> SettledNowAsync(string tenant, string id) =>
@@ -532,6 +471,41 @@ public sealed partial class ApprovalService
             : DecisionOutcome.NotFound;
 
     // ---------------------------------------------------------------- shared
+
+    /// <summary>The move of an open approval into a final state: who decided, why, its timers gone, kept for the retention.</summary>
+    private TransitionRequest Closing(Approval a, string to, DateTimeOffset now, string decidedBy, string reason, TransitionMode mode,
+        IReadOnlyList<Notification> notifications) => new()
+    {
+        Tenant = a.Tenant,
+        ApprovalId = a.Id,
+        From = a.State,
+        To = to,
+        Now = now,
+        Mode = mode,
+        Retention = Retention,
+        ClearExpiryTimer = true,
+        AuditJson = "",
+        Fields =
+        [
+            new("decidedAt", RedisApprovalStore.Ms(now)), new("decidedBy", decidedBy), new("reason", reason),
+            new("resubmitBy", ""), new("nextStep", ""), new("nextStepAt", ""),
+        ],
+        Notifications = notifications,
+    };
+
+    /// <summary>
+    /// Runs <paramref name="step"/> on the approval as it is once its lock is held (423 when another change holds it
+    /// past the wait budget, 404 when it is gone).
+    /// </summary>
+    private async Task<DecisionOutcome> UnderLockAsync(Approval seen, Func<Approval, Task<DecisionOutcome>> step, CancellationToken cancellationToken)
+    {
+        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(seen.Tenant, seen.Id), cancellationToken);
+        if (held is null)
+        {
+            return new DecisionOutcome(Outcome.Locked, seen, "lock_busy", "Another change of this approval is in progress; retry.");
+        }
+        return await store.GetApprovalAsync(seen.Tenant, seen.Id) is { } current ? await step(current) : DecisionOutcome.NotFound;
+    }
 
     /// <summary>
     /// Runs one audited transition (the audit row and the Redis step commit together, see <see cref="AuditLog"/>), then

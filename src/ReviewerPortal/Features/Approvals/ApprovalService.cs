@@ -319,17 +319,13 @@ public sealed partial class ApprovalService(
             return Settled(current, target);
         }
 
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
-        if (held is null)
-        {
-            return new DecisionOutcome(Outcome.Locked, current, "lock_busy", "Another decision on this approval is in progress; retry.");
-        }
+        return await UnderLockAsync(current, current => DecideLockedAsync(caller, current, settings, verdict, target, command, cancellationToken), cancellationToken);
+    }
 
-        current = await store.GetApprovalAsync(tenant, id);
-        if (current is null)
-        {
-            return DecisionOutcome.NotFound;
-        }
+    private async Task<DecisionOutcome> DecideLockedAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
+        DecideCommand command, CancellationToken cancellationToken)
+    {
+        var (tenant, id) = (current.Tenant, current.Id);
         if (current.State != ApprovalStates.Pending)
         {
             return Settled(current, target);
@@ -607,28 +603,12 @@ public sealed partial class ApprovalService(
         var settings = await tenants.GetSettingsAsync(current.Tenant);
         var entry = Entry(current, "system", "expired", ApprovalStates.Pending, ApprovalStates.Expired);
         entry.Reason = $"no decision before the deadline {current.ExpiresAt:O}; auto-rejected";
-        var result = await MoveAsync(entry, new TransitionRequest
-        {
-            Tenant = current.Tenant,
-            ApprovalId = current.Id,
-            From = ApprovalStates.Pending,
-            To = ApprovalStates.Expired,
-            Now = now,
-            Mode = TransitionMode.Expire,
-            Retention = Retention,
-            ClearExpiryTimer = true,
-            AuditJson = "",
-            Fields =
-            [
-                new("decidedAt", RedisApprovalStore.Ms(now)),
-                new("decidedBy", "system"),
-                new("reason", "expired"),
-            ],
-            Notifications = settings is null ? [] : Notify(settings, current, Notifications.NotificationKinds.Timeout,
-                [.. settings.EligibleAt(current.EscalationLevel), .. Requesters(current)], now,
-                $"Expired: {current.Job.Topic}", $"No decision on {current.Job.Topic} in {current.Job.Env} before {current.ExpiresAt:u}; auto-rejected.",
-                state: ApprovalStates.Expired),
-        }, cancellationToken);
+        var notifications = settings is null ? [] : Notify(settings, current, Notifications.NotificationKinds.Timeout,
+            [.. settings.EligibleAt(current.EscalationLevel), .. Requesters(current)], now,
+            $"Expired: {current.Job.Topic}", $"No decision on {current.Job.Topic} in {current.Job.Env} before {current.ExpiresAt:u}; auto-rejected.",
+            state: ApprovalStates.Expired);
+        var result = await MoveAsync(entry, Closing(current, ApprovalStates.Expired, now, "system", "expired", TransitionMode.Expire, notifications),
+            cancellationToken);
         return result.Happened ? await store.GetApprovalAsync(current.Tenant, current.Id) : null;
     }
 
