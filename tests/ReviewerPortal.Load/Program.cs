@@ -1,12 +1,12 @@
 using ReviewerPortal.Load;
 
-// dotnet run -c Release --project tests/ReviewerPortal.Load -- <cycle|baseline|queue|fanout|faults|all> [options]
+// dotnet run -c Release --project tests/ReviewerPortal.Load -- <cycle|baseline|queue|fanout|faults|timers|all> [options]
 var options = LoadOptions.Parse(args);
 if (options is null)
 {
     Console.WriteLine("""
         usage: dotnet run -c Release --project tests/ReviewerPortal.Load -- <scenario> [options]
-          scenarios: cycle, baseline, queue, fanout, faults, all
+          scenarios: cycle, baseline, queue, fanout, faults, timers, all
           --redis host:port     use this Redis (default: start an embedded Garnet with its append-only log)
           --duration 20         seconds of load per timed scenario (faults: 30)
           --warmup 10           unmeasured seconds of cycles first (cycle, baseline)
@@ -14,6 +14,7 @@ if (options is null)
           --reviewers 4         concurrent reviewers
           --subscribers 200     fan-out subscribers
           --pending 100000      pending approvals for the queue scenario
+          --approvals 2000      approvals whose SLA timers run in the timers scenario
           --out artifacts/load  where the JSON reports go
         """);
     return 2;

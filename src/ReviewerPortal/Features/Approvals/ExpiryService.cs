@@ -49,10 +49,9 @@ public sealed class ExpiryService(
             while (true)
             {
                 var due = await store.DueTimersAsync(tenant, Time.GetUtcNow(), 100);
-                foreach (var member in due)
-                {
-                    await FireAsync(approvals, tenant, member, cancellationToken);
-                }
+                // Each timer under its own approval's lock, many at once: their audit rows share the writer's group commits.
+                await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+                    async (member, ct) => await FireAsync(approvals, tenant, member, ct));
                 if (due.Count < 100)
                 {
                     break;

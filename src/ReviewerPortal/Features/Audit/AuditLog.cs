@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using ReviewerPortal.Data;
 using ReviewerPortal.Infrastructure.Json;
 using ReviewerPortal.Infrastructure.Redis;
@@ -115,10 +116,7 @@ public sealed class AuditLog(
             await using var tx = await db.Database.BeginTransactionAsync();
             try
             {
-                foreach (var item in batch)
-                {
-                    await AppendAsync(db, item.Entry, CancellationToken.None);
-                }
+                await InsertAsync(db, batch.Select(i => i.Entry));
             }
             catch (Exception ex)
             {
@@ -157,11 +155,7 @@ public sealed class AuditLog(
         {
             await using var db = await dbFactory.CreateDbContextAsync();
             await using var tx = await db.Database.BeginTransactionAsync();
-            foreach (var item in happened)
-            {
-                item.Entry.Sequence = 0;
-                await AppendAsync(db, item.Entry, CancellationToken.None);
-            }
+            await InsertAsync(db, happened.Select(i => i.Entry));
             await CommitAsync(tx, happened, kept);
         }
         catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
@@ -226,16 +220,52 @@ public sealed class AuditLog(
 
     public void Dispose() => _queue.Writer.TryComplete();
 
-    private static async Task AppendAsync(AppDbContext db, AuditEntry entry, CancellationToken cancellationToken)
+    /// <summary>
+    /// Inserts the rows in order inside the open transaction, each chained to its tenant's previous hash: one lookup of
+    /// the chain's head per tenant and batch, then one prepared INSERT per row (the hot path of every transition).
+    /// </summary>
+    private static async Task InsertAsync(AppDbContext db, IEnumerable<AuditEntry> entries)
     {
-        entry.PreviousHash = await db.AuditEntries
-            .Where(e => e.Tenant == entry.Tenant)
-            .OrderByDescending(e => e.Sequence)
-            .Select(e => e.Hash)
-            .FirstOrDefaultAsync(cancellationToken);
-        entry.Hash = ComputeHash(entry);
-        db.AuditEntries.Add(entry);
-        await db.SaveChangesAsync(cancellationToken);
+        var connection = (SqliteConnection)db.Database.GetDbConnection();
+        var transaction = (SqliteTransaction?)db.Database.CurrentTransaction?.GetDbTransaction();
+        await using var head = connection.CreateCommand();
+        head.Transaction = transaction;
+        head.CommandText = "SELECT Hash FROM AuditEntries WHERE Tenant = $tenant ORDER BY Sequence DESC LIMIT 1";
+        var headTenant = head.Parameters.Add("$tenant", SqliteType.Text);
+        await using var insert = connection.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = """
+            INSERT INTO AuditEntries (EntryId, At, Tenant, ApprovalId, JobId, Actor, Action, FromState, ToState, Reason,
+                                      PolicySnapshot, JobHash, Details, PreviousHash, Hash)
+            VALUES ($entryId, $at, $tenant, $approvalId, $jobId, $actor, $action, $fromState, $toState, $reason,
+                    $policySnapshot, $jobHash, $details, $previousHash, $hash)
+            RETURNING Sequence
+            """;
+        string[] names = ["$entryId", "$at", "$tenant", "$approvalId", "$jobId", "$actor", "$action", "$fromState", "$toState", "$reason",
+            "$policySnapshot", "$jobHash", "$details", "$previousHash", "$hash"];
+        foreach (var name in names)
+        {
+            insert.Parameters.Add(name, name == "$at" ? SqliteType.Integer : SqliteType.Text);
+        }
+        var heads = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            if (!heads.TryGetValue(e.Tenant, out var previous))
+            {
+                headTenant.Value = e.Tenant;
+                previous = await head.ExecuteScalarAsync() as string;
+            }
+            e.PreviousHash = previous;
+            e.Hash = ComputeHash(e);
+            object?[] values = [e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action, e.FromState, e.ToState, e.Reason,
+                e.PolicySnapshot, e.JobHash, e.Details, e.PreviousHash, e.Hash];
+            for (var i = 0; i < values.Length; i++)
+            {
+                insert.Parameters[i].Value = values[i] ?? DBNull.Value;
+            }
+            e.Sequence = (long)(await insert.ExecuteScalarAsync())!;
+            heads[e.Tenant] = e.Hash;
+        }
     }
 
     private sealed record WorkItem(AuditEntry Entry, string Json, Func<string, Task<(bool Happened, object? Result)>> Transition)
@@ -266,7 +296,6 @@ public sealed class AuditLog(
             {
                 if (!await ctx.AuditEntries.AnyAsync(e => e.EntryId == entry.EntryId, cancellationToken))
                 {
-                    entry.Sequence = 0;
                     await AppendAsync(entry, cancellationToken);
                     written++;
                     logger.LogWarning("Audit entry {EntryId} ({Action}) recovered from the outbox", entry.EntryId, entry.Action);
