@@ -24,6 +24,9 @@ public sealed class PolicyStore(RedisConnection redis)
 {
     private readonly ConcurrentDictionary<string, PolicyDocument> _parsed = new();
 
+    /// <summary>Published versions never change (a snapshot is written once), so each is read from Redis once.</summary>
+    private readonly ConcurrentDictionary<(string Tenant, string Snapshot), PolicyVersion> _versions = new();
+
     private IDatabase Db => redis.Database;
 
     public async Task<string?> GetCurrentSnapshotAsync(string tenant) =>
@@ -37,6 +40,10 @@ public sealed class PolicyStore(RedisConnection redis)
 
     public async Task<PolicyVersion?> GetVersionAsync(string tenant, string snapshot)
     {
+        if (_versions.TryGetValue((tenant, snapshot), out var known))
+        {
+            return known;
+        }
         var f = (await Db.HashGetAllAsync(RedisKeys.PolicyVersion(tenant, snapshot)))
             .ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
         if (f.Count == 0)
@@ -46,7 +53,7 @@ public sealed class PolicyStore(RedisConnection redis)
         var yaml = f.GetValueOrDefault("yaml") ?? "";
         var document = _parsed.GetOrAdd(snapshot, _ => PolicyParser.Parse(yaml).Document
             ?? throw new InvalidOperationException($"Stored policy {snapshot} of {tenant} no longer parses."));
-        return new PolicyVersion(
+        return _versions[(tenant, snapshot)] = new PolicyVersion(
             tenant,
             int.TryParse(f.GetValueOrDefault("version"), out var v) ? v : 0,
             snapshot,

@@ -55,9 +55,15 @@ public static partial class TenantIds
     public static bool IsValid(string? tenant) => tenant is not null && Pattern().IsMatch(tenant);
 }
 
-/// <summary>Tenants and their settings, in Redis next to their approvals.</summary>
+/// <summary>
+/// Tenants and their settings, in Redis next to their approvals. Settings are read on every call (who may decide,
+/// the workflow), so each instance keeps the last copy it read with its revision token: one HGET of the token tells
+/// whether the copy is still current; every write sets a new token in the same atomic step, so nothing stale is served.
+/// </summary>
 public sealed class TenantStore(RedisConnection redis)
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Rev, TenantSettings Settings)> _cache = new(StringComparer.Ordinal);
+
     private IDatabase Db => redis.Database;
 
     public async Task<IReadOnlyList<string>> ListAsync()
@@ -71,12 +77,39 @@ public sealed class TenantStore(RedisConnection redis)
 
     public async Task<TenantSettings?> GetSettingsAsync(string tenant)
     {
+        if (!TenantIds.IsValid(tenant))
+        {
+            return null;
+        }
+        if (_cache.TryGetValue(tenant, out var cached) && (string?)await Db.HashGetAsync(RedisKeys.Settings(tenant), "rev") == cached.Rev)
+        {
+            return cached.Settings;
+        }
         if (!await ExistsAsync(tenant))
         {
             return null;
         }
         var f = (await Db.HashGetAllAsync(RedisKeys.Settings(tenant))).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
-        return new TenantSettings
+        var settings = Parse(tenant, f);
+        if (f.GetValueOrDefault("rev") is { Length: > 0 } rev)
+        {
+            _cache[tenant] = (rev, settings);
+        }
+        else
+        {
+            // Settings written before revisions existed: give them one. HSETNX fails if a write (which always sets a
+            // revision) came in between, and then this copy, possibly older, is not kept.
+            var first = Guid.NewGuid().ToString("N");
+            if (await Db.HashSetAsync(RedisKeys.Settings(tenant), "rev", first, When.NotExists))
+            {
+                _cache[tenant] = (first, settings);
+            }
+        }
+        return settings;
+    }
+
+    private static TenantSettings Parse(string tenant, Dictionary<string, string?> f) =>
+        new()
         {
             Tenant = tenant,
             DisplayName = f.GetValueOrDefault("displayName") is { Length: > 0 } name ? name : null,
@@ -91,7 +124,6 @@ public sealed class TenantStore(RedisConnection redis)
                 ? System.Text.Json.JsonSerializer.Deserialize(workflow, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings) ?? new()
                 : new(),
         };
-    }
 
     /// <summary>Registers a tenant with these settings unless it exists already (bootstrap and demo data).</summary>
     public async Task<bool> EnsureAsync(TenantSettings settings)
@@ -126,6 +158,8 @@ public sealed class TenantStore(RedisConnection redis)
         new("dispatchTarget", s.Dispatch?.Target ?? ""),
         new("dispatchSecret", s.Dispatch?.Secret ?? ""),
         new("workflow", System.Text.Json.JsonSerializer.Serialize(s.Workflow, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings)),
+        // A new revision with every write: instances holding the previous copy read the settings again.
+        new("rev", Guid.NewGuid().ToString("N")),
     ];
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
