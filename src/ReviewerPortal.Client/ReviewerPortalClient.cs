@@ -88,7 +88,8 @@ public sealed class ReviewerPortalClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits until the approval leaves <c>pending</c> (approved, rejected, expired) or <paramref name="timeout"/> passes,
+    /// Waits until the approval leaves <c>pending</c> (decided, expired, withdrawn, or changes requested: check
+    /// <see cref="ApprovalInfo.IsChangesRequested"/>) or <paramref name="timeout"/> passes,
     /// and returns it as it then is. Uses the hub when connected, else long-polls in steps of at most 60 s.
     /// </summary>
     public async Task<ApprovalInfo?> WaitForDecisionAsync(string approvalId, TimeSpan timeout, CancellationToken cancellationToken = default)

@@ -21,7 +21,7 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
         return new LoadOptions(args[0], map.GetValueOrDefault("redis"),
             TimeSpan.FromSeconds(Int("duration", args[0] == "faults" ? 30 : 20)), Int("agents", 16), Int("reviewers", 4),
             Int("subscribers", 200), Int("pending", 100_000), map.GetValueOrDefault("out") ?? Path.Combine(repo, "artifacts", "load"), repo,
-            TimeSpan.FromSeconds(Int("warmup", 10)), Int("approvals", 2000));
+            TimeSpan.FromSeconds(Int("warmup", 20)), Int("approvals", 2000));
     }
 
     private static string FindRepo()

@@ -9,7 +9,7 @@ if (options is null)
           scenarios: cycle, baseline, queue, fanout, faults, timers, all
           --redis host:port     use this Redis (default: start an embedded Garnet with its append-only log)
           --duration 20         seconds of load per timed scenario (faults: 30)
-          --warmup 10           unmeasured seconds of cycles first (cycle, baseline)
+          --warmup 20           unmeasured seconds of cycles first (cycle, baseline): tiered JIT settles in ~20 s
           --agents 16           concurrent agents (cycle, faults)
           --reviewers 4         concurrent reviewers
           --subscribers 200     fan-out subscribers
