@@ -32,6 +32,24 @@ public sealed class QueueTests : PortalTestContext
     }
 
     [Fact]
+    public async Task Rows_show_the_quorum_votes_so_far()
+    {
+        SignIn("alice", Roles.Reviewer);
+        await ReviewerPortal.Tests.Features.Approvals.Workflow.SetAsync(App, new { quorum = new { required = 2, of = 2 } });
+        var agent = App.Agent("acme");
+        var voted = (await agent.SubmitPayment(1)).Str("approvalId");
+        await App.Account("bob").Approve(voted);
+        var plain = (await agent.SubmitPayment(2)).Str("approvalId");
+
+        var cut = Render<Queue>(p => p.Add(c => c.Tenant, "acme"));
+        cut.WaitForAssertion(() => Assert.Equal([voted, plain], RowIds(cut)));
+
+        Assert.Contains("1 vote", cut.Find($"[data-id='{voted}'] .rp-topic").TextContent);
+        Assert.DoesNotContain("vote", cut.Find($"[data-id='{plain}'] .rp-topic").TextContent);
+        Assert.Empty(cut.FindAll("[data-testid=row-escalated]"));
+    }
+
+    [Fact]
     public async Task Other_tenants_submissions_never_show_and_their_queue_is_not_found()
     {
         SignIn("gina", Roles.Reviewer);

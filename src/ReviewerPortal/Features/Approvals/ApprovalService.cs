@@ -492,14 +492,14 @@ public sealed partial class ApprovalService(
     {
         var tenant = await TenantOfAsync(caller, id);
         var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
-        if (tenant is null || settings is null)
+        var seen = tenant is null || settings is null ? null : await store.GetApprovalAsync(tenant, id);
+        if (tenant is null || settings is null || seen is null)
         {
             return DecisionOutcome.NotFound;
         }
-        if (!TenantAccess.CanDecide(caller, settings))
+        if (await RefuseAsync(caller, settings, seen, "reevaluate", cancellationToken) is { } refused)
         {
-            return new DecisionOutcome(Outcome.Forbidden, Code: "not_an_approver",
-                Detail: $"'{caller.Name}' is not an approver of tenant '{tenant}'.");
+            return refused;
         }
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
         if (held is null)

@@ -154,4 +154,38 @@ public sealed class NotificationTests : IAsyncLifetime
         await Notifier.RunDueAsync(CancellationToken.None);
         Assert.Equal("sha256=" + Dispatcher.Sign(Secret, webhook.Requests[0].Body), webhook.Requests[0].Signature);
     }
+
+    [Fact]
+    public async Task Two_instances_delivering_the_same_outbox_notify_each_receiver_once()
+    {
+        await using var webhook = WebhookReceiver.Start();
+        await using var smtp = SmtpSink.Start();
+        var data = TestServers.NewTempDirectory("two-notify");
+        var prefix = $"tn{Guid.NewGuid():N}:";
+        var quiet = new Dictionary<string, string?> { ["Notifications:Enabled"] = "false" };
+        await using var a = await TestApp.StartAsync(_clock, dataPath: data, keyPrefix: prefix, settings: quiet);
+        await using var b = await TestApp.StartAsync(_clock, dataPath: data, keyPrefix: prefix, settings: quiet);
+        await Workflow.SetAsync(a, new
+        {
+            notifications = new
+            {
+                webhookUrl = webhook.Url,
+                webhookSecret = Secret,
+                smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid" },
+            },
+        });
+        for (var i = 0; i < 20; i++)
+        {
+            await (i % 2 == 0 ? a : b).Agent("acme").SubmitPayment(i + 1);
+        }
+
+        var notifiers = new[] { a.Services.GetRequiredService<Notifier>(), b.Services.GetRequiredService<Notifier>() };
+        await Task.WhenAll(notifiers.Concat(notifiers).Select(n => n.RunDueAsync(CancellationToken.None)));
+        await Task.WhenAll(notifiers.Select(n => n.RunDueAsync(CancellationToken.None)));
+
+        Assert.Equal(20, webhook.Requests.Count);
+        Assert.Equal(20, webhook.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
+        Assert.Equal(20, smtp.Messages.Count);
+        Assert.Equal(20, await a.AuditCountAsync(null, "notified"));
+    }
 }

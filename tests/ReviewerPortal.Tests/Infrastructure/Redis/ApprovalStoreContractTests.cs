@@ -216,6 +216,103 @@ public abstract class ApprovalStoreContractTests : IAsyncLifetime
         Assert.True((await Store.ThrottleAsync("acme", "r", 3, TimeSpan.FromMinutes(1), T0.AddSeconds(61))).Admitted);
     }
 
+    private static ReviewerPortal.Features.Notifications.Notification Note(string approvalId, string kind) => new()
+    {
+        Id = ReviewerPortal.Features.Notifications.Notification.NewId(T0),
+        Kind = kind,
+        Tenant = "acme",
+        ApprovalId = approvalId,
+        Subject = kind,
+        Message = kind,
+        At = T0,
+    };
+
+    [SkippableFact]
+    public async Task Create_writes_the_step_timer_and_the_notification_with_the_approval()
+    {
+        var a = NewApproval() with { NextStep = "reminder", NextStepAt = T0.AddHours(1), LevelStartedAt = T0 };
+        var note = Note(a.Id, "approval_requested");
+
+        await Store.CreateApprovalAsync(a, TimeSpan.FromDays(2), TimeSpan.FromDays(1), "{}", [note]);
+
+        var db = _connection!.Database;
+        Assert.Equal(["step|" + a.Id], (await Store.DueTimersAsync("acme", T0.AddHours(1), 10)).Where(m => m.StartsWith("step|")).ToArray());
+        Assert.Equal(note.Id, (string?)(await db.SortedSetRangeByRankAsync(RedisKeys.NotifyOutbox("acme")))[0]);
+        Assert.Contains("approval_requested", (string?)await db.HashGetAsync(RedisKeys.NotifyBodies("acme"), note.Id));
+        var read = await Store.GetApprovalAsync("acme", a.Id);
+        Assert.Equal("reminder", read!.NextStep);
+        Assert.Equal(T0.AddHours(1), read.NextStepAt);
+    }
+
+    [SkippableFact]
+    public async Task Guarded_transition_moves_timers_and_writes_notifications_once()
+    {
+        var a = NewApproval() with { NextStep = "reminder", NextStepAt = T0.AddHours(1), LevelStartedAt = T0 };
+        await Create(a);
+        TransitionRequest Remind() => new()
+        {
+            Tenant = "acme",
+            ApprovalId = a.Id,
+            From = ApprovalStates.Pending,
+            To = ApprovalStates.Pending,
+            Now = T0.AddHours(1),
+            Mode = TransitionMode.Update,
+            Guard = new("nextStepAt", RedisApprovalStore.Ms(T0.AddHours(1))),
+            AddTimers = [new(T0.AddHours(2), RedisKeys.StepTimer(a.Id))],
+            Fields = [new("nextStepAt", RedisApprovalStore.Ms(T0.AddHours(2))), new("remindersSent", "1")],
+            Notifications = [Note(a.Id, "reminder")],
+            AuditJson = "{}",
+        };
+
+        var first = await Store.TransitionAsync(Remind());
+        var second = await Store.TransitionAsync(Remind());
+
+        Assert.True(first.Happened);
+        Assert.Equal("stale", second.Status);
+        Assert.Equal(1, (await Store.GetApprovalAsync("acme", a.Id))!.RemindersSent);
+        Assert.Equal(1, await _connection!.Database.SortedSetLengthAsync(RedisKeys.NotifyOutbox("acme")));
+        Assert.DoesNotContain(await Store.DueTimersAsync("acme", T0.AddHours(1.5), 10), m => m.StartsWith("step|"));
+        Assert.Single(await Store.DueTimersAsync("acme", T0.AddHours(2), 10), m => m.StartsWith("step|"));
+
+        var decided = await Store.TransitionAsync(Decide(a));
+        Assert.True(decided.Happened);
+        Assert.Empty(await Store.DueTimersAsync("acme", T0.AddDays(2), 10)); // every timer of the approval left with it
+    }
+
+    [SkippableFact]
+    public async Task Case_script_creates_once_and_moves_only_from_the_sequence_it_read()
+    {
+        var cases = new ReviewerPortal.Features.Cases.CaseStore(_connection!);
+        var c = new ReviewerPortal.Features.Cases.ComplianceCase
+        {
+            Id = ApprovalIds.NewCaseId(T0),
+            Tenant = "acme",
+            Subject = "KYC",
+            State = ReviewerPortal.Features.Cases.CaseStates.DocumentsRequested,
+            Submitter = "agent-1",
+            OpenedAt = T0,
+            ClosesAt = T0.AddDays(60),
+            MaxIterations = 5,
+            DocumentDeadline = TimeSpan.FromDays(14),
+            OnDocumentTimeout = "reject",
+            Iterations = [new() { Number = 1, RequestedDocuments = ["passport"], RequestedAt = T0, DocumentsDueAt = T0.AddDays(14) }],
+        };
+        Skip.If(_store is null, TestServers.RedisInstallHint);
+
+        Assert.Equal("ok", (await cases.SaveAsync(c, null, "{}", [], T0, "case-k", TimeSpan.FromDays(1))).Status);
+        var again = await cases.SaveAsync(c with { Id = ApprovalIds.NewCaseId(T0) }, null, "{}", [], T0, "case-k", TimeSpan.FromDays(1));
+        Assert.Equal(("duplicate", c.Id), again);
+        var read = await cases.GetAsync("acme", c.Id);
+        Assert.Equal(1, read!.Seq);
+        Assert.Equal(["case|" + c.Id], await Store.DueTimersAsync("acme", T0.AddDays(14), 10));
+
+        var moved = read with { State = ReviewerPortal.Features.Cases.CaseStates.Approved };
+        Assert.Equal("ok", (await cases.SaveAsync(moved, 1, "{}", [], T0, null, TimeSpan.Zero)).Status);
+        Assert.Equal("stale", (await cases.SaveAsync(moved, 1, "{}", [], T0, null, TimeSpan.Zero)).Status);
+        Assert.Empty(await Store.DueTimersAsync("acme", T0.AddDays(90), 10)); // a closed case has no deadline
+        Assert.Equal(ReviewerPortal.Features.Cases.CaseStates.Approved, (await cases.GetAsync("acme", c.Id))!.State);
+    }
+
     [SkippableFact]
     public async Task Lock_is_exclusive_and_released_only_by_its_holder()
     {
