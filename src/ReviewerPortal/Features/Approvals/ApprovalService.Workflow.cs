@@ -228,6 +228,10 @@ public sealed partial class ApprovalService
     private async Task<DecisionOutcome> RequestChangesLockedAsync(Caller caller, Approval current, TenantSettings settings, string reason, CancellationToken cancellationToken)
     {
         var (tenant, id) = (current.Tenant, current.Id);
+        if (await RefuseAsync(caller, settings, current, "request_changes", cancellationToken) is { } refused)
+        {
+            return refused;
+        }
         if (current.State == ApprovalStates.ChangesRequested)
         {
             return new DecisionOutcome(Outcome.AlreadyDone, current, "already_changes_requested");

@@ -326,6 +326,11 @@ public sealed partial class ApprovalService(
         DecideCommand command, CancellationToken cancellationToken)
     {
         var (tenant, id) = (current.Tenant, current.Id);
+        // Checked again on what the lock protects: a resubmission in between starts over at escalation level 0.
+        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken) is { } refused)
+        {
+            return refused;
+        }
         if (current.State != ApprovalStates.Pending)
         {
             return Settled(current, target);

@@ -119,7 +119,7 @@ public sealed class CaseService(
             var next = c with
             {
                 State = CaseStates.InReview,
-                Iterations = [.. c.Iterations.SkipLast(1), c.Current with { Documents = documents.Clone(), SubmittedAt = now, RequestNote = c.Current.RequestNote }],
+                Iterations = [.. c.Iterations.SkipLast(1), c.Current with { Documents = documents.Clone(), SubmittedAt = now }],
             };
             var entry = Entry(c, agent.Actor, "documents_submitted", c.State, next.State);
             entry.Reason = note;
