@@ -69,6 +69,21 @@ public sealed class WorkflowComponentTests : PortalTestContext
     }
 
     [Fact]
+    public async Task On_call_sees_approvals_awaiting_resubmission_live()
+    {
+        SignIn("oscar", Roles.OnCall);
+        var id = (await App.Agent("acme").SubmitPayment(42)).Str("approvalId");
+        var cut = Render<ReviewerPortal.Components.Pages.OnCall.Board>();
+        cut.WaitForAssertion(() => Assert.Equal("0", cut.Find("tr[data-tenant=acme] [data-testid=board-resubmission]").TextContent));
+
+        await App.Account("bob").PostAsJsonAsync($"/api/v1/approvals/{id}/request-changes", new { reason = "wrong cost centre" });
+
+        cut.WaitForAssertion(() => Assert.Equal("1", cut.Find("tr[data-tenant=acme] [data-testid=board-resubmission]").TextContent));
+        Assert.Equal("0", cut.Find("tr[data-tenant=acme] [data-testid=board-pending]").TextContent);
+        Assert.Equal("0", cut.Find("tr[data-tenant=acme] [data-testid=board-notify-failures]").TextContent);
+    }
+
+    [Fact]
     public async Task Another_tenants_cases_are_not_found_on_the_board()
     {
         SignIn("gina", Roles.Reviewer);

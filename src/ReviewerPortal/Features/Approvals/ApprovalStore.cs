@@ -90,6 +90,9 @@ public interface IApprovalStore
     Task<DateTimeOffset?> NextTimerAsync(string tenant);
     Task RemoveTimerAsync(string tenant, string member);
     Task<QueueStats> StatsAsync(string tenant, DateTimeOffset now);
+
+    /// <summary>How many of the tenant's approvals are in <paramref name="state"/> (within the retention of decided ones).</summary>
+    Task<long> CountAsync(string tenant, string state);
     Task<IReadOnlyList<Approval>> PendingRangeAsync(string tenant, int start, int count);
     Task<(bool Admitted, TimeSpan RetryAfter)> ThrottleAsync(string tenant, string ruleId, int limit, TimeSpan window, DateTimeOffset now);
 }
@@ -321,6 +324,8 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         var first = await Db.SortedSetRangeByRankWithScoresAsync(RedisKeys.Timers(tenant), 0, 0);
         return first.Length == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score);
     }
+
+    public Task<long> CountAsync(string tenant, string state) => Db.SortedSetLengthAsync(RedisKeys.StateSet(tenant, state));
 
     public async Task<QueueStats> StatsAsync(string tenant, DateTimeOffset now)
     {
