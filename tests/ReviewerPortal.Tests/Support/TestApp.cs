@@ -20,6 +20,14 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     private bool _ownsData;
 
+    static TestApp()
+    {
+        // Many whole apps, servers and bUnit's blocking waits share this process's thread pool on a 2-core machine: start
+        // it wide enough that a burst does not wait on the pool's slow growth (which showed as 5 s Redis timeouts).
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+    }
+
     private TestApp(string redis, string dataPath, string prefix, FakeTimeProvider? clock, IDictionary<string, string?>? settings)
     {
         DataPath = dataPath;

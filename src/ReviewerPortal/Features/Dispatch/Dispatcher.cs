@@ -69,7 +69,9 @@ public sealed class Dispatcher(
 
     private async Task PublishAsync(TenantSettings? settings, string tenant, string member, bool replay, CancellationToken cancellationToken)
     {
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "dispatch:" + member), cancellationToken, TimeSpan.Zero);
+        // Held longer than a webhook call can take, so no other instance starts the same publish meanwhile.
+        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "dispatch:" + member), cancellationToken, TimeSpan.Zero,
+            lease: options.Value.WebhookTimeout * 2 + TimeSpan.FromSeconds(30));
         if (held is null)
         {
             return; // another instance is publishing it

@@ -65,7 +65,9 @@ public sealed class Notifier(
 
     private async Task DeliverAsync(string tenant, TenantSettings? settings, string id, CancellationToken cancellationToken)
     {
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "ntf:" + id), cancellationToken, TimeSpan.Zero);
+        // Held longer than both channels can take, so no other instance starts the same delivery meanwhile.
+        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "ntf:" + id), cancellationToken, TimeSpan.Zero,
+            lease: options.Value.Timeout * 3 + TimeSpan.FromSeconds(30));
         if (held is null)
         {
             return; // another instance is delivering it
@@ -82,20 +84,13 @@ public sealed class Notifier(
         }
 
         var failures = new List<(string Channel, string Error)>();
-        var delivered = new List<string>();
         if (channels.WebhookUrl is { } url && stored[1].IsNullOrEmpty)
         {
-            var error = await PostAsync(url, channels.WebhookSecret ?? "", notification, cancellationToken);
-            Record(error, "webhook");
+            await RecordAsync(await PostAsync(url, channels.WebhookSecret ?? "", notification, cancellationToken), "webhook");
         }
         if (channels.Smtp is { } smtp && stored[2].IsNullOrEmpty)
         {
-            var error = await MailAsync(smtp, notification, cancellationToken);
-            Record(error, "email");
-        }
-        foreach (var channel in delivered)
-        {
-            await Db.HashSetAsync(bodies, id + "|" + channel, "done");
+            await RecordAsync(await MailAsync(smtp, notification, cancellationToken), "email");
         }
 
         if (failures.Count == 0)
@@ -133,11 +128,12 @@ public sealed class Notifier(
             await Db.SortedSetAddAsync(RedisKeys.NotifyOutbox(tenant), id, (now + backoff).ToUnixTimeMilliseconds());
         }
 
-        void Record(string? error, string channel)
+        // A channel that got it is marked at once: whatever happens next, it is never sent to that channel again.
+        async Task RecordAsync(string? error, string channel)
         {
             if (error is null)
             {
-                delivered.Add(channel);
+                await Db.HashSetAsync(bodies, id + "|" + channel, "done");
             }
             else
             {

@@ -13,17 +13,19 @@ namespace ReviewerPortal.Infrastructure.Redis;
 /// </remarks>
 public sealed class RedisLockFactory(RedisConnection redis, IOptions<RedisOptions> options)
 {
-    public async Task<RedisLock?> TryAcquireAsync(RedisKey key, CancellationToken cancellationToken, TimeSpan? waitBudget = null)
+    /// <param name="lease">How long the lock holds unless released; default <c>Redis:LockLease</c>. Work that may take longer
+    /// (a webhook call with its timeout) asks for a lease that outlasts it, so no second holder can start it meanwhile.</param>
+    public async Task<RedisLock?> TryAcquireAsync(RedisKey key, CancellationToken cancellationToken, TimeSpan? waitBudget = null, TimeSpan? lease = null)
     {
         var db = redis.Database;
         var token = Guid.NewGuid().ToString("N");
-        var lease = options.Value.LockLease;
+        var leaseFor = lease ?? options.Value.LockLease;
         var budget = waitBudget ?? options.Value.LockWaitBudget;
         var started = TimeProvider.System.GetTimestamp();
         var delay = 1;
         while (true)
         {
-            if (await db.StringSetAsync(key, token, lease, When.NotExists))
+            if (await db.StringSetAsync(key, token, leaseFor, When.NotExists))
             {
                 return new RedisLock(db, key, token);
             }
