@@ -63,6 +63,29 @@ public sealed record ApprovalInfo
     public bool IsChangesRequested => State == "changes_requested";
 }
 
+/// <summary>A compliance case as the API returns it: documents requested → submitted → reviewer decision, looped.</summary>
+public sealed record CaseInfo
+{
+    public required string Id { get; init; }
+    public required string Tenant { get; init; }
+    public required string Subject { get; init; }
+
+    /// <summary><c>documents_requested</c>, <c>in_review</c>, <c>approved</c>, <c>rejected</c> or <c>escalated</c>.</summary>
+    public required string State { get; init; }
+    public DateTimeOffset OpenedAt { get; init; }
+    public DateTimeOffset ClosesAt { get; init; }
+    public int MaxIterations { get; init; }
+    public int Iteration { get; init; }
+    public DateTimeOffset? NextDeadline { get; init; }
+    public string? OutcomeReason { get; init; }
+
+    /// <summary>Every loop: what was requested and by when, what was submitted, what the reviewer decided.</summary>
+    public JsonElement Iterations { get; init; }
+
+    public bool WantsDocuments => State == "documents_requested";
+    public bool IsClosed => State is "approved" or "rejected" or "escalated";
+}
+
 /// <summary>The answer to approve / reject: <c>Result</c> is e.g. <c>approved</c> or <c>already_approved</c>.</summary>
 public sealed record DecisionResult(string Result, string State, ApprovalInfo Approval, ApprovalReceipt? Receipt = null);
 

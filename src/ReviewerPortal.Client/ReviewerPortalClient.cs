@@ -191,6 +191,48 @@ public sealed class ReviewerPortalClient : IAsyncDisposable
     public async Task<DecisionResult> WithdrawAsync(string approvalId, string? reason = null, CancellationToken cancellationToken = default) =>
         await PostAsync($"api/v1/approvals/{Uri.EscapeDataString(approvalId)}/withdraw", new { reason }, cancellationToken);
 
+    /// <summary>Opens a compliance case asking for <paramref name="documents"/> (agents). Defaults: 5 iterations, 60 days, 14 days a request.</summary>
+    public async Task<CaseInfo> OpenCaseAsync(string subject, IReadOnlyList<string> documents, int? maxIterations = null, TimeSpan? window = null,
+        TimeSpan? documentDeadline = null, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.PostAsJsonAsync("api/v1/cases", new
+        {
+            subject,
+            documents,
+            maxIterations,
+            window = window is { } w ? System.Xml.XmlConvert.ToString(w) : null,
+            documentDeadline = documentDeadline is { } d ? System.Xml.XmlConvert.ToString(d) : null,
+            idempotencyKey,
+        }, Json, cancellationToken);
+        return await CaseOfAsync(response, cancellationToken);
+    }
+
+    /// <summary>Hands in the documents the case asks for (agents); the case goes to review.</summary>
+    public async Task<CaseInfo> SubmitDocumentsAsync(string caseId, object documents, string? note = null, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.PostAsJsonAsync($"api/v1/cases/{Uri.EscapeDataString(caseId)}/documents", new { documents, note }, Json, cancellationToken);
+        return await CaseOfAsync(response, cancellationToken);
+    }
+
+    /// <summary>The case, or null when it does not exist for this caller.</summary>
+    public async Task<CaseInfo?> GetCaseAsync(string caseId, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"api/v1/cases/{Uri.EscapeDataString(caseId)}", cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        await EnsureSuccessAsync(response, cancellationToken);
+        return await response.Content.ReadFromJsonAsync<CaseInfo>(Json, cancellationToken);
+    }
+
+    private static async Task<CaseInfo> CaseOfAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await EnsureSuccessAsync(response, cancellationToken);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Json, cancellationToken);
+        return body.GetProperty("case").Deserialize<CaseInfo>(Json)!;
+    }
+
     private async Task<DecisionResult> PostAsync(string path, object body, CancellationToken cancellationToken)
     {
         using var response = await _http.PostAsJsonAsync(path, body, Json, cancellationToken);

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using ReviewerPortal.Client;
 using ReviewerPortal.Tests.Support;
 
@@ -112,5 +113,30 @@ public sealed class ReviewerPortalClientTests : IAsyncLifetime
         var denied = await Assert.ThrowsAsync<ReviewerPortalException>(() => alice.ApproveAsync(submitted.ApprovalId!));
         Assert.Equal("requester_may_not_approve", denied.Code);
         Assert.Equal("approved", (await reviewer.ApproveAsync(submitted.ApprovalId!, "ok")).State);
+    }
+
+    [Fact]
+    public async Task Agent_opens_a_case_hands_in_documents_and_reads_the_outcome()
+    {
+        await using var agent = Client("demo-acme-agent");
+        await using var other = Client("demo-globex-agent");
+
+        var opened = await agent.OpenCaseAsync("Onboarding Initech", ["passport"], maxIterations: 3, window: TimeSpan.FromDays(30),
+            documentDeadline: TimeSpan.FromDays(7), idempotencyKey: "initech-1");
+        Assert.True(opened.WantsDocuments);
+        Assert.Equal(3, opened.MaxIterations);
+        Assert.Equal(opened.OpenedAt.AddDays(7), opened.NextDeadline);
+        Assert.Equal(opened.Id, (await agent.OpenCaseAsync("Onboarding Initech", ["passport"], idempotencyKey: "initech-1")).Id);
+
+        var submitted = await agent.SubmitDocumentsAsync(opened.Id, new { passport = "p-1.pdf" });
+        Assert.Equal("in_review", submitted.State);
+        var decided = await _app.Account("alice").PostAsJsonAsync($"/api/v1/cases/{opened.Id}/decision", new { decision = "approve" });
+        Assert.True(decided.IsSuccessStatusCode);
+
+        var read = await agent.GetCaseAsync(opened.Id);
+        Assert.True(read!.IsClosed);
+        Assert.Equal("approved", read.State);
+        Assert.Equal(1, read.Iteration);
+        Assert.Null(await other.GetCaseAsync(opened.Id));
     }
 }
