@@ -487,7 +487,7 @@ public sealed partial class ApprovalService
         Now = now,
         Mode = mode,
         Retention = Retention,
-        ClearExpiryTimer = true,
+        ClearTimers = true,
         AuditJson = "",
         Fields =
         [

@@ -396,7 +396,7 @@ public sealed partial class ApprovalService(
                 RequireCurrentPolicy = verdict == Verdict.Approve,
                 Dispatch = release,
                 Retention = decides ? Retention : null,
-                ClearExpiryTimer = decides,
+                ClearTimers = decides,
                 // A quorum vote is checked against the votes it was counted with.
                 Guard = quorum is null ? null : new("votes", RedisApprovalStore.VotesJson(current.Votes)),
                 AuditJson = json,
@@ -564,7 +564,7 @@ public sealed partial class ApprovalService(
                 Now = now,
                 Mode = rejects ? TransitionMode.Decide : TransitionMode.Update,
                 Retention = rejects ? Retention : null,
-                ClearExpiryTimer = rejects,
+                ClearTimers = rejects,
                 AuditJson = json,
                 Fields = fields,
             });

@@ -23,7 +23,7 @@ public sealed record TransitionRequest
     public TimeSpan? Retention { get; init; }
 
     /// <summary>Remove every timer of the approval (expiry, step, resubmission window): it is leaving the open states.</summary>
-    public bool ClearExpiryTimer { get; init; }
+    public bool ClearTimers { get; init; }
     public required string AuditJson { get; init; }
     public IReadOnlyList<KeyValuePair<string, string>> Fields { get; init; } = [];
 
@@ -107,7 +107,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         notifications ??= [];
         // The index is a separate key (another cluster slot); writing it first leaves at worst a harmless orphan.
         await Db.HashSetAsync(RedisKeys.ApprovalIndex, a.Id, a.Tenant);
-        await Db.HashSetAsync(RedisKeys.JobIndex(a.Tenant), a.JobId, DispatchMember.ForApproval(a.Id));
+        await IndexJobAsync(a.Tenant, a.JobId, a.Id);
         var created = a.CreatedAt.ToUnixTimeMilliseconds();
         List<RedisKey> keys =
         [
@@ -232,7 +232,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             RedisKeys.NotifyOutbox(r.Tenant),
             RedisKeys.NotifyBodies(r.Tenant),
         ];
-        var remove = r.ClearExpiryTimer ? [.. r.RemoveTimers, .. RedisKeys.ApprovalTimers(r.ApprovalId)] : r.RemoveTimers;
+        var remove = r.ClearTimers ? [.. r.RemoveTimers, .. RedisKeys.ApprovalTimers(r.ApprovalId)] : r.RemoveTimers;
         var args = new List<RedisValue>
         {
             r.ApprovalId, r.From, r.To, r.Now.ToUnixTimeMilliseconds(),
@@ -436,7 +436,6 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
 
     internal static string VotesJson(IReadOnlyList<Vote> votes) =>
         System.Text.Json.JsonSerializer.Serialize(votes, Infrastructure.Json.AppJsonContext.Default.IReadOnlyListVote);
-
 
     private static JobRequest ToJob(Dictionary<string, string?> f)
     {

@@ -150,7 +150,7 @@ public sealed class Dispatcher(
     private async Task FailedAsync(string tenant, string member, Dictionary<string, string?> fields, bool replay, CancellationToken cancellationToken)
     {
         var attempts = await Db.HashIncrementAsync(RecordKey(tenant, member), "dispatchAttempts");
-        var backoff = TimeSpan.FromSeconds(Math.Min(options.Value.MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(attempts - 1, 30))));
+        var backoff = Backoff.Exponential(attempts, TimeSpan.FromSeconds(1), options.Value.MaxBackoff);
         var retryAt = (Time.GetUtcNow() + backoff).ToUnixTimeMilliseconds();
         await Db.SortedSetAddAsync(replay ? RedisKeys.Unacknowledged(tenant) : RedisKeys.DispatchOutbox(tenant), member, retryAt);
         await counters.IncrementAsync(tenant, Counters.DispatchFailures);

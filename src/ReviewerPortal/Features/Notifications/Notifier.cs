@@ -105,7 +105,7 @@ public sealed class Notifier(
 
         var attempt = (int)await Db.HashIncrementAsync(bodies, id + "|attempts");
         var gaveUp = attempt >= options.Value.MaxAttempts;
-        var backoff = TimeSpan.FromSeconds(Math.Min(options.Value.MaxBackoff.TotalSeconds, Math.Pow(2, Math.Min(attempt, 30))));
+        var backoff = Backoff.Exponential(attempt, TimeSpan.FromSeconds(2), options.Value.MaxBackoff);
         var now = Time.GetUtcNow();
         foreach (var (channel, error) in failures)
         {

@@ -25,8 +25,7 @@ public sealed record TenantSettings
     public WorkflowSettings Workflow { get; init; } = new();
 
     /// <summary>Whether the person is one of the tenant's approvers or on one of its escalation levels (reads the tenant).</summary>
-    public bool Involves(string name) =>
-        Approvers.Contains(name, StringComparer.Ordinal) || Workflow.Escalation.Any(l => l.Approvers.Contains(name, StringComparer.Ordinal));
+    public bool Involves(string name) => EligibleAt(Workflow.Escalation.Count).Contains(name, StringComparer.Ordinal);
 
     /// <summary>Who may decide at an escalation level: the approvers, widened by every level reached so far.</summary>
     public IReadOnlyList<string> EligibleAt(int level) =>

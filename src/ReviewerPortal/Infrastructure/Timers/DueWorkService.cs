@@ -1,5 +1,13 @@
 namespace ReviewerPortal.Infrastructure.Timers;
 
+/// <summary>Waits between attempts at something that keeps failing (a webhook, a mail server).</summary>
+public static class Backoff
+{
+    /// <summary><paramref name="first"/> after the first failed attempt, doubling with each one after, never more than <paramref name="max"/>.</summary>
+    public static TimeSpan Exponential(long attempt, TimeSpan first, TimeSpan max) =>
+        TimeSpan.FromSeconds(Math.Min(max.TotalSeconds, first.TotalSeconds * Math.Pow(2, Math.Clamp(attempt - 1, 0, 30))));
+}
+
 /// <summary>A wake-up call for a <see cref="DueWorkService"/>: new work may be due before its next timer.</summary>
 public class WakeSignal
 {

@@ -83,7 +83,7 @@ public abstract class ApprovalStoreContractTests : IAsyncLifetime
         To = to,
         Now = T0.AddHours(1),
         Mode = TransitionMode.Decide,
-        ClearExpiryTimer = true,
+        ClearTimers = true,
         Retention = TimeSpan.FromDays(30),
         AuditJson = "{\"entry\":1}",
         Fields = [new("decidedBy", "alice")],
