@@ -42,7 +42,8 @@ public sealed partial class ApprovalService
     // ---------------------------------------------------------------- timers
 
     /// <summary>Fires an approval's due reminder, escalation or timeout (the timer service calls it; safe on every instance).</summary>
-    public async Task<bool> FireStepAsync(string tenant, string id, CancellationToken cancellationToken)
+    /// <param name="timerDueMs">The due time of the timer that fired (its removal is fenced on it); null when called to catch up.</param>
+    public async Task<bool> FireStepAsync(string tenant, string id, CancellationToken cancellationToken, long? timerDueMs = null)
     {
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken, TimeSpan.FromSeconds(2));
         if (held is null)
@@ -54,7 +55,10 @@ public sealed partial class ApprovalService
         var now = time.GetUtcNow();
         if (current is null || settings is null || current.State != ApprovalStates.Pending || current.NextStepAt is not { } due)
         {
-            await store.RemoveTimerAsync(tenant, RedisKeys.StepTimer(id));
+            if (timerDueMs is { } seen)
+            {
+                await store.MoveTimerAsync(tenant, RedisKeys.StepTimer(id), seen, null);
+            }
             return false;
         }
         if (due > now || due >= current.ExpiresAt)
@@ -66,7 +70,9 @@ public sealed partial class ApprovalService
         return current.NextStep switch
         {
             StepReminder => await RemindAsync(current, settings, guard, now, cancellationToken),
-            StepEscalation => await EscalateAsync(current, settings, guard, now, cancellationToken),
+            // A level removed from the ladder since the step was scheduled: the ladder ends here, so the timeout applies.
+            StepEscalation when settings.Workflow.SlaOfLevel(current.EscalationLevel + 1) is not null =>
+                await EscalateAsync(current, settings, guard, now, cancellationToken),
             _ => await TimeOutAsync(current, settings, guard, now, cancellationToken),
         };
     }
@@ -174,7 +180,7 @@ public sealed partial class ApprovalService
         };
 
     /// <summary>Closes a resubmission window that ran out: the approval ends rejected.</summary>
-    public async Task<bool> FireResubmissionWindowAsync(string tenant, string id, CancellationToken cancellationToken)
+    public async Task<bool> FireResubmissionWindowAsync(string tenant, string id, CancellationToken cancellationToken, long? timerDueMs = null)
     {
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken, TimeSpan.FromSeconds(2));
         if (held is null)
@@ -184,7 +190,10 @@ public sealed partial class ApprovalService
         var current = await store.GetApprovalAsync(tenant, id);
         if (current is null || current.State != ApprovalStates.ChangesRequested || current.ResubmitBy is not { } by)
         {
-            await store.RemoveTimerAsync(tenant, RedisKeys.ResubmitTimer(id));
+            if (timerDueMs is { } seen)
+            {
+                await store.MoveTimerAsync(tenant, RedisKeys.ResubmitTimer(id), seen, null);
+            }
             return false;
         }
         var now = time.GetUtcNow();

@@ -583,7 +583,7 @@ public sealed partial class ApprovalService(
     // ---------------------------------------------------------------- expiry
 
     /// <summary>Expires one approval whose deadline passed (called by the timer service; safe on every instance).</summary>
-    public async Task<bool> ExpireAsync(string tenant, string id, CancellationToken cancellationToken)
+    public async Task<bool> ExpireAsync(string tenant, string id, CancellationToken cancellationToken, long? timerDueMs = null)
     {
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken, TimeSpan.FromSeconds(2));
         if (held is null)
@@ -593,7 +593,11 @@ public sealed partial class ApprovalService(
         var current = await store.GetApprovalAsync(tenant, id);
         if (current is null || current.State != ApprovalStates.Pending)
         {
-            await store.RemoveTimerAsync(tenant, RedisKeys.ExpireTimer(id));
+            if (timerDueMs is { } seen)
+            {
+                // Fenced on the due time it fired at: a newer version's deadline is never removed by a stale holder.
+                await store.MoveTimerAsync(tenant, RedisKeys.ExpireTimer(id), seen, null);
+            }
             return false;
         }
         return await ExpireLockedAsync(current, time.GetUtcNow(), cancellationToken) is not null;

@@ -71,6 +71,9 @@ public static class AgeBuckets
     ];
 }
 
+/// <summary>A timer that fell due: its member (<c>kind|id</c>) and the due time it was scheduled for.</summary>
+public sealed record DueTimer(string Member, long DueMs);
+
 public sealed record ApprovalPage(IReadOnlyList<Approval> Items, string? NextCursor);
 
 /// <summary>Where approvals, allowed jobs and their indexes live. One Redis implementation.</summary>
@@ -87,8 +90,13 @@ public interface IApprovalStore
     Task<TransitionResult> TransitionAsync(TransitionRequest request);
     Task<ApprovalPage> ListAsync(string tenant, string state, string? cursor, int limit);
     Task<IReadOnlyList<string>> DueTimersAsync(string tenant, DateTimeOffset now, int limit);
+
+    /// <summary>The timers due by <paramref name="now"/> with the due time each was scheduled for (oldest first).</summary>
+    Task<IReadOnlyList<DueTimer>> DueTimerEntriesAsync(string tenant, DateTimeOffset now, int limit);
+
+    /// <summary>Moves the timer to <paramref name="to"/> (null: removes it) only while it is still due at <paramref name="seenDueMs"/>.</summary>
+    Task<bool> MoveTimerAsync(string tenant, string member, long seenDueMs, DateTimeOffset? to);
     Task<DateTimeOffset?> NextTimerAsync(string tenant);
-    Task RemoveTimerAsync(string tenant, string member);
     Task<QueueStats> StatsAsync(string tenant, DateTimeOffset now);
 
     /// <summary>How many of the tenant's approvals are in <paramref name="state"/> (within the retention of decided ones).</summary>
@@ -319,6 +327,17 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         return [.. due.Select(v => (string)v!)];
     }
 
+    public async Task<IReadOnlyList<DueTimer>> DueTimerEntriesAsync(string tenant, DateTimeOffset now, int limit)
+    {
+        var due = await Db.SortedSetRangeByScoreWithScoresAsync(RedisKeys.Timers(tenant), double.NegativeInfinity,
+            now.ToUnixTimeMilliseconds(), take: limit);
+        return [.. due.Select(e => new DueTimer((string)e.Element!, (long)e.Score))];
+    }
+
+    public async Task<bool> MoveTimerAsync(string tenant, string member, long seenDueMs, DateTimeOffset? to) =>
+        (int)await Db.ScriptEvaluateAsync(LuaScripts.TimerMove, [RedisKeys.Timers(tenant)],
+            [member, seenDueMs, to is { } at ? at.ToUnixTimeMilliseconds() : ""]) == 1;
+
     public async Task<DateTimeOffset?> NextTimerAsync(string tenant)
     {
         var first = await Db.SortedSetRangeByRankWithScoresAsync(RedisKeys.Timers(tenant), 0, 0);
@@ -368,8 +387,6 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         var items = await Db.ListRangeAsync(RedisKeys.Sink(tenant, key));
         return [.. items.Select(i => System.Text.Json.JsonDocument.Parse((string)i!).RootElement.GetProperty("jobId").GetString()!)];
     }
-
-    public Task RemoveTimerAsync(string tenant, string member) => Db.SortedSetRemoveAsync(RedisKeys.Timers(tenant), member);
 
     public async Task<(bool Admitted, TimeSpan RetryAfter)> ThrottleAsync(string tenant, string ruleId, int limit, TimeSpan window, DateTimeOffset now)
     {

@@ -39,31 +39,88 @@ public sealed class ExpiryService(
         base.Dispose();
     }
 
-    /// <summary>Fires every due timer; returns when the next one is due.</summary>
+    /// <summary>How often each failing timer has failed in a row (this instance's view; it only paces the retries).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Tenant, string Member), int> _failures = new();
+
+    /// <summary>
+    /// Fires every due timer; returns when the next one is due. One tenant's failure (or one timer's) is contained: the
+    /// pass goes on with every other timer and tenant.
+    /// </summary>
     protected override async Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken)
     {
         var approvals = services.GetRequiredService<ApprovalService>();
         DateTimeOffset? next = null;
         foreach (var tenant in await tenants.ListAsync())
         {
-            while (true)
+            try
             {
-                var due = await store.DueTimersAsync(tenant, Time.GetUtcNow(), 100);
-                // Each timer under its own approval's lock, many at once: their audit rows share the writer's group commits.
-                await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
-                    async (member, ct) => await FireAsync(approvals, tenant, member, ct));
-                if (due.Count < 100)
+                while (true)
                 {
-                    break;
+                    var due = await store.DueTimerEntriesAsync(tenant, Time.GetUtcNow(), 100);
+                    // Each timer under its own approval's lock, many at once: their audit rows share the writer's group commits.
+                    await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+                        async (timer, ct) => await FireContainedAsync(approvals, tenant, timer, ct));
+                    if (due.Count < 100)
+                    {
+                        break;
+                    }
                 }
+                next = Earliest(next, await store.NextTimerAsync(tenant));
             }
-            next = Earliest(next, await store.NextTimerAsync(tenant));
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogError(ex, "Timers of tenant {Tenant} could not be read; the other tenants go on", tenant);
+                next = Earliest(next, Time.GetUtcNow() + TimeSpan.FromSeconds(5));
+            }
         }
         return next;
     }
 
-    private async Task FireAsync(ApprovalService approvals, string tenant, string member, CancellationToken cancellationToken)
+    /// <summary>
+    /// Fires one timer. A timer that throws (a damaged record, a bug) is audited as <c>timer_failed</c> and moved to a
+    /// later due time with exponential back-off, only if nobody rescheduled it meanwhile; it never stops another timer.
+    /// </summary>
+    private async Task FireContainedAsync(ApprovalService approvals, string tenant, DueTimer timer, CancellationToken cancellationToken)
     {
+        try
+        {
+            await FireAsync(approvals, tenant, timer, cancellationToken);
+            _failures.TryRemove((tenant, timer.Member), out _);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            var attempt = _failures.AddOrUpdate((tenant, timer.Member), 1, (_, n) => n + 1);
+            var retryAt = Time.GetUtcNow() + Backoff.Exponential(attempt, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(15));
+            logger.LogError(ex, "Timer {Member} of {Tenant} failed (attempt {Attempt}); retrying at {RetryAt:O}", timer.Member, tenant, attempt, retryAt);
+            try
+            {
+                if (!await store.MoveTimerAsync(tenant, timer.Member, timer.DueMs, retryAt))
+                {
+                    return; // another pass (or instance) handled this timer meanwhile, and recorded it
+                }
+                var audit = services.GetRequiredService<Audit.AuditLog>();
+                var entry = audit.NewEntry(tenant, "system:timer", "timer_failed");
+                var bar = timer.Member.IndexOf('|');
+                var id = bar < 0 ? null : timer.Member[(bar + 1)..];
+                if (ApprovalIds.LooksValid(id))
+                {
+                    entry.ApprovalId = id;
+                }
+                entry.Reason = $"{timer.Member} (due {DateTimeOffset.FromUnixTimeMilliseconds(timer.DueMs):O}) failed, attempt {attempt}: " +
+                               $"{ex.GetType().Name}: {ex.Message}; retried at {retryAt:O}";
+                await audit.AppendAsync(entry, cancellationToken);
+            }
+            catch (Exception inner) when (inner is not OperationCanceledException)
+            {
+                // Redis or the audit store is away as well: the timer stays due and the next pass tries again.
+                logger.LogError(inner, "Timer failure of {Member} of {Tenant} could not be recorded", timer.Member, tenant);
+            }
+        }
+    }
+
+    private async Task FireAsync(ApprovalService approvals, string tenant, DueTimer timer, CancellationToken cancellationToken)
+    {
+        var member = timer.Member;
         var bar = member.IndexOf('|');
         var kind = bar < 0 ? member : member[..bar];
         var id = bar < 0 ? "" : member[(bar + 1)..];
@@ -74,23 +131,23 @@ public sealed class ExpiryService(
                 for (var i = 0; i < 100 && await approvals.FireStepAsync(tenant, id, cancellationToken); i++)
                 {
                 }
-                if (await approvals.ExpireAsync(tenant, id, cancellationToken))
+                if (await approvals.ExpireAsync(tenant, id, cancellationToken, timer.DueMs))
                 {
                     logger.LogInformation("Approval {ApprovalId} of {Tenant} expired", id, tenant);
                 }
                 break;
             case "step":
-                await approvals.FireStepAsync(tenant, id, cancellationToken);
+                await approvals.FireStepAsync(tenant, id, cancellationToken, timer.DueMs);
                 break;
             case "resubmit":
-                await approvals.FireResubmissionWindowAsync(tenant, id, cancellationToken);
+                await approvals.FireResubmissionWindowAsync(tenant, id, cancellationToken, timer.DueMs);
                 break;
             case "case":
                 await services.GetRequiredService<Cases.CaseService>().FireAsync(tenant, id, cancellationToken);
                 break;
             default:
                 logger.LogWarning("Unknown timer {Member} of {Tenant} dropped", member, tenant);
-                await store.RemoveTimerAsync(tenant, member);
+                await store.MoveTimerAsync(tenant, member, timer.DueMs, null);
                 break;
         }
     }

@@ -17,6 +17,7 @@ public static class LuaScripts
     public static string DispatchPublish => Load("dispatch_publish");
     public static string DispatchResult => Load("dispatch_result");
     public static string CaseUpdate => Load("case_update");
+    public static string TimerMove => Load("timer_move");
 
     private static string Load(string name) => Cache.GetOrAdd(name, static n =>
     {
