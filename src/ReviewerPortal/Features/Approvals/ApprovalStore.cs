@@ -17,6 +17,9 @@ public sealed record TransitionRequest
     public required string To { get; init; }
     public required DateTimeOffset Now { get; init; }
     public required TransitionMode Mode { get; init; }
+
+    /// <summary>The approval's <c>seq</c> when the caller read it: the move happens only on that very version (a fenced write).</summary>
+    public required int ExpectedSeq { get; init; }
     public string? SeenSnapshot { get; init; }
     public string? SeenJobHash { get; init; }
     public bool RequireCurrentPolicy { get; init; }
@@ -43,7 +46,7 @@ public sealed record TransitionRequest
 public enum TransitionMode { Decide, Expire, Update }
 
 /// <summary><c>ok</c>, <c>not_found</c>, <c>state</c> (Value = the current state), <c>not_due</c>,
-/// <c>deadline_passed</c>, <c>stale</c> (the guard field changed), <c>job_changed</c>, <c>snapshot_changed</c>.</summary>
+/// <c>deadline_passed</c>, <c>stale</c> (the approval's seq or the guard field changed since the caller read it), <c>job_changed</c>, <c>snapshot_changed</c>.</summary>
 public sealed record TransitionResult(string Status, string? Value)
 {
     public bool Happened => Status == "ok";
@@ -252,6 +255,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             r.Dispatch ? DispatchMember.ForApproval(r.ApprovalId) : "",
             r.Guard?.Value ?? "",
             remove.Count, r.AddTimers.Count, r.Notifications.Count,
+            r.ExpectedSeq,
         };
         args.AddRange(remove.Select(m => (RedisValue)m));
         foreach (var (due, member) in r.AddTimers)

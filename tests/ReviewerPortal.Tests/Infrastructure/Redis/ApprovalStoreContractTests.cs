@@ -75,12 +75,13 @@ public abstract class ApprovalStoreContractTests : IAsyncLifetime
 
     private Task<CreateResult> Create(Approval a) => Store.CreateApprovalAsync(a, TimeSpan.FromDays(2), TimeSpan.FromDays(1), "{}");
 
-    private TransitionRequest Decide(Approval a, string to = ApprovalStates.Approved) => new()
+    private TransitionRequest Decide(Approval a, string to = ApprovalStates.Approved, int seq = 0) => new()
     {
         Tenant = a.Tenant,
         ApprovalId = a.Id,
         From = ApprovalStates.Pending,
         To = to,
+        ExpectedSeq = seq,
         Now = T0.AddHours(1),
         Mode = TransitionMode.Decide,
         ClearTimers = true,
@@ -255,6 +256,7 @@ public abstract class ApprovalStoreContractTests : IAsyncLifetime
             ApprovalId = a.Id,
             From = ApprovalStates.Pending,
             To = ApprovalStates.Pending,
+            ExpectedSeq = 0,
             Now = T0.AddHours(1),
             Mode = TransitionMode.Update,
             Guard = new("nextStepAt", RedisApprovalStore.Ms(T0.AddHours(1))),
@@ -274,9 +276,49 @@ public abstract class ApprovalStoreContractTests : IAsyncLifetime
         Assert.DoesNotContain(await Store.DueTimersAsync("acme", T0.AddHours(1.5), 10), m => m.StartsWith("step|"));
         Assert.Single(await Store.DueTimersAsync("acme", T0.AddHours(2), 10), m => m.StartsWith("step|"));
 
-        var decided = await Store.TransitionAsync(Decide(a));
+        var decided = await Store.TransitionAsync(Decide(a, seq: 1));
         Assert.True(decided.Happened);
         Assert.Empty(await Store.DueTimersAsync("acme", T0.AddDays(2), 10)); // every timer of the approval left with it
+    }
+
+    [SkippableFact]
+    public async Task Transition_fenced_on_a_seq_that_moved_on_changes_nothing()
+    {
+        var a = NewApproval() with { NextStep = "reminder", NextStepAt = T0.AddHours(1), LevelStartedAt = T0 };
+        await Create(a);
+        var db = _connection!.Database;
+        // Another holder moved the approval on (seq 0 -> 1) while this caller still held what it read at seq 0.
+        Assert.True((await Store.TransitionAsync(Decide(a, ApprovalStates.Pending) with { Mode = TransitionMode.Update, ClearTimers = false, Retention = null, Fields = [] })).Happened);
+        var outbox = await db.ListLengthAsync(RedisKeys.AuditOutbox("acme"));
+
+        var stale = await Store.TransitionAsync(Decide(a) with { Dispatch = true });
+
+        Assert.Equal("stale", stale.Status);
+        Assert.Equal("1", stale.Value);
+        var read = await Store.GetApprovalAsync("acme", a.Id);
+        Assert.Equal(ApprovalStates.Pending, read!.State);
+        Assert.Null(read.DecidedBy);
+        Assert.Equal(outbox, await db.ListLengthAsync(RedisKeys.AuditOutbox("acme")));
+        Assert.Equal(0, await db.SortedSetLengthAsync(RedisKeys.DispatchOutbox("acme")));
+        Assert.Contains(RedisKeys.StepTimer(a.Id), await Store.DueTimersAsync("acme", T0.AddHours(1), 10)); // its timers stay
+        Assert.True((await Store.TransitionAsync(Decide(a, seq: 1))).Happened);
+    }
+
+    [SkippableFact]
+    public async Task Timer_moves_only_while_it_is_due_when_it_was_seen()
+    {
+        var a = NewApproval();
+        await Create(a);
+        var seen = a.ExpiresAt.ToUnixTimeMilliseconds();
+        // Rescheduled by a newer version meanwhile: the stale holder's removal changes nothing.
+        await _connection!.Database.SortedSetAddAsync(RedisKeys.Timers("acme"), RedisKeys.ExpireTimer(a.Id), seen + 1000);
+
+        Assert.False(await Store.MoveTimerAsync("acme", RedisKeys.ExpireTimer(a.Id), seen, null));
+        Assert.Single(await Store.DueTimerEntriesAsync("acme", a.ExpiresAt.AddSeconds(1), 10));
+        Assert.True(await Store.MoveTimerAsync("acme", RedisKeys.ExpireTimer(a.Id), seen + 1000, a.ExpiresAt.AddHours(1)));
+        Assert.Empty(await Store.DueTimerEntriesAsync("acme", a.ExpiresAt.AddMinutes(59), 10));
+        Assert.True(await Store.MoveTimerAsync("acme", RedisKeys.ExpireTimer(a.Id), a.ExpiresAt.AddHours(1).ToUnixTimeMilliseconds(), null));
+        Assert.Empty(await Store.DueTimerEntriesAsync("acme", a.ExpiresAt.AddDays(9), 10));
     }
 
     [SkippableFact]

@@ -9,10 +9,12 @@
 -- ARGV[9] record ttl ms ('' = keep), ARGV[10] guard field ('' = none), ARGV[11] audit entry json,
 -- ARGV[12] dispatch outbox member ('' = none: the job is not published), ARGV[13] the guard field's expected value,
 -- ARGV[14] r = timers to remove, ARGV[15] a = timers to add, ARGV[16] n = notifications to send,
--- then r members, a pairs (due ms, member), n pairs (id, json), then field/value pairs to set
+-- ARGV[17] the seq the caller read the approval at (the fence: a holder whose lock lapsed while another change
+-- happened finds a newer seq and changes nothing), then r members, a pairs (due ms, member), n pairs (id, json), then field/value pairs to set
 local cur = redis.call('HMGET', KEYS[1], 'state', 'expiresAt', 'policySnapshot', 'jobHash', 'createdAt', 'seq')
 if not cur[1] then return {'not_found'} end
 if cur[1] ~= ARGV[2] then return {'state', cur[1]} end
+if tonumber(cur[6] or '0') ~= tonumber(ARGV[17]) then return {'stale', cur[6] or '0'} end
 local now = tonumber(ARGV[4])
 local deadline = tonumber(cur[2])
 if ARGV[5] == 'expire' then
@@ -33,7 +35,7 @@ end
 local r = tonumber(ARGV[14])
 local a = tonumber(ARGV[15])
 local n = tonumber(ARGV[16])
-local i = 17
+local i = 18
 local seq = tonumber(cur[6] or '0') + 1
 local fields = {'state', ARGV[3], 'seq', tostring(seq)}
 for j = i + r + 2 * a + 2 * n, #ARGV do fields[#fields + 1] = ARGV[j] end
