@@ -89,3 +89,65 @@ public static class TestServers
         throw new InvalidOperationException("redis-server did not start.");
     }
 }
+
+/// <summary>A redis-server of a test's own (for faults that must not touch the shared one), stopped on dispose.</summary>
+public sealed class OwnRedisServer : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private OwnRedisServer(Process process, int port)
+    {
+        _process = process;
+        Endpoint = $"127.0.0.1:{port}";
+    }
+
+    public string Endpoint { get; }
+
+    /// <summary>Starts one on a free loopback port with the given extra arguments; null where redis-server is not installed.</summary>
+    public static async Task<OwnRedisServer?> StartAsync(params string[] args)
+    {
+        var path = TestServers.RedisServerPath();
+        if (path is null)
+        {
+            return null;
+        }
+        var port = FreePort.Pick();
+        var dir = TestServers.NewTempDirectory("redis");
+        var process = Process.Start(new ProcessStartInfo(path,
+            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--dir", dir, "--daemonize", "no", .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        for (var i = 0; i < 200; i++)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", port);
+                return new OwnRedisServer(process, port);
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(25);
+            }
+        }
+        process.Kill();
+        throw new InvalidOperationException("redis-server did not start.");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}

@@ -47,9 +47,9 @@ public sealed class RedisLock(IDatabase db, RedisKey key, string token) : IAsync
         {
             await db.ScriptEvaluateAsync(LuaScripts.Unlock, [key], [token]);
         }
-        catch (RedisException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            // The lease runs out by itself.
+            // The guarded work is done and stands; the lease runs out by itself.
         }
     }
 }
