@@ -284,6 +284,7 @@ public sealed partial class ApprovalService
             From = ApprovalStates.Pending,
             To = ApprovalStates.ChangesRequested,
             ExpectedSeq = current.Seq,
+            IdempotencyKey = current.IdempotencyKey,
             Now = now,
             Mode = TransitionMode.Decide,
             Retention = w.ResubmissionWindow + options.Value.ExpirySafetyMargin,
@@ -336,6 +337,11 @@ public sealed partial class ApprovalService
             if (settings is null)
             {
                 return DecisionOutcome.NotFound;
+            }
+            if (idempotencyKey is not null && current.LastResubmitKey == idempotencyKey)
+            {
+                // A concurrent retry with the same key won the lock first: this one gets the same answer.
+                return new DecisionOutcome(Outcome.AlreadyDone, current, "already_resubmitted");
             }
             if (current.State != ApprovalStates.ChangesRequested || current.ResubmitBy is not { } by)
             {
@@ -406,6 +412,7 @@ public sealed partial class ApprovalService
                 From = ApprovalStates.ChangesRequested,
                 To = ApprovalStates.Pending,
                 ExpectedSeq = current.Seq,
+                IdempotencyKey = current.IdempotencyKey,
                 Now = now,
                 Mode = TransitionMode.Update,
                 Guard = new("resubmitBy", RedisApprovalStore.Ms(by)),
@@ -500,6 +507,7 @@ public sealed partial class ApprovalService
         Mode = mode,
         ExpectedSeq = a.Seq,
         Retention = Retention,
+        IdempotencyKey = a.IdempotencyKey,
         ClearTimers = true,
         AuditJson = "",
         Fields =

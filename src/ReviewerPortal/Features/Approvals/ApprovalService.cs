@@ -51,7 +51,8 @@ public sealed partial class ApprovalService(
         string? requestedBy = null)
     {
         var tenant = agent.AgentTenant!;
-        if (idempotencyKey is not null && await ReplayAsync(tenant, idempotencyKey) is { } replay)
+        var jobHash = JobHasher.Hash(tenant, job);
+        if (idempotencyKey is not null && await ReplayAsync(tenant, idempotencyKey, jobHash) is { } replay)
         {
             return replay;
         }
@@ -79,7 +80,6 @@ public sealed partial class ApprovalService(
         }
 
         var now = time.GetUtcNow();
-        var jobHash = JobHasher.Hash(tenant, job);
         switch (evaluation.Decision)
         {
             case PolicyDecision.Deny:
@@ -118,7 +118,11 @@ public sealed partial class ApprovalService(
         return (policy, PolicyEvaluator.Evaluate(policy.Document, new JobFacts(job.Topic, job.Env, job.Channel, job.Payload)));
     }
 
-    private async Task<SubmitOutcome?> ReplayAsync(string tenant, string idempotencyKey)
+    /// <summary>
+    /// The first answer to a submit with this key, if it was made with the same job (any version of it); a key reused
+    /// for another job is refused, so a retry can never be mistaken for new work or new work for a retry.
+    /// </summary>
+    private async Task<SubmitOutcome?> ReplayAsync(string tenant, string idempotencyKey, string jobHash)
     {
         var reference = await store.GetIdempotentReferenceAsync(tenant, idempotencyKey);
         if (reference is null)
@@ -128,15 +132,22 @@ public sealed partial class ApprovalService(
         if (reference.StartsWith("approval:", StringComparison.Ordinal)
             && await store.GetApprovalAsync(tenant, reference["approval:".Length..]) is { } approval)
         {
-            return new SubmitOutcome(SubmitKind.Parked, Approval: approval, Replayed: true, Snapshot: approval.PolicySnapshot);
+            return approval.JobHash == jobHash || approval.Lineage.Any(v => v.JobHash == jobHash)
+                ? new SubmitOutcome(SubmitKind.Parked, Approval: approval, Replayed: true, Snapshot: approval.PolicySnapshot)
+                : KeyReused(idempotencyKey, approval.Id);
         }
         if (reference.StartsWith("job:", StringComparison.Ordinal)
             && await store.GetJobAsync(tenant, reference["job:".Length..]) is { } job)
         {
-            return new SubmitOutcome(SubmitKind.Allowed, Job: job, Replayed: true, Snapshot: job.PolicySnapshot);
+            return job.JobHash == jobHash
+                ? new SubmitOutcome(SubmitKind.Allowed, Job: job, Replayed: true, Snapshot: job.PolicySnapshot)
+                : KeyReused(idempotencyKey, job.Id);
         }
         return null;
     }
+
+    private static SubmitOutcome KeyReused(string key, string firstId) => new(SubmitKind.KeyReused,
+        Detail: $"Idempotency key '{key}' was first used for {firstId}, a different job (payload, topic or env); use a new key for new work.");
 
     private async Task<SubmitOutcome> AllowAsync(Caller agent, string? idempotencyKey, JobRequest job, PolicyVersion policy,
         PolicyEvaluation evaluation, TenantSettings settings, string jobHash, DateTimeOffset now, CancellationToken cancellationToken)
@@ -166,7 +177,7 @@ public sealed partial class ApprovalService(
         }, cancellationToken);
         if (created.Status == CreateStatus.Duplicate)
         {
-            return await ReplayAsync(allowed.Tenant, idempotencyKey!) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
+            return await ReplayAsync(allowed.Tenant, idempotencyKey!, jobHash) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
         }
         if (settings.Dispatch is not null)
         {
@@ -208,13 +219,14 @@ public sealed partial class ApprovalService(
             $"{agent.Name}{(requestedBy is null ? "" : $" (for {requestedBy})")} asks to run {job.Topic} in {job.Env}; it expires {approval.ExpiresAt:u}.");
         var created = await audit.RecordAsync(entry, async json =>
         {
+            // The idempotency key lives exactly as long as the approval it points to (extended with it at each move).
             var result = await store.CreateApprovalAsync(approval, ttl + options.Value.ExpirySafetyMargin,
-                options.Value.IdempotencyWindow, json, notifications);
+                ttl + options.Value.ExpirySafetyMargin, json, notifications);
             return (result.Status == CreateStatus.Created, result);
         }, cancellationToken);
         if (created.Status == CreateStatus.Duplicate)
         {
-            return await ReplayAsync(approval.Tenant, idempotencyKey!) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
+            return await ReplayAsync(approval.Tenant, idempotencyKey!, jobHash) ?? SubmitOutcome.Unavailable("Idempotency record is dangling.");
         }
         Woke(notifications);
         await feed.PublishAsync(new ApprovalChange(approval.Tenant, approval.Id, approval.State, "submitted", now, approval.NextTimer?.DueAt));
@@ -389,6 +401,7 @@ public sealed partial class ApprovalService(
                 From = ApprovalStates.Pending,
                 To = to,
                 ExpectedSeq = current.Seq,
+                IdempotencyKey = current.IdempotencyKey,
                 Now = now,
                 Mode = TransitionMode.Decide,
                 SeenSnapshot = command.PolicySnapshot,
@@ -563,6 +576,7 @@ public sealed partial class ApprovalService(
                 From = ApprovalStates.Pending,
                 To = to,
                 ExpectedSeq = current.Seq,
+                IdempotencyKey = current.IdempotencyKey,
                 Now = now,
                 Mode = rejects ? TransitionMode.Decide : TransitionMode.Update,
                 Retention = rejects ? Retention : null,
@@ -636,7 +650,7 @@ public sealed partial class ApprovalService(
     }
 }
 
-public enum SubmitKind { Allowed, Denied, Throttled, Parked, Unavailable }
+public enum SubmitKind { Allowed, Denied, Throttled, Parked, KeyReused, Unavailable }
 
 public sealed record SubmitOutcome(
     SubmitKind Kind,

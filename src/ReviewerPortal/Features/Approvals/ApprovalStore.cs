@@ -23,7 +23,12 @@ public sealed record TransitionRequest
     public string? SeenSnapshot { get; init; }
     public string? SeenJobHash { get; init; }
     public bool RequireCurrentPolicy { get; init; }
+
+    /// <summary>The record's new time to live (null: unchanged); the approval's idempotency key gets the same.</summary>
     public TimeSpan? Retention { get; init; }
+
+    /// <summary>The idempotency key the approval was submitted with (it lives exactly as long as the approval).</summary>
+    public string? IdempotencyKey { get; init; }
 
     /// <summary>Remove every timer of the approval (expiry, step, resubmission window): it is leaving the open states.</summary>
     public bool ClearTimers { get; init; }
@@ -242,6 +247,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             RedisKeys.DispatchOutbox(r.Tenant),
             RedisKeys.NotifyOutbox(r.Tenant),
             RedisKeys.NotifyBodies(r.Tenant),
+            RedisKeys.Idempotency(r.Tenant, r.IdempotencyKey ?? "-"),
         ];
         var remove = r.ClearTimers ? [.. r.RemoveTimers, .. RedisKeys.ApprovalTimers(r.ApprovalId)] : r.RemoveTimers;
         var args = new List<RedisValue>

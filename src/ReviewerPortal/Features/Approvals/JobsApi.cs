@@ -79,6 +79,9 @@ public static partial class JobsApi
                 return Problems.Of(StatusCodes.Status429TooManyRequests, "policy_throttled",
                     $"The tenant's policy limits '{job.Topic}' (rule {outcome.RuleId}); retry in {seconds} s.",
                     new Dictionary<string, object?> { ["ruleId"] = outcome.RuleId, ["retryAfterSeconds"] = seconds });
+            case SubmitKind.KeyReused:
+                return Problems.Of(StatusCodes.Status409Conflict, "idempotency_key_reused", outcome.Detail!,
+                    new Dictionary<string, object?> { ["field"] = "idempotencyKey" });
             default:
                 return Problems.Of(StatusCodes.Status503ServiceUnavailable, "policy_unavailable", outcome.Detail ?? "Unavailable.");
         }

@@ -1,7 +1,8 @@
 -- Moves an approval from one state to another after checking, atomically, everything a decision depends on.
 -- KEYS[1] approval hash, KEYS[2] 'from' state set, KEYS[3] 'to' state set, KEYS[4] timers set,
 -- KEYS[5] audit outbox list, KEYS[6] tenant's current policy snapshot, KEYS[7] dispatch outbox set,
--- KEYS[8] notification outbox set, KEYS[9] notification bodies hash
+-- KEYS[8] notification outbox set, KEYS[9] notification bodies hash, KEYS[10] the approval's idempotency key
+-- (it lives exactly as long as the approval: given the record's new ttl too)
 -- ARGV[1] approval id, ARGV[2] expected state, ARGV[3] new state, ARGV[4] now (ms),
 -- ARGV[5] mode: 'decide' (deadline must be ahead) | 'expire' (deadline must have passed) | 'update' (no deadline check),
 -- ARGV[6] snapshot the caller saw ('' = not given), ARGV[7] job hash the caller saw ('' = not given),
@@ -51,7 +52,10 @@ for j = 1, n do
   redis.call('ZADD', KEYS[8], now, ARGV[i])
   i = i + 2
 end
-if ARGV[9] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
+if ARGV[9] ~= '' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[9])
+  redis.call('PEXPIRE', KEYS[10], ARGV[9])
+end
 if ARGV[12] ~= '' then
   -- The release is written in the same step as the approval: the dispatcher cannot miss it, even after a crash.
   redis.call('HSET', KEYS[1], 'dispatch', 'pending', 'approvalGranted', 'true')
