@@ -18,7 +18,10 @@ public static class ApprovalsSetup
     public static IHostApplicationBuilder AddApprovals(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddSingleton(TimeProvider.System);
+        // Deadlines are compared on one clock across the fleet: this machine's, corrected to the Redis server's.
+        services.AddSingleton(sp => new RedisServerClock(sp.GetRequiredService<RedisConnection>(), TimeProvider.System,
+            sp.GetRequiredService<ILogger<RedisServerClock>>()));
+        services.AddSingleton<TimeProvider>(sp => sp.GetRequiredService<RedisServerClock>());
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ApprovalOptions>().BindConfiguration(ApprovalOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -28,6 +31,7 @@ public static class ApprovalsSetup
         // Hosted services start in registration order: Redis, then the database, then seed data, then the loops.
         services.AddSingleton<RedisConnection>();
         services.AddHostedService<RedisStartup>();
+        services.AddHostedService<RedisServerClockSync>();
         services.AddSingleton<RedisLockFactory>();
         services.AddSingleton<IApprovalStore, RedisApprovalStore>();
         services.AddSingleton<TenantStore>();
