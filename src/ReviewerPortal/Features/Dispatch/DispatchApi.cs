@@ -54,7 +54,8 @@ public static class DispatchApi
     }
 
     public static async Task<Results<Ok<JobResultResponse>, ValidationProblem, ProblemHttpResult>> Result(
-        string id, HttpRequest request, ClaimsPrincipal user, Dispatcher dispatcher, CancellationToken cancellationToken)
+        string id, HttpRequest request, ClaimsPrincipal user, Dispatcher dispatcher, IApprovalStore store, RedisConnection redis,
+        CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync(request, Infrastructure.Json.AppJsonContext.Default.JobResultRequest);
         if (error is not null)
@@ -70,6 +71,12 @@ public static class DispatchApi
             return Problems.Invalid("detail", "At most 2000 characters.");
         }
         var caller = Caller.From(user);
+        if (await SupersededByAsync(caller.AgentTenant!, id, store, redis) is { } current)
+        {
+            // A version sent back and replaced was never released: its result must not complete the version that was.
+            return Problems.Of(StatusCodes.Status409Conflict, "superseded",
+                $"Job {id} is an earlier version of approval {current.Id}, replaced by job {current.JobId}; report on that one.");
+        }
         var result = await dispatcher.RecordResultAsync(caller.AgentTenant!, id, body.Status == "completed", body.Detail, caller.Actor, cancellationToken);
         return result switch
         {
@@ -88,13 +95,25 @@ public static class DispatchApi
         if (member?.StartsWith("approval|", StringComparison.Ordinal) == true
             && await store.GetApprovalAsync(tenant, member["approval|".Length..]) is { } approval)
         {
-            return TypedResults.Ok(new JobStatusResponse(id, approval.Id, approval.State, approval.Dispatch, approval.ApprovalGranted));
+            return approval.JobId == id
+                ? TypedResults.Ok(new JobStatusResponse(id, approval.Id, approval.State, approval.Dispatch, approval.ApprovalGranted))
+                : TypedResults.Ok(new JobStatusResponse(id, approval.Id, "superseded", "none", false));
         }
         if (member?.StartsWith("job|", StringComparison.Ordinal) == true && await store.GetJobAsync(tenant, id) is { } job)
         {
             return TypedResults.Ok(new JobStatusResponse(id, null, "allowed", job.Dispatch, false));
         }
         return Problems.NotFound("job");
+    }
+
+    /// <summary>The approval whose later version replaced job <paramref name="jobId"/>, or null when it is current (or no approval's).</summary>
+    private static async Task<Approval?> SupersededByAsync(string tenant, string jobId, IApprovalStore store, RedisConnection redis)
+    {
+        var member = (string?)await redis.Database.HashGetAsync(RedisKeys.JobIndex(tenant), jobId);
+        return member?.StartsWith("approval|", StringComparison.Ordinal) == true
+               && await store.GetApprovalAsync(tenant, member["approval|".Length..]) is { } approval && approval.JobId != jobId
+            ? approval
+            : null;
     }
 
     public static async Task<Results<Ok<SideEffectResponse>, Created<SideEffectResponse>, ValidationProblem, ProblemHttpResult>> SideEffect(
