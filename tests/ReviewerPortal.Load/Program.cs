@@ -1,12 +1,12 @@
 using ReviewerPortal.Load;
 
-// dotnet run -c Release --project tests/ReviewerPortal.Load -- <cycle|baseline|queue|fanout|faults|timers|all> [options]
+// dotnet run -c Release --project tests/ReviewerPortal.Load -- <cycle|baseline|queue|fanout|faults|timers|garnet-kill|all> [options]
 var options = LoadOptions.Parse(args);
 if (options is null)
 {
     Console.WriteLine("""
         usage: dotnet run -c Release --project tests/ReviewerPortal.Load -- <scenario> [options]
-          scenarios: cycle, baseline, queue, fanout, faults, timers, all
+          scenarios: cycle, baseline, queue, fanout, faults, timers, garnet-kill, all
           --redis host:port     use this Redis (default: start an embedded Garnet with its append-only log)
           --duration 20         seconds of load per timed scenario (faults: 30)
           --warmup 20           unmeasured seconds of cycles first (cycle, baseline): tiered JIT settles in ~20 s
@@ -15,6 +15,8 @@ if (options is null)
           --subscribers 200     fan-out subscribers
           --pending 100000      pending approvals for the queue scenario
           --approvals 2000      approvals whose SLA timers run in the timers scenario
+          --rounds 50           garnet-kill: rounds of burst, kill -9 of Garnet, restart (per commit-wait setting)
+          --burst 200           garnet-kill: approvals created per round
           --out artifacts/load  where the JSON reports go
         """);
     return 2;

@@ -38,6 +38,7 @@ public sealed class Scenarios(LoadOptions options)
                     "queue" => await QueueAsync(),
                     "fanout" => await FanoutAsync(),
                     "timers" => await TimersAsync(),
+                    "garnet-kill" => await new GarnetKillScenario(options).RunAsync(),
                     _ => await FaultsAsync(),
                 };
                 report.Print();
