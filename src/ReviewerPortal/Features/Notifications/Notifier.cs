@@ -44,23 +44,64 @@ public sealed class Notifier(
 
     protected override bool Enabled => options.Value.Enabled;
 
+    /// <summary>How often each failing notification has thrown in a row (this instance's view; it only paces the retries).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Tenant, string Id), int> _errors = new();
+
     protected override async Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken)
     {
         DateTimeOffset? next = null;
         foreach (var tenant in await tenants.ListAsync())
         {
-            var settings = await tenants.GetSettingsAsync(tenant);
-            var due = await Db.SortedSetRangeByScoreAsync(RedisKeys.NotifyOutbox(tenant), double.NegativeInfinity,
-                Time.GetUtcNow().ToUnixTimeMilliseconds(), take: 100);
-            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
-                async (id, ct) => await DeliverAsync(tenant, settings, (string)id!, ct));
-            var first = await Db.SortedSetRangeByRankWithScoresAsync(RedisKeys.NotifyOutbox(tenant), 0, 0);
-            if (first.Length > 0)
+            try
             {
-                next = Earliest(next, DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score));
+                var settings = await tenants.GetSettingsAsync(tenant);
+                var due = await Db.SortedSetRangeByScoreAsync(RedisKeys.NotifyOutbox(tenant), double.NegativeInfinity,
+                    Time.GetUtcNow().ToUnixTimeMilliseconds(), take: 100);
+                await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+                    async (id, ct) => await DeliverContainedAsync(tenant, settings, (string)id!, ct));
+                var first = await Db.SortedSetRangeByRankWithScoresAsync(RedisKeys.NotifyOutbox(tenant), 0, 0);
+                if (first.Length > 0)
+                {
+                    next = Earliest(next, DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score));
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogError(ex, "Notifications of tenant {Tenant} could not be read; the other tenants go on", tenant);
+                next = Earliest(next, Time.GetUtcNow() + TimeSpan.FromSeconds(5));
             }
         }
         return next;
+    }
+
+    /// <summary>
+    /// Delivers one notification. One that throws (a damaged body, a bug) is audited as <c>notification_error</c> and
+    /// retried later with back-off; it never stops another notification or tenant.
+    /// </summary>
+    private async Task DeliverContainedAsync(string tenant, TenantSettings? settings, string id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await DeliverAsync(tenant, settings, id, cancellationToken);
+            _errors.TryRemove((tenant, id), out _);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            var attempt = _errors.AddOrUpdate((tenant, id), 1, (_, n) => n + 1);
+            var retryAt = Time.GetUtcNow() + Backoff.Exponential(attempt, TimeSpan.FromSeconds(5), options.Value.MaxBackoff);
+            logger.LogError(ex, "Notification {Id} of {Tenant} failed (attempt {Attempt}); retrying at {RetryAt:O}", id, tenant, attempt, retryAt);
+            try
+            {
+                await Db.SortedSetAddAsync(RedisKeys.NotifyOutbox(tenant), id, retryAt.ToUnixTimeMilliseconds(), SortedSetWhen.Exists);
+                var entry = audit.NewEntry(tenant, "system:notifier", "notification_error");
+                entry.Reason = $"{id} failed, attempt {attempt}: {ex.GetType().Name}: {ex.Message}; retried at {retryAt:O}";
+                await audit.AppendAsync(entry, cancellationToken);
+            }
+            catch (Exception inner) when (inner is not OperationCanceledException)
+            {
+                logger.LogError(inner, "Failure of notification {Id} of {Tenant} could not be recorded", id, tenant);
+            }
+        }
     }
 
     private async Task DeliverAsync(string tenant, TenantSettings? settings, string id, CancellationToken cancellationToken)
