@@ -196,7 +196,15 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         var cmdline = $"/proc/{pid}/cmdline";
         if (File.Exists(cmdline))
         {
-            var text = File.ReadAllText(cmdline).Replace('\0', ' ');
+            string text;
+            try
+            {
+                text = File.ReadAllText(cmdline).Replace('\0', ' ');
+            }
+            catch (IOException)
+            {
+                return false; // it exited between the two calls (a server just killed): not running
+            }
             return text.Contains("GarnetServer", StringComparison.Ordinal) && text.Contains(dataPath, StringComparison.Ordinal);
         }
         try
