@@ -19,6 +19,14 @@ public static class TestServers
 
     public static async Task<string> GarnetAsync() => (await GarnetServer.Value).Endpoint;
 
+    private static readonly Lazy<Task<string?>> Cluster = new(StartClusterAsync);
+
+    /// <summary>
+    /// A real 3-master Redis Cluster (redis-server <c>--cluster-enabled yes</c> on three loopback ports, joined with
+    /// <c>redis-cli --cluster create</c>), as a configuration string naming all three; null where redis-server is not installed.
+    /// </summary>
+    public static Task<string?> RedisClusterAsync() => Cluster.Value;
+
     /// <summary>The redis-server endpoint, or null where redis-server is not installed.</summary>
     public static async Task<string?> RedisAsync() => await RedisProcess.Value is null ? null : $"127.0.0.1:{_redisPort}";
 
@@ -37,6 +45,94 @@ public static class TestServers
         var path = Path.Combine(Path.GetTempPath(), "rp-tests", $"{purpose}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
         return path;
+    }
+
+    private static async Task<string?> StartClusterAsync()
+    {
+        var cli = File.Exists("/usr/bin/redis-cli") ? "/usr/bin/redis-cli" : null;
+        if (RedisServerPath() is null || cli is null)
+        {
+            return null;
+        }
+        var nodes = new List<OwnRedisServer>();
+        for (var i = 0; i < 3; i++)
+        {
+            // A node's cluster bus listens on its port + 10000: keep both below 65536 and free.
+            var port = ClusterPort();
+            var folder = NewTempDirectory("cluster");
+            nodes.Add((await OwnRedisServer.StartAsync(port,
+                "--cluster-enabled", "yes", "--cluster-config-file", Path.Combine(folder, "nodes.conf"), "--dir", folder,
+                "--appendonly", "no", "--cluster-node-timeout", "5000"))!);
+        }
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var node in nodes)
+            {
+                node.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+            }
+        };
+        var create = Process.Start(new ProcessStartInfo(cli,
+            ["--cluster", "create", .. nodes.Select(n => n.Endpoint), "--cluster-replicas", "0", "--cluster-yes"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        var output = await create.StandardOutput.ReadToEndAsync() + await create.StandardError.ReadToEndAsync();
+        await create.WaitForExitAsync();
+        if (create.ExitCode != 0)
+        {
+            throw new InvalidOperationException("redis-cli --cluster create failed: " + output);
+        }
+        // Every node must agree that all 16384 slots are served before the tests use it.
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var ok = 0;
+            foreach (var node in nodes)
+            {
+                await using var mux = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(node.Endpoint + ",allowAdmin=true");
+                var info = (string?)await mux.GetDatabase().ExecuteAsync("CLUSTER", "INFO");
+                ok += info?.Contains("cluster_state:ok", StringComparison.Ordinal) == true ? 1 : 0;
+            }
+            if (ok == nodes.Count)
+            {
+                return string.Join(",", nodes.Select(n => n.Endpoint));
+            }
+            await Task.Delay(50);
+        }
+        throw new InvalidOperationException("The Redis Cluster did not reach cluster_state:ok.");
+    }
+
+    private static int ClusterPort()
+    {
+        while (true)
+        {
+            var port = FreePort.Pick();
+            if (port < 55000)
+            {
+                return port;
+            }
+            // Ephemeral ports run high on Linux: step down into a range whose bus port (+10000) is valid, if free.
+            var candidate = 20000 + port % 30000;
+            if (IsFree(candidate) && IsFree(candidate + 10000))
+            {
+                return candidate;
+            }
+        }
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(System.Net.IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     private static async Task<EmbeddedGarnet> StartGarnetAsync()
@@ -104,14 +200,16 @@ public sealed class OwnRedisServer : IAsyncDisposable
     public string Endpoint { get; }
 
     /// <summary>Starts one on a free loopback port with the given extra arguments; null where redis-server is not installed.</summary>
-    public static async Task<OwnRedisServer?> StartAsync(params string[] args)
+    public static Task<OwnRedisServer?> StartAsync(params string[] args) => StartAsync(FreePort.Pick(), args);
+
+    /// <summary>Starts one on <paramref name="port"/> (later arguments win over the defaults).</summary>
+    public static async Task<OwnRedisServer?> StartAsync(int port, params string[] args)
     {
         var path = TestServers.RedisServerPath();
         if (path is null)
         {
             return null;
         }
-        var port = FreePort.Pick();
         var dir = TestServers.NewTempDirectory("redis");
         var process = Process.Start(new ProcessStartInfo(path,
             ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--dir", dir, "--daemonize", "no", .. args])

@@ -382,3 +382,9 @@ public sealed class RedisServerApprovalStoreTests : ApprovalStoreContractTests
 {
     protected override Task<string?> EndpointAsync() => TestServers.RedisAsync();
 }
+
+/// <summary>The same contract on a real 3-master Redis Cluster: every script's keys share the tenant's slot.</summary>
+public sealed class RedisClusterApprovalStoreTests : ApprovalStoreContractTests
+{
+    protected override Task<string?> EndpointAsync() => TestServers.RedisClusterAsync();
+}
