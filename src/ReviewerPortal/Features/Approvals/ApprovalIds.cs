@@ -20,6 +20,21 @@ public static class ApprovalIds
         id is { Length: 30 } && (id.StartsWith("apr_", StringComparison.Ordinal) || id.StartsWith("job_", StringComparison.Ordinal))
         && id.AsSpan(4).IndexOfAnyExcept(Alphabet) < 0;
 
+    /// <summary>When an id was made (its 48-bit millisecond prefix); null for a string that is no id of ours.</summary>
+    public static DateTimeOffset? CreatedAt(string? id)
+    {
+        if (id is not { Length: 30 } || id[3] != '_' || id.AsSpan(4).IndexOfAnyExcept(Alphabet) >= 0)
+        {
+            return null;
+        }
+        UInt128 value = 0;
+        foreach (var c in id.AsSpan(4))
+        {
+            value = value << 5 | (uint)Alphabet.IndexOf(c);
+        }
+        return DateTimeOffset.FromUnixTimeMilliseconds((long)(ulong)(value >> 80));
+    }
+
     private static readonly Lock Gate = new();
     private static UInt128 _last;
 

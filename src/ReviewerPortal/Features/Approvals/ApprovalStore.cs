@@ -94,6 +94,12 @@ public interface IApprovalStore
     Task<AllowedJob?> GetJobAsync(string tenant, string id);
     Task<string?> GetIdempotentReferenceAsync(string tenant, string key);
     Task<string?> FindTenantAsync(string approvalId);
+
+    /// <summary>
+    /// Drops index entries (approval or case id → tenant) whose record is gone (past its retention) and which were made
+    /// before <paramref name="olderThan"/> (younger ones may belong to a create still under way). Returns how many.
+    /// </summary>
+    Task<long> PruneIndexAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
     Task IndexJobAsync(string tenant, string jobId, string approvalId);
     Task<TransitionResult> TransitionAsync(TransitionRequest request);
     Task<ApprovalPage> ListAsync(string tenant, string state, string? cursor, int limit);
@@ -233,6 +239,40 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
 
     public async Task<string?> FindTenantAsync(string approvalId) =>
         await Db.HashGetAsync(RedisKeys.ApprovalIndex, approvalId);
+
+    public async Task<long> PruneIndexAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
+    {
+        long removed = 0;
+        var batch = new List<(string Id, string Tenant)>(500);
+        async Task FlushAsync()
+        {
+            var exists = await Task.WhenAll(batch.Select(e => Db.KeyExistsAsync(e.Id.StartsWith("cas_", StringComparison.Ordinal)
+                ? RedisKeys.Case(e.Tenant, e.Id)
+                : RedisKeys.Approval(e.Tenant, e.Id))));
+            var gone = batch.Where((_, i) => !exists[i]).Select(e => (RedisValue)e.Id).ToArray();
+            if (gone.Length > 0)
+            {
+                removed += await Db.HashDeleteAsync(RedisKeys.ApprovalIndex, gone);
+            }
+            batch.Clear();
+        }
+        await foreach (var entry in Db.HashScanAsync(RedisKeys.ApprovalIndex, pageSize: 500).WithCancellation(cancellationToken))
+        {
+            if (ApprovalIds.CreatedAt(entry.Name) is { } made && made < olderThan)
+            {
+                batch.Add(((string)entry.Name!, (string)entry.Value!));
+            }
+            if (batch.Count == 500)
+            {
+                await FlushAsync();
+            }
+        }
+        if (batch.Count > 0)
+        {
+            await FlushAsync();
+        }
+        return removed;
+    }
 
     public async Task<TransitionResult> TransitionAsync(TransitionRequest r)
     {

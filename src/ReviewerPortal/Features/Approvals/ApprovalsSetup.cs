@@ -70,6 +70,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ExpiryService>());
         builder.Services.AddHostedService<AuditOutboxDrain>();
+        builder.Services.AddHostedService<ApprovalIndexPruner>();
         builder.Services.AddHostedService<AgentHubRelay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Notifications.Notifier>());

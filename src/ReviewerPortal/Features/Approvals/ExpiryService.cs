@@ -184,3 +184,29 @@ public sealed class AuditOutboxDrain(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 }
+
+/// <summary>
+/// Keeps the global approval index (approval or case id → tenant, the one key outside the tenants' slots) as small as
+/// the live records: hourly, it drops the entries whose record left its retention.
+/// </summary>
+public sealed class ApprovalIndexPruner(IApprovalStore store, TimeProvider time, ILogger<ApprovalIndexPruner> logger) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                var removed = await store.PruneIndexAsync(time.GetUtcNow() - Interval, stoppingToken);
+                logger.LogInformation("Approval index pruned: {Removed} entries of records past their retention", removed);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Pruning the approval index failed; the next hour tries again");
+            }
+        }
+    }
+}

@@ -305,6 +305,26 @@ public abstract class ApprovalStoreContractTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task Index_pruning_drops_only_entries_whose_record_is_gone_and_that_are_old_enough()
+    {
+        var live = NewApproval(at: T0);
+        var gone = NewApproval(at: T0);
+        var young = NewApproval(at: T0.AddHours(5));
+        foreach (var a in new[] { live, gone, young })
+        {
+            await Create(a);
+        }
+        await _connection!.Database.KeyDeleteAsync(RedisKeys.Approval("acme", gone.Id)); // past its retention
+        await _connection.Database.KeyDeleteAsync(RedisKeys.Approval("acme", young.Id)); // as if its create were still under way
+
+        Assert.Equal(1, await Store.PruneIndexAsync(T0.AddHours(1), CancellationToken.None));
+
+        Assert.Equal("acme", await Store.FindTenantAsync(live.Id));
+        Assert.Null(await Store.FindTenantAsync(gone.Id));
+        Assert.Equal("acme", await Store.FindTenantAsync(young.Id));
+    }
+
+    [SkippableFact]
     public async Task Timer_moves_only_while_it_is_due_when_it_was_seen()
     {
         var a = NewApproval();
