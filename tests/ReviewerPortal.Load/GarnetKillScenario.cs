@@ -12,17 +12,19 @@ namespace ReviewerPortal.Load;
 /// <summary>
 /// The embedded Garnet's claim, measured: rounds of a burst of approvals created with the app's own script, Garnet
 /// killed with SIGKILL within milliseconds of the last acknowledgement, restarted on its append-only log; every
-/// acknowledged approval must be there again. Run with <c>EmbeddedCommitWait</c> off (the default) and on.
+/// acknowledged approval must be there again. Three ways: replies as Garnet sends them (commit-wait off), with the
+/// app's durability barrier (a <c>COMMITAOF</c> after each group of writes, before they are acknowledged, as the audit
+/// writer does per batch), and with <c>--aof-commit-wait</c> (every reply waits for the disk).
 /// </summary>
 public sealed class GarnetKillScenario(LoadOptions options)
 {
     public async Task<Report> RunAsync()
     {
         var report = new Report("garnet-kill");
-        foreach (var commitWait in new[] { false, true })
+        foreach (var (commitWait, barrier) in new[] { (false, false), (false, true), (true, false) })
         {
-            var (acked, lost, roundsWithLoss, killGap, restart) = await RoundsAsync(commitWait);
-            var label = commitWait ? "commit-wait on" : "commit-wait off (default)";
+            var (acked, lost, roundsWithLoss, killGap, restart) = await RoundsAsync(commitWait, barrier);
+            var label = commitWait ? "commit-wait on" : barrier ? "COMMITAOF barrier per batch" : "no barrier, no commit-wait";
             report.Facts[$"{label}: rounds"] = options.Rounds.ToString();
             report.Facts[$"{label}: acknowledged"] = acked.ToString();
             report.Facts[$"{label}: lost after kill -9"] = $"{lost} ({roundsWithLoss} rounds with a loss)";
@@ -37,7 +39,7 @@ public sealed class GarnetKillScenario(LoadOptions options)
         return report;
     }
 
-    private async Task<(long Acked, long Lost, int RoundsWithLoss, TimeSpan KillGap, TimeSpan Restart)> RoundsAsync(bool commitWait)
+    private async Task<(long Acked, long Lost, int RoundsWithLoss, TimeSpan KillGap, TimeSpan Restart)> RoundsAsync(bool commitWait, bool barrier)
     {
         var data = Path.Combine(Path.GetTempPath(), "rp-load", "garnet-kill-" + Guid.NewGuid().ToString("N"));
         var now = DateTimeOffset.UtcNow;
@@ -53,8 +55,19 @@ public sealed class GarnetKillScenario(LoadOptions options)
             {
                 var store = new RedisApprovalStore(connection);
                 var burst = Enumerable.Range(0, options.Burst).Select(i => Approval($"r{round}", now)).ToList();
-                var replies = await Task.WhenAll(burst.Select(async a =>
-                    (a.Id, (await store.CreateApprovalAsync(a, TimeSpan.FromDays(2), TimeSpan.FromDays(2), "{}")).Status)));
+                var replies = new List<(string Id, CreateStatus Status)>();
+                // Groups of 64 at once, as the audit writer batches them; with the barrier a group is acknowledged
+                // only after COMMITAOF returned.
+                foreach (var group in burst.Chunk(64))
+                {
+                    var done = await Task.WhenAll(group.Select(async a =>
+                        (a.Id, (await store.CreateApprovalAsync(a, TimeSpan.FromDays(2), TimeSpan.FromDays(2), "{}")).Status)));
+                    if (barrier)
+                    {
+                        await connection.Database.ExecuteAsync("COMMITAOF");
+                    }
+                    replies.AddRange(done);
+                }
                 var lastReply = Stopwatch.GetTimestamp();
                 Process.GetProcessById(garnet.ProcessId).Kill(); // SIGKILL: no shutdown, no flush
                 gaps.Add(Stopwatch.GetElapsedTime(lastReply).TotalMilliseconds);
@@ -72,7 +85,7 @@ public sealed class GarnetKillScenario(LoadOptions options)
                 lost += missing;
                 roundsWithLoss += missing > 0 ? 1 : 0;
             }
-            Console.Error.Write($"\r  garnet-kill (commit-wait {(commitWait ? "on" : "off")}): round {round + 1}/{options.Rounds}, {acked} acknowledged, {lost} lost   ");
+            Console.Error.Write($"\r  garnet-kill (commit-wait {(commitWait ? "on" : "off")}, barrier {(barrier ? "on" : "off")}): round {round + 1}/{options.Rounds}, {acked} acknowledged, {lost} lost   ");
         }
         Console.Error.WriteLine();
         await garnet.DisposeAsync();

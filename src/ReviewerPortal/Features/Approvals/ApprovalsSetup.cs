@@ -1,4 +1,5 @@
 using ReviewerPortal.Features.Audit;
+using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Cases;
 using ReviewerPortal.Features.Dispatch;
 using ReviewerPortal.Features.Receipts;
@@ -88,6 +89,7 @@ public static class ApprovalsSetup
         .MapJobsApi()
         .MapApprovalsApi()
         .MapTenantsApi()
+        .MapAgentKeysApi()
         .MapPoliciesApi()
         .MapAuditApi()
         .MapDispatchApi()

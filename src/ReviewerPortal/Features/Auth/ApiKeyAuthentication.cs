@@ -47,11 +47,15 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.Fail("Malformed bearer token.");
         }
         var hash = HashSecret(secret);
-        var principal = await cache.GetOrCreateAsync("apikey:" + hash, async entry =>
+        if (!cache.TryGetValue(CacheKey(hash), out ClaimsPrincipal? principal))
         {
-            entry.AbsoluteExpirationRelativeToNow = CacheFor;
-            return await LoadAsync(hash);
-        });
+            // Only known keys are cached: a key created a moment ago on another instance works here at once.
+            principal = await LoadAsync(hash);
+            if (principal is not null)
+            {
+                cache.Set(CacheKey(hash), principal, CacheFor);
+            }
+        }
         return principal is null
             ? AuthenticateResult.Fail("Unknown or revoked key.")
             : AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
@@ -86,6 +90,9 @@ public sealed class ApiKeyAuthenticationHandler(
     private static ClaimsPrincipal Principal(string name, string kind, IEnumerable<Claim> extra) =>
         new(new ClaimsIdentity(
             [new Claim(ClaimTypes.Name, name), new Claim(ClaimNames.Kind, kind), .. extra], SchemeName));
+
+    /// <summary>The lookup cache's entry of a key (dropped on every instance when the key is revoked).</summary>
+    public static string CacheKey(string keyHash) => "apikey:" + keyHash;
 
     public static string HashSecret(string secret) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
@@ -137,18 +144,18 @@ public sealed class ApiKeyService(IDbContextFactory<AppDbContext> dbFactory, Tim
         return (await EnsureAsync(name, ApiKeyKind.Agent, secret, tenant, null, cancellationToken), secret);
     }
 
-    /// <summary>Revokes a tenant's agent key (callers holding it are refused within the 30 s lookup cache).</summary>
-    public async Task<ApiKey?> RevokeAgentKeyAsync(string tenant, int id, CancellationToken cancellationToken = default)
+    /// <summary>Revokes a tenant's agent key; says whether this call revoked it (false: it was revoked before, or is no key of the tenant).</summary>
+    public async Task<(ApiKey? Key, bool RevokedNow)> RevokeAgentKeyAsync(string tenant, int id, CancellationToken cancellationToken = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id && k.Tenant == tenant && k.Kind == ApiKeyKind.Agent, cancellationToken);
         if (key is null || key.RevokedAt is not null)
         {
-            return key;
+            return (key, false);
         }
         key.RevokedAt = time.GetUtcNow();
         await db.SaveChangesAsync(cancellationToken);
-        return key;
+        return (key, true);
     }
 
     /// <summary>Registers an already-hashed secret (keys handed over through configuration).</summary>

@@ -23,6 +23,8 @@ public static class AuthSetup
         var services = builder.Services;
         services.AddMemoryCache();
         services.AddSingleton<ApiKeyService>();
+        services.AddSingleton<AgentKeys>();
+        services.AddHostedService<KeyRevocationListener>();
         services.AddCascadingAuthenticationState();
         services.AddAuthentication(o =>
             {

@@ -15,6 +15,9 @@ namespace ReviewerPortal.Infrastructure.Json;
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     ReadCommentHandling = JsonCommentHandling.Disallow)]
 [JsonSerializable(typeof(SubmitJobRequest))]
+[JsonSerializable(typeof(Features.Auth.CreateAgentKeyRequest))]
+[JsonSerializable(typeof(Features.Auth.CreatedAgentKey))]
+[JsonSerializable(typeof(Features.Auth.AgentKeyList))]
 [JsonSerializable(typeof(SubmitJobResponse))]
 [JsonSerializable(typeof(DecideRequest))]
 [JsonSerializable(typeof(ReevaluateRequest))]
