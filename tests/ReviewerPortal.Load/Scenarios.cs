@@ -621,9 +621,9 @@ public sealed class Scenarios(LoadOptions options)
         for (var last = -1; drain.Elapsed < TimeSpan.FromMinutes(2); await Task.Delay(500))
         {
             published = (await store.SinkAsync("acme", sinkKey)).GroupBy(m => m).ToDictionary(g => g.Key, g => g.Count());
-            if (published.Count >= decided || (published.Count == last && drain.Elapsed > TimeSpan.FromSeconds(10)))
+            if (published.Count >= decided || (published.Count == last && drain.Elapsed > TimeSpan.FromSeconds(45)))
             {
-                break; // all out, or no progress for a while
+                break; // all out, or no progress for a while (a killed holder's publish lock lapses after WebhookTimeout × 2 + 30 s)
             }
             last = published.Count;
         }
