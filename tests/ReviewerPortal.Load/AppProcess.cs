@@ -9,8 +9,11 @@ public sealed class AppProcess : IAsyncDisposable
 {
     private Process? _process;
 
-    private AppProcess(string dll, string redis, string dataPath, int port)
+    private readonly IReadOnlyDictionary<string, string> _environment;
+
+    private AppProcess(string dll, string redis, string dataPath, int port, IReadOnlyDictionary<string, string>? environment)
     {
+        _environment = environment ?? new Dictionary<string, string>();
         Dll = dll;
         Redis = redis;
         DataPath = dataPath;
@@ -24,10 +27,12 @@ public sealed class AppProcess : IAsyncDisposable
     public string BaseUrl => $"http://127.0.0.1:{Port}";
     public int? Pid => _process is { HasExited: false } p ? p.Id : null;
 
-    public static async Task<AppProcess> StartAsync(string repo, string redis, string? dataPath = null)
+    /// <param name="environment">More settings for the app, as environment variables (<c>Dispatch__WebhookTimeout</c>).</param>
+    public static async Task<AppProcess> StartAsync(string repo, string redis, string? dataPath = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var dll = await BuildAsync(repo);
-        var app = new AppProcess(dll, redis, dataPath ?? Path.Combine(Path.GetTempPath(), "rp-load", Guid.NewGuid().ToString("N")), FreePort.Pick());
+        var app = new AppProcess(dll, redis, dataPath ?? Path.Combine(Path.GetTempPath(), "rp-load", Guid.NewGuid().ToString("N")), FreePort.Pick(),
+            environment);
         await app.RestartAsync();
         return app;
     }
@@ -61,6 +66,10 @@ public sealed class AppProcess : IAsyncDisposable
         start.Environment["Storage__DataPath"] = DataPath;
         start.Environment["Demo__Enabled"] = "true";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (name, value) in _environment)
+        {
+            start.Environment[name] = value;
+        }
         _process = Process.Start(start)!;
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Collections.Concurrent;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -17,8 +19,15 @@ namespace ReviewerPortal.Features.Dispatch;
 /// Publishes allowed and approved jobs to the tenant's sink, from the outbox the approval wrote in its own atomic
 /// step. A Redis sink receives each job exactly once (push and mark in one script); a webhook receives it at least
 /// once with the job id as <c>Idempotency-Key</c>, so consumers deduplicate. Jobs that were dispatched but never
-/// reported on are replayed with the same job id; every publish, replay and failure is audited.
+/// reported on are replayed with the same job id; every publish, replay, failure, parking and loss is audited.
 /// </summary>
+/// <remarks>
+/// Every change to a job's record is a script that first checks the record still exists (it has a TTL), so a record
+/// that expired mid-call is never brought back as a fragment without one; it is taken out of the sets and audited
+/// <c>dispatch_lost</c>. Each attempt is counted before it is made: any delivery after the first is marked a replay
+/// (<c>"replay": true</c>, <c>"attempt": N</c>, <c>X-Delivery-Attempt: N</c>) and carries the first one's body.
+/// One job's or one tenant's trouble is logged, audited and retried with backoff; it never stops the others.
+/// </remarks>
 public sealed class Dispatcher(
     RedisConnection redis,
     TenantStore tenants,
@@ -33,32 +42,65 @@ public sealed class Dispatcher(
 {
     public const string HttpClientName = "dispatch";
 
+    /// <summary>The score of a parked member (its tenant has no sink): past every due time, until a sink is set again.</summary>
+    public const long ParkedScore = 1_000_000_000_000_000;
+
+    /// <summary>A record that cannot be published (required fields missing) is tried this many times, then marked stuck.</summary>
+    public const int MaxMalformedRetries = 10;
+
+    private const string Actor = "system:dispatcher";
+
+    private readonly ConcurrentDictionary<string, int> _tenantFailures = new(StringComparer.Ordinal);
+
     private IDatabase Db => redis.Database;
 
     protected override bool Enabled => options.Value.Enabled;
 
-    /// <summary>Publishes what is due and replays what is stuck; returns when the next one is due.</summary>
+    /// <summary>Publishes what is due and replays what is stuck, tenant by tenant; returns when the next one is due.</summary>
     protected override async Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken)
     {
         DateTimeOffset? next = null;
         foreach (var tenant in await tenants.ListAsync())
         {
-            var settings = await tenants.GetSettingsAsync(tenant);
-            var now = Time.GetUtcNow();
-            // Each job under its own lock; many at once, so their audit rows share the writer's group commits.
-            await Parallel.ForEachAsync(await DueAsync(RedisKeys.DispatchOutbox(tenant), now),
-                new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
-                async (member, ct) => await PublishAsync(settings, tenant, member, replay: false, ct));
-            await Parallel.ForEachAsync(await DueAsync(RedisKeys.Unacknowledged(tenant), now),
-                new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
-                async (member, ct) => await PublishAsync(settings, tenant, member, replay: true, ct));
-            foreach (var key in new[] { RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant) })
+            try
             {
-                var first = await Db.SortedSetRangeByRankWithScoresAsync(key, 0, 0);
-                if (first.Length > 0)
-                {
-                    next = Earliest(next, DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score));
-                }
+                next = Earliest(next, await RunTenantAsync(tenant, cancellationToken));
+                _tenantFailures.TryRemove(tenant, out _);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // This tenant's trouble (settings unreadable, a set that cannot be read) delays this tenant only.
+                var failures = _tenantFailures.AddOrUpdate(tenant, 1, (_, n) => n + 1);
+                var wait = Backoff.Exponential(failures, TimeSpan.FromSeconds(1), options.Value.MaxBackoff);
+                logger.LogWarning(ex, "Dispatch pass over tenant {Tenant} failed ({Failures} in a row); again in {Wait}", tenant, failures, wait);
+                next = Earliest(next, Time.GetUtcNow() + wait);
+            }
+        }
+        return next;
+    }
+
+    private async Task<DateTimeOffset?> RunTenantAsync(string tenant, CancellationToken cancellationToken)
+    {
+        var settings = await tenants.GetSettingsAsync(tenant);
+        var now = Time.GetUtcNow();
+        var outbox = RedisKeys.DispatchOutbox(tenant);
+        var unacked = RedisKeys.Unacknowledged(tenant);
+        if (settings?.Dispatch is not null)
+        {
+            // A sink is set (again): what was parked without one is due now.
+            await Db.ScriptEvaluateAsync(LuaScripts.DispatchUnpark, [outbox, unacked], [ParkedScore, now.ToUnixTimeMilliseconds()]);
+        }
+        DateTimeOffset? next = null;
+        foreach (var (set, replay) in new[] { (outbox, false), (unacked, true) })
+        {
+            // Each job under its own lock; many at once, so their audit rows share the writer's group commits.
+            await Parallel.ForEachAsync(await DueAsync(set, now),
+                new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+                async (member, ct) => await PublishAsync(settings, tenant, member, replay, ct));
+            var first = await Db.SortedSetRangeByScoreWithScoresAsync(set, double.NegativeInfinity, ParkedScore, Exclude.Stop, take: 1);
+            if (first.Length > 0)
+            {
+                next = Earliest(next, DateTimeOffset.FromUnixTimeMilliseconds((long)first[0].Score));
             }
         }
         return next;
@@ -69,20 +111,51 @@ public sealed class Dispatcher(
 
     private async Task PublishAsync(TenantSettings? settings, string tenant, string member, bool replay, CancellationToken cancellationToken)
     {
-        // Held longer than a webhook call can take, so no other instance starts the same publish meanwhile.
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "dispatch:" + member), cancellationToken, TimeSpan.Zero,
-            lease: options.Value.WebhookTimeout * 2 + TimeSpan.FromSeconds(30));
-        if (held is null)
+        try
         {
-            return; // another instance is publishing it
+            // Held longer than a webhook call can take, so no other instance starts the same publish meanwhile.
+            await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "dispatch:" + member), cancellationToken, TimeSpan.Zero,
+                lease: options.Value.WebhookTimeout * 2 + TimeSpan.FromSeconds(30));
+            if (held is null)
+            {
+                return; // another instance is publishing it
+            }
+            try
+            {
+                await PublishHeldAsync(settings, tenant, member, replay, cancellationToken);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // One job's trouble never stops another: logged, audited and tried again after a backoff.
+                logger.LogWarning(ex, "Publishing {Member} of tenant {Tenant} failed", member, tenant);
+                await ErrorAsync(tenant, member, replay, null, $"{ex.GetType().Name}: {ex.Message}", giveUp: false, cancellationToken);
+            }
         }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Not even the error could be recorded (Redis or the audit database away): the member stays due.
+            logger.LogWarning(ex, "Could not publish or reschedule {Member} of tenant {Tenant}; the next pass tries again", member, tenant);
+        }
+    }
+
+    private async Task PublishHeldAsync(TenantSettings? settings, string tenant, string member, bool replay, CancellationToken cancellationToken)
+    {
         var record = RecordKey(tenant, member);
         var fields = (await Db.HashGetAllAsync(record)).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
-        var sink = settings?.Dispatch;
-        if (fields.Count == 0 || sink is null)
+        if (fields.Count == 0)
         {
-            await Db.SortedSetRemoveAsync(RedisKeys.DispatchOutbox(tenant), member);
-            await Db.SortedSetRemoveAsync(RedisKeys.Unacknowledged(tenant), member);
+            await LostAsync(tenant, member, replay, fields, cancellationToken);
+            return;
+        }
+        var sink = settings?.Dispatch;
+        if (sink is null)
+        {
+            await ParkAsync(tenant, member, replay, fields, cancellationToken);
+            return;
+        }
+        if (Malformed(fields, member) is { } problem)
+        {
+            await ErrorAsync(tenant, member, replay, fields, "malformed record: " + problem, giveUp: true, cancellationToken);
             return;
         }
         var dispatchCount = int.TryParse(fields.GetValueOrDefault("dispatchCount"), out var c) ? c : 0;
@@ -91,38 +164,53 @@ public sealed class Dispatcher(
             await MarkStuckAsync(tenant, member, fields, cancellationToken);
             return;
         }
-        var now = Time.GetUtcNow();
-        var jobId = fields.GetValueOrDefault("jobId") ?? fields["id"]!;
-        var message = Message(fields, member, replay, now);
 
-        if (sink.Kind == DispatchSink.Webhook && !await PostAsync(sink, jobId, message, cancellationToken))
+        // The attempt is counted before it is made: should its answer be lost, the next one is a replay.
+        var now = Time.GetUtcNow();
+        var counted = Reply(await Db.ScriptEvaluateAsync(LuaScripts.DispatchAttempt,
+            [record, RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant)],
+            [member, replay ? "1" : "0", now.ToUnixTimeMilliseconds()]));
+        if (counted[0] != "ok")
         {
-            await FailedAsync(tenant, member, fields, replay, cancellationToken);
+            await NotDueAsync(tenant, member, replay, fields, counted, cancellationToken);
+            return;
+        }
+        var attempt = int.Parse(counted[1]!, CultureInfo.InvariantCulture);
+        var publishedAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(counted[2]!, CultureInfo.InvariantCulture));
+        var jobId = JobId(fields, member)!;
+        var message = Message(fields, member, attempt, publishedAt);
+
+        if (sink.Kind == DispatchSink.Webhook && !await PostAsync(sink, jobId, attempt, message, cancellationToken))
+        {
+            await FailedAsync(tenant, member, replay, fields, cancellationToken);
             return;
         }
 
-        var entry = audit.NewEntry(tenant, "system:dispatcher", replay ? "replayed" : "dispatched");
-        entry.ApprovalId = member.StartsWith("approval|", StringComparison.Ordinal) ? fields["id"] : null;
-        entry.JobId = jobId;
+        var entry = NewEntry(tenant, replay ? "replayed" : "dispatched", member, fields);
         entry.JobHash = fields.GetValueOrDefault("jobHash");
         entry.PolicySnapshot = fields.GetValueOrDefault("policySnapshot");
-        entry.Details = $"{sink.Kind} {(sink.Kind == DispatchSink.Webhook ? sink.Target : RedisKeys.Sink(tenant, sink.Target).ToString())}";
+        entry.Details = $"{sink.Kind} {(sink.Kind == DispatchSink.Webhook ? sink.Target : RedisKeys.Sink(tenant, sink.Target).ToString())}; attempt {attempt}";
         var result = await audit.RecordAsync(entry, async json =>
         {
-            var reply = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.DispatchPublish,
+            var reply = Reply(await Db.ScriptEvaluateAsync(LuaScripts.DispatchPublish,
                 [record, RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant), RedisKeys.AuditOutbox(tenant),
                     RedisKeys.Sink(tenant, sink.Target)],
                 [member, now.ToUnixTimeMilliseconds(), (now + options.Value.AckTimeout).ToUnixTimeMilliseconds(), json,
                     sink.Kind == DispatchSink.Redis ? message : "", replay ? "1" : "0"]));
-            return (reply.Status == "ok", reply.Status);
+            return (reply[0] == "ok", reply);
         }, cancellationToken);
-        if (result == "ok" && replay && entry.ApprovalId is not null)
+        if (result[0] == "ok")
         {
-            await counters.IncrementAsync(tenant, Counters.ReplayedApproved);
+            if (replay && entry.ApprovalId is not null)
+            {
+                await counters.IncrementAsync(tenant, Counters.ReplayedApproved);
+            }
+            return;
         }
+        await NotDueAsync(tenant, member, replay, fields, result, cancellationToken);
     }
 
-    private async Task<bool> PostAsync(DispatchSink sink, string jobId, string message, CancellationToken cancellationToken)
+    private async Task<bool> PostAsync(DispatchSink sink, string jobId, int attempt, string message, CancellationToken cancellationToken)
     {
         try
         {
@@ -133,13 +221,14 @@ public sealed class Dispatcher(
                 Content = new StringContent(message, Encoding.UTF8, "application/json"),
             };
             request.Headers.Add("Idempotency-Key", jobId);
+            request.Headers.Add("X-Delivery-Attempt", attempt.ToString(CultureInfo.InvariantCulture));
             request.Headers.Add("X-Signature", "sha256=" + Sign(sink.Secret ?? "", message));
             using var response = await http.SendAsync(request, cancellationToken);
             return response.IsSuccessStatusCode;
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            logger.LogInformation("Webhook {Url} unreachable for {JobId}: {Message}", sink.Target, jobId, ex.Message);
+            logger.LogInformation("Webhook {Url} unreachable for {JobId} (attempt {Attempt}): {Message}", sink.Target, jobId, attempt, ex.Message);
             return false;
         }
     }
@@ -147,29 +236,146 @@ public sealed class Dispatcher(
     public static string Sign(string secret, string body) =>
         Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(body)));
 
-    private async Task FailedAsync(string tenant, string member, Dictionary<string, string?> fields, bool replay, CancellationToken cancellationToken)
+    /// <summary>The sink refused or did not answer: count it and try again after a backoff (never gives up).</summary>
+    private async Task FailedAsync(string tenant, string member, bool replay, Dictionary<string, string?> fields, CancellationToken cancellationToken)
     {
-        var attempts = await Db.HashIncrementAsync(RecordKey(tenant, member), "dispatchAttempts");
-        var backoff = Backoff.Exponential(attempts, TimeSpan.FromSeconds(1), options.Value.MaxBackoff);
-        var retryAt = (Time.GetUtcNow() + backoff).ToUnixTimeMilliseconds();
-        await Db.SortedSetAddAsync(replay ? RedisKeys.Unacknowledged(tenant) : RedisKeys.DispatchOutbox(tenant), member, retryAt);
+        var reply = await RescheduleAsync(tenant, member, replay, "deliveryFailures", giveUpAfter: 0);
+        if (reply[0] != "retry")
+        {
+            await NotDueAsync(tenant, member, replay, fields, reply, cancellationToken);
+            return;
+        }
         await counters.IncrementAsync(tenant, Counters.DispatchFailures);
-        var entry = audit.NewEntry(tenant, "system:dispatcher", "dispatch_failed");
-        entry.ApprovalId = member.StartsWith("approval|", StringComparison.Ordinal) ? fields["id"] : null;
-        entry.JobId = fields.GetValueOrDefault("jobId") ?? fields["id"];
-        entry.Reason = $"attempt {attempts}; next in {backoff.TotalSeconds:F0} s";
+        var entry = NewEntry(tenant, "dispatch_failed", member, fields);
+        entry.Reason = $"attempt {reply[1]}; next in {Seconds(reply[2])} s";
         await audit.AppendAsync(entry, cancellationToken);
     }
 
-    private async Task MarkStuckAsync(string tenant, string member, Dictionary<string, string?> fields, CancellationToken cancellationToken)
+    /// <summary>Publishing it threw, or its record is malformed: audited and tried again after a backoff.</summary>
+    private async Task ErrorAsync(string tenant, string member, bool replay, Dictionary<string, string?>? fields, string reason, bool giveUp,
+        CancellationToken cancellationToken)
     {
-        await Db.HashSetAsync(RecordKey(tenant, member), "dispatch", "stuck");
-        await Db.SortedSetRemoveAsync(RedisKeys.Unacknowledged(tenant), member);
-        var entry = audit.NewEntry(tenant, "system:dispatcher", "dispatch_stuck");
-        entry.JobId = fields.GetValueOrDefault("jobId") ?? fields["id"];
-        entry.Reason = $"no result after {options.Value.MaxReplays} replays";
+        var reply = await RescheduleAsync(tenant, member, replay, "dispatchErrors", giveUp ? MaxMalformedRetries : 0);
+        fields ??= [];
+        if (reply[0] is not ("retry" or "stuck"))
+        {
+            await NotDueAsync(tenant, member, replay, fields, reply, cancellationToken);
+            return;
+        }
+        var entry = NewEntry(tenant, reply[0] == "stuck" ? "dispatch_stuck" : "dispatch_error", member, fields);
+        entry.Reason = reply[0] == "stuck"
+            ? $"given up after {reply[1]} errors; last: {reason}"
+            : $"error {reply[1]}: {reason}; next in {Seconds(reply[2])} s";
         await audit.AppendAsync(entry, cancellationToken);
     }
+
+    private async Task<string?[]> RescheduleAsync(string tenant, string member, bool replay, string counter, int giveUpAfter) =>
+        Reply(await Db.ScriptEvaluateAsync(LuaScripts.DispatchFail,
+            [RecordKey(tenant, member), RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant)],
+            [member, replay ? "1" : "0", Time.GetUtcNow().ToUnixTimeMilliseconds(), 1000,
+                (long)options.Value.MaxBackoff.TotalMilliseconds, counter, giveUpAfter]));
+
+    /// <summary>Only a job still <c>dispatched</c> becomes stuck: a result that came in meanwhile stays.</summary>
+    private async Task MarkStuckAsync(string tenant, string member, Dictionary<string, string?> fields, CancellationToken cancellationToken)
+    {
+        var entry = NewEntry(tenant, "dispatch_stuck", member, fields);
+        entry.Reason = $"no result after {options.Value.MaxReplays} replays";
+        var reply = await audit.RecordAsync(entry, async json =>
+        {
+            var r = Reply(await Db.ScriptEvaluateAsync(LuaScripts.DispatchStuck,
+                [RecordKey(tenant, member), RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant), RedisKeys.AuditOutbox(tenant)],
+                [member, Time.GetUtcNow().ToUnixTimeMilliseconds(), json]));
+            return (r[0] == "ok", r);
+        }, cancellationToken);
+        if (reply[0] != "ok")
+        {
+            await NotDueAsync(tenant, member, replay: true, fields, reply, cancellationToken);
+        }
+    }
+
+    /// <summary>The tenant has no sink: the job waits in its set, audited the first time, until one is set.</summary>
+    private async Task ParkAsync(string tenant, string member, bool replay, Dictionary<string, string?> fields, CancellationToken cancellationToken)
+    {
+        var entry = NewEntry(tenant, "dispatch_parked", member, fields);
+        entry.Reason = replay
+            ? "the tenant has no dispatch sink: its replay waits until one is set"
+            : "the tenant has no dispatch sink: the job waits in the outbox until one is set";
+        var reply = await audit.RecordAsync(entry, async json =>
+        {
+            var r = Reply(await Db.ScriptEvaluateAsync(LuaScripts.DispatchPark,
+                [RecordKey(tenant, member), RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant), RedisKeys.AuditOutbox(tenant)],
+                [member, replay ? "1" : "0", Time.GetUtcNow().ToUnixTimeMilliseconds(), ParkedScore, json]));
+            return (r[0] == "parked", r);
+        }, cancellationToken);
+        if (reply[0] is not ("parked" or "still"))
+        {
+            await NotDueAsync(tenant, member, replay, fields, reply, cancellationToken);
+        }
+    }
+
+    /// <summary>A script found the job gone or no longer in the state its set stands for (it took the member out).</summary>
+    private async Task NotDueAsync(string tenant, string member, bool replay, Dictionary<string, string?> fields, string?[] reply,
+        CancellationToken cancellationToken)
+    {
+        if (reply[0] == "gone")
+        {
+            await LostAsync(tenant, member, replay, fields, cancellationToken);
+            return;
+        }
+        if (reply[0] == "already" && reply[1] is "dispatched" or "completed" or "failed" or "stuck")
+        {
+            return; // published meanwhile, or reported on: nothing is dropped
+        }
+        var entry = NewEntry(tenant, "dispatch_dropped", member, fields);
+        entry.Reason = $"publication state '{reply[1]}' ({reply[0]}): taken out of the {(replay ? "replay set" : "outbox")}";
+        logger.LogWarning("Dropped {Member} of tenant {Tenant}: {Reason}", member, tenant, entry.Reason);
+        await audit.AppendAsync(entry, cancellationToken);
+    }
+
+    /// <summary>The record reached its TTL before its publication or its result: taken out of both sets, audited once.</summary>
+    private async Task LostAsync(string tenant, string member, bool replay, Dictionary<string, string?> fields, CancellationToken cancellationToken)
+    {
+        var entry = NewEntry(tenant, "dispatch_lost", member, fields);
+        entry.Reason = replay
+            ? "the record expired (TTL) while its result was awaited; no more replays"
+            : "the record expired (TTL) before the job was published";
+        var reply = await audit.RecordAsync(entry, async json =>
+        {
+            var r = Reply(await Db.ScriptEvaluateAsync(LuaScripts.DispatchForget,
+                [RecordKey(tenant, member), RedisKeys.DispatchOutbox(tenant), RedisKeys.Unacknowledged(tenant), RedisKeys.AuditOutbox(tenant)],
+                [member, json]));
+            return (r[0] == "gone", r);
+        }, cancellationToken);
+        if (reply[0] == "gone")
+        {
+            logger.LogWarning("Lost {Member} of tenant {Tenant}: {Reason}", member, tenant, entry.Reason);
+        }
+    }
+
+    private AuditEntry NewEntry(string tenant, string action, string member, Dictionary<string, string?> fields)
+    {
+        var entry = audit.NewEntry(tenant, Actor, action);
+        entry.ApprovalId = member.StartsWith("approval|", StringComparison.Ordinal) ? member["approval|".Length..] : null;
+        entry.JobId = JobId(fields, member);
+        return entry;
+    }
+
+    private static string? JobId(Dictionary<string, string?> fields, string member) =>
+        member.StartsWith("approval|", StringComparison.Ordinal)
+            ? fields.GetValueOrDefault("jobId")
+            : fields.GetValueOrDefault("id") ?? member["job|".Length..];
+
+    /// <summary>What a record lacks to be published, or null.</summary>
+    private static string? Malformed(Dictionary<string, string?> f, string member) =>
+        f.GetValueOrDefault("id") is not { Length: > 0 } ? "no id"
+        : f.GetValueOrDefault("jobHash") is not { Length: > 0 } ? "no jobHash"
+        : member.StartsWith("approval|", StringComparison.Ordinal) && f.GetValueOrDefault("jobId") is not { Length: > 0 } ? "no jobId"
+        : null;
+
+    private static string?[] Reply(RedisResult result) => [.. ((RedisResult[])result!).Select(r => (string?)r)];
+
+    private static string Seconds(string? ms) =>
+        (long.TryParse(ms, out var value) ? value / 1000.0 : 0).ToString("F0", CultureInfo.InvariantCulture);
 
     /// <summary>A worker's report: completed or failed. Idempotent.</summary>
     public async Task<string> RecordResultAsync(string tenant, string jobId, bool completed, string? detail, string actor, CancellationToken cancellationToken)
@@ -198,7 +404,8 @@ public sealed class Dispatcher(
             : RedisKeys.Job(tenant, member["job|".Length..]);
 
     /// <summary>The published job: what a worker needs to run it and to prove it was released.</summary>
-    private static string Message(Dictionary<string, string?> f, string member, bool replay, DateTimeOffset now)
+    /// <remarks>Every delivery of one publication has the same body but for <c>replay</c> and <c>attempt</c>.</remarks>
+    private static string Message(Dictionary<string, string?> f, string member, int attempt, DateTimeOffset publishedAt)
     {
         var isApproval = member.StartsWith("approval|", StringComparison.Ordinal);
         var buffer = new ArrayBufferWriter<byte>();
@@ -218,8 +425,9 @@ public sealed class Dispatcher(
             w.WriteString("policySnapshot", f.GetValueOrDefault("policySnapshot"));
             w.WriteBoolean("approvalGranted", isApproval);
             w.WriteString("decidedBy", isApproval ? f.GetValueOrDefault("decidedBy") : null);
-            w.WriteBoolean("replay", replay);
-            w.WriteString("publishedAt", now);
+            w.WriteBoolean("replay", attempt > 1);
+            w.WriteNumber("attempt", attempt);
+            w.WriteString("publishedAt", publishedAt);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);

@@ -7,7 +7,7 @@ namespace ReviewerPortal.Features.Tenants;
 public sealed record SettingsUpdate(IDictionary<string, string[]> Errors, TenantSettings? Settings, string? Note);
 
 /// <summary>Validates and applies a change of a tenant's settings, audited; the API and the admin page both call it.</summary>
-public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit)
+public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal)
 {
     public async Task<SettingsUpdate> UpdateAsync(TenantSettings current, TenantSettingsRequest request, Caller caller, CancellationToken cancellationToken)
     {
@@ -97,6 +97,10 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit)
             await tenants.UpdateAsync(updated, json);
             return (true, true);
         }, cancellationToken);
+        if (updated.Dispatch is not null && updated.Dispatch != current.Dispatch)
+        {
+            dispatchSignal.Wake(); // jobs parked while there was no sink go out now
+        }
         var note = updated.ApprovalTtl != current.ApprovalTtl
             ? "The new TTL applies to approvals submitted from now on; pending approvals keep the deadline they were given."
             : null;

@@ -16,6 +16,12 @@ public static class LuaScripts
     public static string HashSetAudited => Load("hset_audited");
     public static string DispatchPublish => Load("dispatch_publish");
     public static string DispatchResult => Load("dispatch_result");
+    public static string DispatchAttempt => Load("dispatch_attempt");
+    public static string DispatchFail => Load("dispatch_fail");
+    public static string DispatchStuck => Load("dispatch_stuck");
+    public static string DispatchPark => Load("dispatch_park");
+    public static string DispatchUnpark => Load("dispatch_unpark");
+    public static string DispatchForget => Load("dispatch_forget");
     public static string CaseUpdate => Load("case_update");
     public static string TimerMove => Load("timer_move");
 

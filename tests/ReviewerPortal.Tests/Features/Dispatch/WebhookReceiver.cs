@@ -4,16 +4,21 @@ using ReviewerPortal.Infrastructure.Redis;
 
 namespace ReviewerPortal.Tests.Features.Dispatch;
 
-/// <summary>A local webhook endpoint inside the test run: answers 503 to the first requests ("offline"), then 200.</summary>
+/// <summary>
+/// A local webhook endpoint inside the test run: answers 503 to the first requests ("offline"), then 200; or, with
+/// <c>respond</c>, the status code that gives for each request (its index from 0), whenever it gives it.
+/// </summary>
 public sealed class WebhookReceiver : IAsyncDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly Task _loop;
+    private readonly Func<Received, int, Task<int>>? _respond;
     private int _refuse;
 
-    private WebhookReceiver(int failFirst)
+    private WebhookReceiver(int failFirst, Func<Received, int, Task<int>>? respond)
     {
         _refuse = failFirst;
+        _respond = respond;
         var port = FreePort.Pick();
         Url = $"http://127.0.0.1:{port}/hook/";
         _listener.Prefixes.Add(Url);
@@ -24,7 +29,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public string Url { get; }
     public List<Received> Requests { get; } = [];
 
-    public static WebhookReceiver Start(int failFirst = 0) => new(failFirst);
+    public static WebhookReceiver Start(int failFirst = 0, Func<Received, int, Task<int>>? respond = null) => new(failFirst, respond);
 
     private async Task LoopAsync()
     {
@@ -39,14 +44,29 @@ public sealed class WebhookReceiver : IAsyncDisposable
             {
                 return;
             }
-            using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
-            var body = await reader.ReadToEndAsync();
+            string body;
+            using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
+            {
+                body = await reader.ReadToEndAsync();
+            }
+            var received = new Received(body, context.Request.Headers["Idempotency-Key"], context.Request.Headers["X-Signature"],
+                context.Request.Headers["X-Delivery-Attempt"]);
+            int index;
             lock (Requests)
             {
-                Requests.Add(new Received(body, context.Request.Headers["Idempotency-Key"], context.Request.Headers["X-Signature"]));
+                Requests.Add(received);
+                index = Requests.Count - 1;
             }
-            context.Response.StatusCode = Interlocked.Decrement(ref _refuse) >= 0 ? 503 : 200;
-            context.Response.Close();
+            var status = _respond is null ? Interlocked.Decrement(ref _refuse) >= 0 ? 503 : 200 : await _respond(received, index);
+            try
+            {
+                context.Response.StatusCode = status;
+                context.Response.Close();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or IOException)
+            {
+                // The caller gave up waiting (its timeout): the answer arrives nowhere.
+            }
         }
     }
 
@@ -54,8 +74,14 @@ public sealed class WebhookReceiver : IAsyncDisposable
     {
         _listener.Stop();
         _listener.Close();
-        await _loop;
+        try
+        {
+            await _loop.WaitAsync(TimeSpan.FromSeconds(5)); // a respond callback that never answers must not hang the test run
+        }
+        catch (TimeoutException)
+        {
+        }
     }
 
-    public sealed record Received(string Body, string? IdempotencyKey, string? Signature);
+    public sealed record Received(string Body, string? IdempotencyKey, string? Signature, string? Attempt = null);
 }
