@@ -28,6 +28,10 @@ public sealed class AuditLog(
     private Task? _writer;
     private readonly Lock _start = new();
 
+    /// <summary>Work items waiting for the writer (for tests that line up a batch).</summary>
+    internal int Queued => Volatile.Read(ref _queued);
+    private int _queued;
+
     public AuditEntry NewEntry(string tenant, string actor, string action) => new()
     {
         EntryId = Guid.CreateVersion7(time.GetUtcNow()).ToString("N"),
@@ -56,6 +60,7 @@ public sealed class AuditLog(
         });
         EnsureWriter();
         await _queue.Writer.WriteAsync(item, cancellationToken);
+        Interlocked.Increment(ref _queued);
         // Once queued, the item runs whole: a transition is never abandoned half-way by a caller going away.
         return (T)(await item.Done.Task)!;
     }
@@ -91,6 +96,7 @@ public sealed class AuditLog(
             batch.Clear();
             while (batch.Count < maxBatch && _queue.Reader.TryRead(out var next))
             {
+                Interlocked.Decrement(ref _queued);
                 batch.Add(next);
             }
             try
