@@ -318,17 +318,17 @@ public sealed class AuditLog(
         // ON CONFLICT names EntryId alone: any other unique index (a second claim of an approval's seq) still raises.
         insert.CommandText = """
             INSERT INTO AuditEntries (EntryId, At, Tenant, ApprovalId, JobId, Actor, Action, FromState, ToState, Reason,
-                                      PolicySnapshot, JobHash, Details, PreviousHash, Hash)
+                                      PolicySnapshot, JobHash, Details, ApprovalSeq, PreviousHash, Hash)
             VALUES ($entryId, $at, $tenant, $approvalId, $jobId, $actor, $action, $fromState, $toState, $reason,
-                    $policySnapshot, $jobHash, $details, $previousHash, $hash)
+                    $policySnapshot, $jobHash, $details, $approvalSeq, $previousHash, $hash)
             ON CONFLICT (EntryId) DO NOTHING
             RETURNING Sequence
             """;
         string[] names = ["$entryId", "$at", "$tenant", "$approvalId", "$jobId", "$actor", "$action", "$fromState", "$toState", "$reason",
-            "$policySnapshot", "$jobHash", "$details", "$previousHash", "$hash"];
+            "$policySnapshot", "$jobHash", "$details", "$approvalSeq", "$previousHash", "$hash"];
         foreach (var name in names)
         {
-            insert.Parameters.Add(name, name == "$at" ? SqliteType.Integer : SqliteType.Text);
+            insert.Parameters.Add(name, name is "$at" or "$approvalSeq" ? SqliteType.Integer : SqliteType.Text);
         }
         var heads = new Dictionary<string, string?>(StringComparer.Ordinal);
         var results = new InsertResult[entries.Count];
@@ -344,7 +344,7 @@ public sealed class AuditLog(
             e.PreviousHash = previous;
             e.Hash = ComputeHash(e);
             object?[] values = [e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action, e.FromState, e.ToState, e.Reason,
-                e.PolicySnapshot, e.JobHash, e.Details, e.PreviousHash, e.Hash];
+                e.PolicySnapshot, e.JobHash, e.Details, e.ApprovalSeq, e.PreviousHash, e.Hash];
             for (var i = 0; i < values.Length; i++)
             {
                 insert.Parameters[i].Value = values[i] ?? DBNull.Value;
@@ -492,11 +492,17 @@ public sealed class AuditLog(
         return new AuditVerification(tenant, true, count, null);
     }
 
+    /// <summary>The row's hash over its fields and the previous hash; the approval seq joins only when set, so rows written
+    /// before it existed keep their hashes.</summary>
     internal static string ComputeHash(AuditEntry e)
     {
         var text = string.Join('\u001f',
             e.PreviousHash, e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action,
             e.FromState, e.ToState, e.Reason, e.PolicySnapshot, e.JobHash, e.Details);
+        if (e.ApprovalSeq is { } seq)
+        {
+            text += "\u001fseq=" + seq.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 }
