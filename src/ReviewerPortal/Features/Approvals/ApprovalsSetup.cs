@@ -36,6 +36,7 @@ public static class ApprovalsSetup
         services.AddSingleton<PolicyPublisher>();
         services.AddSingleton<TenantAccess>();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<AuditReconciler>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<Counters>();
         services.AddSingleton<Receipts.ReceiptSigner>();
@@ -66,6 +67,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ExpiryService>());
         builder.Services.AddHostedService<AuditOutboxDrain>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditReconciler>());
         builder.Services.AddHostedService<AgentHubRelay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Notifications.Notifier>());
