@@ -27,6 +27,7 @@ public static class ApprovalsSetup
 
         // Hosted services start in registration order: Redis, then the database, then seed data, then the loops.
         services.AddSingleton<RedisConnection>();
+        services.AddSingleton<RedisDurability>();
         services.AddHostedService<RedisStartup>();
         services.AddSingleton<RedisLockFactory>();
         services.AddSingleton<IApprovalStore, RedisApprovalStore>();

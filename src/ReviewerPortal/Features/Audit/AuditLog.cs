@@ -23,6 +23,7 @@ namespace ReviewerPortal.Features.Audit;
 public sealed class AuditLog(
     IDbContextFactory<AppDbContext> dbFactory,
     RedisConnection redis,
+    RedisDurability durability,
     TimeProvider time,
     ILogger<AuditLog> logger) : IDisposable
 {
@@ -110,8 +111,9 @@ public sealed class AuditLog(
     /// The single audit writer (SQLite has one writer anyway, and the per-tenant hash chain must have one: only this
     /// loop reads a chain's head). It takes what is queued, up to a batch of transitions, inserts every row in one
     /// open transaction (so a database that cannot take them fails the batch before anything happens), then runs the
-    /// batch's Redis steps concurrently (they touch different approvals: each caller holds its approval's lock), and
-    /// commits the rows of the steps that happened: one commit, one fsync, for the batch. A drain request runs on its
+    /// batch's Redis steps concurrently (they touch different approvals: each caller holds its approval's lock), waits
+    /// for those writes to be durable where the server can tell (<see cref="RedisDurability"/>), and commits the rows
+    /// of the steps that happened: one commit, one fsync, for the batch. A drain request runs on its
     /// own, in its own transaction, between batches.
     /// </summary>
     private async Task WriteLoopAsync()
@@ -193,6 +195,11 @@ public sealed class AuditLog(
             batch = batch.Where((_, i) => rows[i].Refused is null).ToList();
 
             outcomes = await Task.WhenAll(batch.Select(RunStepAsync));
+            if (outcomes.Any(o => o.Happened))
+            {
+                // The rows commit only once the Redis writes they record are durable (where the server can tell).
+                await durability.WaitAsync();
+            }
             if (outcomes.All(o => o.Happened))
             {
                 await CommitAsync(tx, batch, outcomes);
