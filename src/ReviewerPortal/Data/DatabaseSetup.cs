@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Options;
 using ReviewerPortal.Infrastructure.Storage;
 
@@ -8,9 +9,10 @@ public static class DatabaseSetup
 {
     public static IHostApplicationBuilder AddDatabase(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddDbContextFactory<AppDbContext>((services, options) =>
-            options.UseSqlite(ConnectionString(services.GetRequiredService<IOptions<StorageOptions>>().Value,
-                builder.Environment.ContentRootPath)));
+        // Every IInterceptor registered in the container joins (tests register one that fails commits, for example).
+        builder.Services.AddDbContextFactory<AppDbContext>((services, options) => options
+            .UseSqlite(ConnectionString(services.GetRequiredService<IOptions<StorageOptions>>().Value, builder.Environment.ContentRootPath))
+            .AddInterceptors(services.GetServices<IInterceptor>()));
         builder.Services.AddHostedService<DatabaseStartup>();
         return builder;
     }

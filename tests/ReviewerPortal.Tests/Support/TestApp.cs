@@ -17,6 +17,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
     private readonly FakeTimeProvider? _clock;
+    private readonly Action<IServiceCollection>? _services;
 
     private bool _ownsData;
 
@@ -28,8 +29,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
     }
 
-    private TestApp(string redis, string dataPath, string prefix, FakeTimeProvider? clock, IDictionary<string, string?>? settings)
+    private TestApp(string redis, string dataPath, string prefix, FakeTimeProvider? clock, IDictionary<string, string?>? settings,
+        Action<IServiceCollection>? services)
     {
+        _services = services;
         DataPath = dataPath;
         KeyPrefix = prefix;
         _clock = clock;
@@ -49,12 +52,16 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public string DataPath { get; }
     public string KeyPrefix { get; }
 
-    /// <summary>Starts the app on Garnet (or the given server) with a fresh data folder and key prefix.</summary>
+    /// <summary>
+    /// Starts the app on Garnet (or the given server) with a fresh data folder and key prefix; <paramref name="services"/>
+    /// swaps or adds services (ConfigureTestServices) where a test must.
+    /// </summary>
     public static async Task<TestApp> StartAsync(FakeTimeProvider? clock = null, string? redis = null,
-        IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null, bool kestrel = false)
+        IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null, bool kestrel = false,
+        Action<IServiceCollection>? services = null)
     {
         var app = new TestApp(redis ?? await TestServers.GarnetAsync(), dataPath ?? TestServers.NewTempDirectory("app"),
-            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings) { _ownsData = dataPath is null };
+            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings, services) { _ownsData = dataPath is null };
         if (kestrel)
         {
             app.UseKestrel(0); // a real loopback socket, for a browser
@@ -80,6 +87,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
         if (_clock is not null)
         {
             builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(_clock));
+        }
+        if (_services is not null)
+        {
+            builder.ConfigureTestServices(_services);
         }
     }
 

@@ -145,14 +145,42 @@ public static class TestServers
 
     private static async Task<Process?> StartRedisAsync()
     {
-        var path = RedisServerPath();
-        if (path is null)
+        if (RedisServerPath() is null)
         {
             return null;
         }
-        _redisPort = FreePort.Pick();
+        var server = await RedisServerProcess.StartAsync("--appendonly", "no");
+        _redisPort = server.Port;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Kill();
+        return server.Process;
+    }
+}
+
+/// <summary>
+/// A redis-server of a test's own (Debian's, see <see cref="TestServers.RedisServerPath"/>), on a free loopback port with
+/// its files in a temporary folder, e.g. with <c>--appendonly yes</c> or as a replica of another.
+/// </summary>
+public sealed class RedisServerProcess : IAsyncDisposable
+{
+    private RedisServerProcess(Process process, int port, string dataPath)
+    {
+        Process = process;
+        Port = port;
+        DataPath = dataPath;
+    }
+
+    public Process Process { get; }
+    public int Port { get; }
+    public string DataPath { get; }
+    public string Endpoint => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisServerProcess> StartAsync(params string[] settings)
+    {
+        var path = TestServers.RedisServerPath() ?? throw new InvalidOperationException(TestServers.RedisInstallHint);
+        var port = FreePort.Pick();
+        var data = TestServers.NewTempDirectory("redis-server");
         var process = Process.Start(new ProcessStartInfo(path,
-            ["--port", _redisPort.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no", "--dir", data, .. settings])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -162,27 +190,58 @@ public static class TestServers
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-            }
-        };
         for (var i = 0; i < 200; i++)
         {
-            try
+            // Ready once it answers PONG: a server that listens may still be loading its append-only file.
+            if (await AnswersPingAsync(port))
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", _redisPort);
-                return process;
+                return new RedisServerProcess(process, port, data);
             }
-            catch (SocketException)
-            {
-                await Task.Delay(25);
-            }
+            await Task.Delay(25); // the process is still starting (not an app timer)
         }
+        process.Kill();
         throw new InvalidOperationException("redis-server did not start.");
+    }
+
+    private static async Task<bool> AnswersPingAsync(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("PING\r\n"u8.ToArray());
+            var reply = new byte[64];
+            var read = await stream.ReadAsync(reply).AsTask().WaitAsync(TimeSpan.FromSeconds(2));
+            return System.Text.Encoding.ASCII.GetString(reply, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    public void Kill()
+    {
+        if (!Process.HasExited)
+        {
+            Process.Kill();
+            Process.WaitForExit(5000);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        Process.Dispose();
+        try
+        {
+            Directory.Delete(DataPath, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        return ValueTask.CompletedTask;
     }
 }
 

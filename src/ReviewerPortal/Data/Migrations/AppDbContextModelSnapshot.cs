@@ -229,6 +229,9 @@ namespace ReviewerPortal.Data.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("ApprovalSeq")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long>("At")
                         .HasColumnType("INTEGER");
 
@@ -288,6 +291,10 @@ namespace ReviewerPortal.Data.Migrations
                     b.HasIndex("Tenant", "ApprovalId");
 
                     b.HasIndex("Tenant", "Sequence");
+
+                    b.HasIndex("Tenant", "ApprovalId", "ApprovalSeq")
+                        .IsUnique()
+                        .HasFilter("ApprovalSeq IS NOT NULL");
 
                     b.ToTable("AuditEntries", (string)null);
                 });

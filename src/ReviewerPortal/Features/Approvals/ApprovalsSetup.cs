@@ -31,6 +31,7 @@ public static class ApprovalsSetup
 
         // Hosted services start in registration order: Redis, then the database, then seed data, then the loops.
         services.AddSingleton<RedisConnection>();
+        services.AddSingleton<RedisDurability>();
         services.AddHostedService<RedisStartup>();
         services.AddHostedService<RedisServerClockSync>();
         services.AddSingleton<RedisLockFactory>();
@@ -41,6 +42,7 @@ public static class ApprovalsSetup
         services.AddSingleton<PolicyPublisher>();
         services.AddSingleton<TenantAccess>();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<AuditReconciler>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<Counters>();
         services.AddSingleton<Receipts.ReceiptSigner>();
@@ -72,6 +74,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ExpiryService>());
         builder.Services.AddHostedService<AuditOutboxDrain>();
         builder.Services.AddHostedService<ApprovalIndexPruner>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditReconciler>());
         builder.Services.AddHostedService<AgentHubRelay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Notifications.Notifier>());

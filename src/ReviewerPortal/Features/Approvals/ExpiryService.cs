@@ -156,7 +156,11 @@ public sealed class ExpiryService(
 /// <summary>Wakes the timer service when a deadline sooner than its next wake-up exists.</summary>
 public sealed class ExpirySignal : WakeSignal;
 
-/// <summary>Writes audit entries whose SQLite commit was lost (see <see cref="Audit.AuditLog"/>), at start and then periodically.</summary>
+/// <summary>
+/// Writes audit entries whose SQLite commit was lost or failed (see <see cref="Audit.AuditLog"/>), at start and then
+/// periodically. An entry leaves the outbox only once its row is committed, so a pass that fails (the database is
+/// still away) removes nothing and the next pass tries again.
+/// </summary>
 public sealed class AuditOutboxDrain(
     Audit.AuditLog audit,
     Tenants.TenantStore tenants,
@@ -169,19 +173,35 @@ public sealed class AuditOutboxDrain(
         using var timer = new PeriodicTimer(options.Value.AuditOutboxGrace, time);
         do
         {
+            await DrainAllAsync(stoppingToken);
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    /// <summary>One pass over every tenant; a tenant whose pass fails does not hold up the others.</summary>
+    public async Task DrainAllAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> all;
+        try
+        {
+            all = await tenants.ListAsync();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Audit outbox drain could not list the tenants; will retry");
+            return;
+        }
+        foreach (var tenant in all)
+        {
             try
             {
-                foreach (var tenant in await tenants.ListAsync())
-                {
-                    await audit.DrainOutboxAsync(tenant, options.Value.AuditOutboxGrace, stoppingToken);
-                }
+                await audit.DrainOutboxAsync(tenant, options.Value.AuditOutboxGrace, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                logger.LogWarning(ex, "Audit outbox drain failed; will retry");
+                logger.LogWarning(ex, "Audit outbox drain of {Tenant} failed; its entries stay in the outbox and the next pass retries", tenant);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 }
 

@@ -45,13 +45,14 @@ public static class AuditCsv
 {
     public static string Write(IEnumerable<AuditEntry> rows)
     {
-        var b = new System.Text.StringBuilder("sequence,at,tenant,approvalId,jobId,actor,action,fromState,toState,reason,policySnapshot,jobHash,details,hash\n");
+        var b = new System.Text.StringBuilder("sequence,at,tenant,approvalId,jobId,actor,action,fromState,toState,reason,policySnapshot,jobHash,details,hash,approvalSeq\n");
         foreach (var e in rows)
         {
             b.AppendJoin(',', new[]
             {
                 e.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), e.At.ToString("O"), e.Tenant, e.ApprovalId, e.JobId,
                 e.Actor, e.Action, e.FromState, e.ToState, e.Reason, e.PolicySnapshot, e.JobHash, e.Details, e.Hash,
+                e.ApprovalSeq?.ToString(System.Globalization.CultureInfo.InvariantCulture),
             }.Select(Field)).Append('\n');
         }
         return b.ToString();

@@ -24,6 +24,12 @@ public sealed class AuditEntry
     public string? PolicySnapshot { get; set; }
     public string? JobHash { get; set; }
     public string? Details { get; set; }
+
+    /// <summary>
+    /// For an approval transition, the approval's <c>seq</c> that the transition wrote in Redis; null for entries that
+    /// do not move an approval. At most one entry per (tenant, approval, seq): a second claim is a double transition.
+    /// </summary>
+    public long? ApprovalSeq { get; set; }
     public string? PreviousHash { get; set; }
     public string Hash { get; set; } = "";
 }
@@ -38,6 +44,8 @@ public sealed class AuditEntryConfiguration : IEntityTypeConfiguration<AuditEntr
         builder.HasIndex(e => e.EntryId).IsUnique();
         builder.HasIndex(e => new { e.Tenant, e.Sequence });
         builder.HasIndex(e => new { e.Tenant, e.ApprovalId });
+        // One entry per approval seq; entries without a seq are not constrained.
+        builder.HasIndex(e => new { e.Tenant, e.ApprovalId, e.ApprovalSeq }).IsUnique().HasFilter("ApprovalSeq IS NOT NULL");
         builder.HasIndex(e => e.At);
         builder.Property(e => e.EntryId).HasMaxLength(64);
         builder.Property(e => e.Tenant).HasMaxLength(64);

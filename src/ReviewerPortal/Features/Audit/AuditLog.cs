@@ -14,19 +14,28 @@ namespace ReviewerPortal.Features.Audit;
 /// <summary>
 /// Writes transitions and their audit rows together. A transition runs inside an open SQLite write transaction that
 /// already holds its audit row: if the row cannot be written, the transition never starts; if the Redis step
-/// refuses or fails, the row is rolled back. The Redis step also appends the same entry to the tenant's audit
-/// outbox in the same atomic script, and <see cref="DrainOutboxAsync"/> inserts any entry whose SQLite commit was
-/// lost (crash or failure between the two commits), so no transition is ever left without its row.
+/// refuses or fails, the row is rolled back. Every Redis step also appends the same entry to the tenant's audit
+/// outbox (a transition in the same atomic script; an entry with no Redis side of its own in an LPUSH of its own),
+/// and an entry leaves the outbox only once a commit that holds its row succeeded. So when the commit fails after
+/// the step (a full disk, an I/O error), the entry waits in the outbox and <see cref="DrainOutboxAsync"/> writes it
+/// later, through this same writer: no transition or refusal is ever left without its row.
 /// </summary>
 public sealed class AuditLog(
     IDbContextFactory<AppDbContext> dbFactory,
     RedisConnection redis,
+    RedisDurability durability,
     TimeProvider time,
     ILogger<AuditLog> logger) : IDisposable
 {
-    private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    private const int MaxBatch = 64;
+    private const int DrainChunk = 256;
+    private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private Task? _writer;
     private readonly Lock _start = new();
+    private int _queued;
+
+    /// <summary>Work items waiting for the writer (for tests that line up a batch).</summary>
+    internal int Queued => Volatile.Read(ref _queued);
 
     public AuditEntry NewEntry(string tenant, string actor, string action) => new()
     {
@@ -40,8 +49,8 @@ public sealed class AuditLog(
     public static string Serialize(AuditEntry entry) => JsonSerializer.Serialize(entry, AppJsonContext.Default.AuditEntry);
 
     /// <summary>
-    /// Runs <paramref name="transition"/> with the entry's JSON (to be pushed to the outbox by the same Redis script).
-    /// The transition answers whether it happened; only then is the audit row committed.
+    /// Runs <paramref name="transition"/> with the entry's JSON, which the same Redis script must push to the tenant's
+    /// audit outbox. The transition answers whether it happened; only then is the audit row committed.
     /// </summary>
     public async Task<T> RecordAsync<T>(
         AuditEntry entry,
@@ -49,20 +58,42 @@ public sealed class AuditLog(
         CancellationToken cancellationToken)
     {
         var json = Serialize(entry);
-        var item = new WorkItem(entry, json, async j =>
+        var item = new TransitionWork(entry, json, async j =>
         {
             var (happened, result) = await transition(j);
             return (happened, (object?)result);
         });
-        EnsureWriter();
-        await _queue.Writer.WriteAsync(item, cancellationToken);
+        await EnqueueAsync(item, cancellationToken);
         // Once queued, the item runs whole: a transition is never abandoned half-way by a caller going away.
         return (T)(await item.Done.Task)!;
     }
 
-    /// <summary>Writes one entry that has no Redis side (e.g. a refused attempt).</summary>
+    /// <summary>
+    /// Writes one entry that has no Redis side of its own (a refused attempt, a denied job, a delivery): its Redis step
+    /// is the push to the outbox, so an entry whose commit fails is still written later by the drain. A row that
+    /// cannot even be inserted fails the caller before anything is pushed.
+    /// </summary>
     public Task AppendAsync(AuditEntry entry, CancellationToken cancellationToken) =>
-        RecordAsync(entry, _ => Task.FromResult((true, true)), cancellationToken);
+        RecordAsync(entry, async json =>
+        {
+            await redis.Database.ListLeftPushAsync(RedisKeys.AuditOutbox(entry.Tenant), json);
+            return (true, true);
+        }, cancellationToken);
+
+    private async Task EnqueueAsync(Work work, CancellationToken cancellationToken)
+    {
+        EnsureWriter();
+        Interlocked.Increment(ref _queued);
+        try
+        {
+            await _queue.Writer.WriteAsync(work, cancellationToken);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _queued);
+            throw;
+        }
+    }
 
     private void EnsureWriter()
     {
@@ -77,46 +108,72 @@ public sealed class AuditLog(
     }
 
     /// <summary>
-    /// The single audit writer (SQLite has one writer anyway). It takes what is queued, up to a batch, inserts every
-    /// row in one open transaction (so a database that cannot take them fails the batch before anything happens),
-    /// then runs the batch's Redis steps concurrently (they touch different approvals: each caller holds its
-    /// approval's lock), and commits the rows of the steps that happened: one commit, one fsync, for the batch.
+    /// The single audit writer (SQLite has one writer anyway, and the per-tenant hash chain must have one: only this
+    /// loop reads a chain's head). It takes what is queued, up to a batch of transitions, inserts every row in one
+    /// open transaction (so a database that cannot take them fails the batch before anything happens), then runs the
+    /// batch's Redis steps concurrently (they touch different approvals: each caller holds its approval's lock), waits
+    /// for those writes to be durable where the server can tell (<see cref="RedisDurability"/>), and commits the rows
+    /// of the steps that happened: one commit, one fsync, for the batch. A drain request runs on its
+    /// own, in its own transaction, between batches.
     /// </summary>
     private async Task WriteLoopAsync()
     {
-        const int maxBatch = 64;
-        var batch = new List<WorkItem>(maxBatch);
+        var batch = new List<TransitionWork>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
             batch.Clear();
-            while (batch.Count < maxBatch && _queue.Reader.TryRead(out var next))
+            DrainWork? drain = null;
+            while (batch.Count < MaxBatch && drain is null && _queue.Reader.TryRead(out var next))
             {
-                batch.Add(next);
-            }
-            try
-            {
-                await WriteBatchAsync(batch);
-            }
-            catch (Exception ex)
-            {
-                // The database could not even be opened: fail what is still waiting; the loop lives on.
-                foreach (var item in batch)
+                Interlocked.Decrement(ref _queued);
+                if (next is TransitionWork transition)
                 {
-                    item.Done.TrySetException(ex);
+                    batch.Add(transition);
+                }
+                else
+                {
+                    drain = (DrainWork)next;
+                }
+            }
+            if (batch.Count > 0)
+            {
+                try
+                {
+                    await WriteBatchAsync(batch);
+                }
+                catch (Exception ex)
+                {
+                    // The database could not even be opened: fail what is still waiting; the loop lives on.
+                    foreach (var item in batch)
+                    {
+                        item.Done.TrySetException(ex);
+                    }
+                }
+            }
+            if (drain is not null)
+            {
+                try
+                {
+                    drain.Done.TrySetResult(await WriteDrainAsync(drain.Entries));
+                }
+                catch (Exception ex)
+                {
+                    drain.Done.TrySetException(ex);
                 }
             }
         }
     }
 
-    private async Task WriteBatchAsync(List<WorkItem> batch)
+    private async Task WriteBatchAsync(List<TransitionWork> batch)
     {
-        (bool Happened, object? Result, Exception? Error)[] outcomes;
+        StepOutcome[] outcomes;
         await using (var db = await dbFactory.CreateDbContextAsync())
         {
             await using var tx = await db.Database.BeginTransactionAsync();
+            InsertResult[] rows;
             try
             {
-                await InsertAsync(db, batch.Select(i => i.Entry));
+                rows = await InsertAsync(db, batch.Select(i => i.Entry).ToList());
             }
             catch (Exception ex)
             {
@@ -127,8 +184,22 @@ public sealed class AuditLog(
                 }
                 return;
             }
+            // A row the table refuses (a constraint other than its EntryId) fails its own transition only.
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (rows[i].Refused is { } refused)
+                {
+                    batch[i].Done.TrySetException(refused);
+                }
+            }
+            batch = batch.Where((_, i) => rows[i].Refused is null).ToList();
 
             outcomes = await Task.WhenAll(batch.Select(RunStepAsync));
+            if (outcomes.Any(o => o.Happened))
+            {
+                // The rows commit only once the Redis writes they record are durable (where the server can tell).
+                await durability.WaitAsync();
+            }
             if (outcomes.All(o => o.Happened))
             {
                 await CommitAsync(tx, batch, outcomes);
@@ -155,36 +226,46 @@ public sealed class AuditLog(
         {
             await using var db = await dbFactory.CreateDbContextAsync();
             await using var tx = await db.Database.BeginTransactionAsync();
-            await InsertAsync(db, happened.Select(i => i.Entry));
-            await CommitAsync(tx, happened, kept);
+            var rows = await InsertAsync(db, happened.Select(i => i.Entry).ToList());
+            foreach (var refused in rows.Select(r => r.Refused).OfType<Exception>())
+            {
+                // Its transition happened and its entry waits in the outbox; the drain reports it again.
+                logger.LogError(refused, "Audit row refused after its transition happened; it stays in the outbox");
+            }
+            await CommitAsync(tx, happened, kept, written: happened.Where((_, i) => rows[i].Refused is null).ToList());
         }
-        catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
+        catch (Exception ex)
         {
             Recovered(happened, kept, ex);
         }
     }
 
-    private static async Task<(bool Happened, object? Result, Exception? Error)> RunStepAsync(WorkItem item)
+    private static async Task<StepOutcome> RunStepAsync(TransitionWork item)
     {
         try
         {
             var (happened, result) = await item.Transition(item.Json);
-            return (happened, result, null);
+            return new StepOutcome(happened, result, null);
         }
         catch (Exception ex)
         {
-            return (false, null, ex);
+            return new StepOutcome(false, null, ex);
         }
     }
 
-    private async Task CommitAsync(Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction tx, List<WorkItem> items,
-        (bool Happened, object? Result, Exception? Error)[] outcomes)
+    /// <summary>
+    /// Commits the rows of steps that happened. Their transitions stand whatever the commit does: a failed commit
+    /// leaves the entries in the outbox (every step pushed its entry there) for the drain, and the callers see their
+    /// transitions as done. Only after a successful commit do the entries leave the outbox.
+    /// </summary>
+    private async Task CommitAsync(IDbContextTransaction tx, List<TransitionWork> items, StepOutcome[] outcomes,
+        List<TransitionWork>? written = null)
     {
         try
         {
             await tx.CommitAsync();
         }
-        catch (Exception ex) when (ex is SqliteException or DbUpdateException or InvalidOperationException)
+        catch (Exception ex)
         {
             Recovered(items, outcomes, ex);
             return;
@@ -192,21 +273,21 @@ public sealed class AuditLog(
         for (var i = 0; i < items.Count; i++)
         {
             Complete(items[i], outcomes[i]);
-            await RemoveFromOutboxAsync(items[i].Entry.Tenant, items[i].Json);
         }
+        await Task.WhenAll((written ?? items).Select(i => RemoveFromOutboxAsync(i.Entry.Tenant, i.Json)));
     }
 
     /// <summary>The transitions happened in Redis and their entries wait in the outbox: the drain writes the rows later.</summary>
-    private void Recovered(List<WorkItem> items, (bool Happened, object? Result, Exception? Error)[] outcomes, Exception ex)
+    private void Recovered(List<TransitionWork> items, StepOutcome[] outcomes, Exception ex)
     {
-        logger.LogError(ex, "Audit commit of {Count} entries failed after their transitions; the outbox will replay them", items.Count);
+        logger.LogError(ex, "Audit commit of {Count} entries failed after their transitions; they stay in the outbox for the drain", items.Count);
         for (var i = 0; i < items.Count; i++)
         {
             Complete(items[i], outcomes[i]);
         }
     }
 
-    private static void Complete(WorkItem item, (bool Happened, object? Result, Exception? Error) outcome)
+    private static void Complete(TransitionWork item, StepOutcome outcome)
     {
         if (outcome.Error is not null)
         {
@@ -222,9 +303,12 @@ public sealed class AuditLog(
 
     /// <summary>
     /// Inserts the rows in order inside the open transaction, each chained to its tenant's previous hash: one lookup of
-    /// the chain's head per tenant and batch, then one prepared INSERT per row (the hot path of every transition).
+    /// the chain's head per tenant and call, then one prepared INSERT per row (the hot path of every transition).
+    /// A row whose EntryId is already in the table is skipped (it was written before: a replay, the drain) and the
+    /// chain's head stays where it was; a row that breaks another constraint is refused alone (SQLite backs out that
+    /// one statement and the transaction goes on), so neither fails the unrelated rows beside it.
     /// </summary>
-    private static async Task InsertAsync(AppDbContext db, IEnumerable<AuditEntry> entries)
+    private static async Task<InsertResult[]> InsertAsync(AppDbContext db, IReadOnlyList<AuditEntry> entries)
     {
         var connection = (SqliteConnection)db.Database.GetDbConnection();
         var transaction = (SqliteTransaction?)db.Database.CurrentTransaction?.GetDbTransaction();
@@ -232,76 +316,151 @@ public sealed class AuditLog(
         head.Transaction = transaction;
         head.CommandText = "SELECT Hash FROM AuditEntries WHERE Tenant = $tenant ORDER BY Sequence DESC LIMIT 1";
         var headTenant = head.Parameters.Add("$tenant", SqliteType.Text);
+        await using var existing = connection.CreateCommand();
+        existing.Transaction = transaction;
+        existing.CommandText = "SELECT Sequence, PreviousHash, Hash FROM AuditEntries WHERE EntryId = $entryId";
+        var existingId = existing.Parameters.Add("$entryId", SqliteType.Text);
         await using var insert = connection.CreateCommand();
         insert.Transaction = transaction;
+        // ON CONFLICT names EntryId alone: any other unique index (a second claim of an approval's seq) still raises.
         insert.CommandText = """
             INSERT INTO AuditEntries (EntryId, At, Tenant, ApprovalId, JobId, Actor, Action, FromState, ToState, Reason,
-                                      PolicySnapshot, JobHash, Details, PreviousHash, Hash)
+                                      PolicySnapshot, JobHash, Details, ApprovalSeq, PreviousHash, Hash)
             VALUES ($entryId, $at, $tenant, $approvalId, $jobId, $actor, $action, $fromState, $toState, $reason,
-                    $policySnapshot, $jobHash, $details, $previousHash, $hash)
+                    $policySnapshot, $jobHash, $details, $approvalSeq, $previousHash, $hash)
+            ON CONFLICT (EntryId) DO NOTHING
             RETURNING Sequence
             """;
         string[] names = ["$entryId", "$at", "$tenant", "$approvalId", "$jobId", "$actor", "$action", "$fromState", "$toState", "$reason",
-            "$policySnapshot", "$jobHash", "$details", "$previousHash", "$hash"];
+            "$policySnapshot", "$jobHash", "$details", "$approvalSeq", "$previousHash", "$hash"];
         foreach (var name in names)
         {
-            insert.Parameters.Add(name, name == "$at" ? SqliteType.Integer : SqliteType.Text);
+            insert.Parameters.Add(name, name is "$at" or "$approvalSeq" ? SqliteType.Integer : SqliteType.Text);
         }
         var heads = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var e in entries)
+        var results = new InsertResult[entries.Count];
+        for (var n = 0; n < entries.Count; n++)
         {
+            var e = entries[n];
             if (!heads.TryGetValue(e.Tenant, out var previous))
             {
                 headTenant.Value = e.Tenant;
                 previous = await head.ExecuteScalarAsync() as string;
+                heads[e.Tenant] = previous;
             }
             e.PreviousHash = previous;
             e.Hash = ComputeHash(e);
             object?[] values = [e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action, e.FromState, e.ToState, e.Reason,
-                e.PolicySnapshot, e.JobHash, e.Details, e.PreviousHash, e.Hash];
+                e.PolicySnapshot, e.JobHash, e.Details, e.ApprovalSeq, e.PreviousHash, e.Hash];
             for (var i = 0; i < values.Length; i++)
             {
                 insert.Parameters[i].Value = values[i] ?? DBNull.Value;
             }
-            e.Sequence = (long)(await insert.ExecuteScalarAsync())!;
-            heads[e.Tenant] = e.Hash;
+            object? sequence;
+            try
+            {
+                sequence = await insert.ExecuteScalarAsync();
+            }
+            catch (SqliteException ex) when (ex.SqliteErrorCode == SQLiteConstraint)
+            {
+                results[n] = new InsertResult(false, new AuditConflictException(e, ex));
+                continue;
+            }
+            if (sequence is long written)
+            {
+                e.Sequence = written;
+                heads[e.Tenant] = e.Hash;
+                results[n] = new InsertResult(true, null);
+                continue;
+            }
+            // Already there: the caller's entry takes the stored row's place in the chain.
+            existingId.Value = e.EntryId;
+            await using (var reader = await existing.ExecuteReaderAsync())
+            {
+                if (await reader.ReadAsync())
+                {
+                    e.Sequence = reader.GetInt64(0);
+                    e.PreviousHash = reader.IsDBNull(1) ? null : reader.GetString(1);
+                    e.Hash = reader.GetString(2);
+                }
+            }
+            results[n] = new InsertResult(false, null);
         }
+        return results;
     }
 
-    private sealed record WorkItem(AuditEntry Entry, string Json, Func<string, Task<(bool Happened, object? Result)>> Transition)
+    private const int SQLiteConstraint = 19;
+
+    private abstract record Work;
+
+    private sealed record TransitionWork(AuditEntry Entry, string Json, Func<string, Task<(bool Happened, object? Result)>> Transition) : Work
     {
         public TaskCompletionSource<object?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
+    private sealed record DrainWork(IReadOnlyList<AuditEntry> Entries) : Work
+    {
+        public TaskCompletionSource<InsertResult[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private readonly record struct StepOutcome(bool Happened, object? Result, Exception? Error);
+
+    /// <summary>Inserted: a new row. Neither inserted nor refused: the row was already there. Refused: the table will not take it.</summary>
+    private readonly record struct InsertResult(bool Inserted, Exception? Refused);
+
+    /// <summary>Outbox entries, in their own transaction: idempotent inserts, one commit; a failed commit throws.</summary>
+    private async Task<InsertResult[]> WriteDrainAsync(IReadOnlyList<AuditEntry> entries)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        await using var tx = await db.Database.BeginTransactionAsync();
+        var rows = await InsertAsync(db, entries);
+        await tx.CommitAsync();
+        return rows;
+    }
+
     /// <summary>
-    /// Inserts outbox entries older than <paramref name="minAge"/> that have no row yet, and clears the outbox.
-    /// Younger entries may belong to a transition whose commit is still under way.
+    /// Writes the outbox entries older than <paramref name="minAge"/> (younger ones may belong to a transition whose
+    /// commit is still under way) through the single writer, in a transaction of their own, and takes an entry off the
+    /// outbox only once its row is committed or found already there. A pass whose commit fails throws and removes
+    /// nothing. Returns how many rows it wrote.
     /// </summary>
     public async Task<int> DrainOutboxAsync(string tenant, TimeSpan minAge, CancellationToken cancellationToken)
     {
         var db = redis.Database;
         var key = RedisKeys.AuditOutbox(tenant);
-        var items = await db.ListRangeAsync(key);
-        var written = 0;
         var cutoff = time.GetUtcNow() - minAge;
-        foreach (var item in items)
+        var due = new List<(StackExchange.Redis.RedisValue Raw, AuditEntry Entry)>();
+        foreach (var item in await db.ListRangeAsync(key))
         {
-            var json = (string)item!;
-            var entry = JsonSerializer.Deserialize(json, AppJsonContext.Default.AuditEntry);
-            if (entry is null || entry.At > cutoff)
+            var entry = JsonSerializer.Deserialize((string)item!, AppJsonContext.Default.AuditEntry);
+            if (entry is not null && entry.At <= cutoff)
             {
-                continue;
+                due.Add((item, entry));
             }
-            await using (var ctx = await dbFactory.CreateDbContextAsync(cancellationToken))
+        }
+        var written = 0;
+        // The list holds the newest first: write the oldest first, so the chain keeps their order.
+        due.Reverse();
+        foreach (var chunk in due.Chunk(DrainChunk))
+        {
+            var work = new DrainWork([.. chunk.Select(c => c.Entry)]);
+            await EnqueueAsync(work, cancellationToken);
+            var rows = await work.Done.Task;
+            for (var i = 0; i < chunk.Length; i++)
             {
-                if (!await ctx.AuditEntries.AnyAsync(e => e.EntryId == entry.EntryId, cancellationToken))
+                var (raw, entry) = chunk[i];
+                if (rows[i].Refused is { } refused)
                 {
-                    await AppendAsync(entry, cancellationToken);
+                    logger.LogError(refused, "Audit entry {EntryId} ({Action}) in the outbox is refused by the table; it stays there", entry.EntryId, entry.Action);
+                    continue;
+                }
+                if (rows[i].Inserted)
+                {
                     written++;
                     logger.LogWarning("Audit entry {EntryId} ({Action}) recovered from the outbox", entry.EntryId, entry.Action);
                 }
+                await db.ListRemoveAsync(key, raw);
             }
-            await db.ListRemoveAsync(key, item);
         }
         return written;
     }
@@ -340,13 +499,26 @@ public sealed class AuditLog(
         return new AuditVerification(tenant, true, count, null);
     }
 
+    /// <summary>The row's hash over its fields and the previous hash; the approval seq joins only when set, so rows written
+    /// before it existed keep their hashes.</summary>
     internal static string ComputeHash(AuditEntry e)
     {
         var text = string.Join('\u001f',
             e.PreviousHash, e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action,
             e.FromState, e.ToState, e.Reason, e.PolicySnapshot, e.JobHash, e.Details);
+        if (e.ApprovalSeq is { } seq)
+        {
+            text += "\u001fseq=" + seq.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 }
 
 public sealed record AuditVerification(string Tenant, bool Intact, int VerifiedEntries, long? FirstBrokenSequence);
+
+/// <summary>The audit table refused a row for a constraint other than its EntryId (e.g. a second entry for the same approval seq).</summary>
+public sealed class AuditConflictException(AuditEntry entry, SqliteException inner)
+    : InvalidOperationException($"Audit entry {entry.EntryId} ({entry.Action}) refused: {inner.Message}", inner)
+{
+    public AuditEntry Entry { get; } = entry;
+}

@@ -5,9 +5,23 @@ using ReviewerPortal.Infrastructure.Redis;
 
 namespace ReviewerPortal.Features.Health;
 
-public sealed record HealthReport(string Status, string Redis, string Sqlite, string RedisMode, string? Problem = null);
+/// <summary>
+/// <see cref="Warnings"/>: settings of the configured Redis that can lose acknowledged writes (still healthy);
+/// <see cref="Durability"/>: what audit commits wait for.
+/// </summary>
+public sealed record HealthReport(string Status, string Redis, string Sqlite, string RedisMode, string? Problem = null)
+{
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+    public DurabilityReport? Durability { get; init; }
+}
 
-/// <summary><c>GET /healthz</c>: 200 when Redis and SQLite both answer, 503 naming the one that does not.</summary>
+/// <summary>What audit commits wait for ("off", "none", "waitaof", "wait 1", "waitaof+wait 1"), how many waits ran and came back short.</summary>
+public sealed record DurabilityReport(string Mode, long Waits, long Shortfalls);
+
+/// <summary>
+/// <c>GET /healthz</c>: 200 when Redis and SQLite both answer, 503 naming the one that does not; Redis settings that
+/// risk acknowledged writes are listed as warnings (still 200).
+/// </summary>
 public static class HealthApi
 {
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(2);
@@ -20,7 +34,7 @@ public static class HealthApi
     }
 
     public static async Task<Results<Ok<HealthReport>, JsonHttpResult<HealthReport>>> Check(
-        RedisConnection redis, IDbContextFactory<AppDbContext> dbFactory, CancellationToken cancellationToken)
+        RedisConnection redis, RedisDurability durability, IDbContextFactory<AppDbContext> dbFactory, CancellationToken cancellationToken)
     {
         var redisOk = await Probe(async () => await redis.Database.PingAsync());
         var sqliteOk = await Probe(async () =>
@@ -36,7 +50,11 @@ public static class HealthApi
                 (false, _) => "redis is not answering",
                 (_, false) => "sqlite is not answering",
                 _ => null,
-            });
+            })
+        {
+            Warnings = durability.Warnings,
+            Durability = new DurabilityReport(durability.Mode, durability.Waits, durability.Shortfalls),
+        };
         return redisOk && sqliteOk
             ? TypedResults.Ok(report)
             : TypedResults.Json(report, statusCode: StatusCodes.Status503ServiceUnavailable);

@@ -74,10 +74,17 @@ public sealed class RedisConnection(
     }
 }
 
-/// <summary>Connects Redis (starting the embedded server where none is configured) before the app serves anything.</summary>
-public sealed class RedisStartup(RedisConnection connection) : IHostedService
+/// <summary>
+/// Connects Redis (starting the embedded server where none is configured) before the app serves anything, and reads
+/// once what durability the server offers.
+/// </summary>
+public sealed class RedisStartup(RedisConnection connection, RedisDurability durability) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => connection.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await connection.StartAsync(cancellationToken);
+        await durability.DetectAsync();
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -33,4 +33,15 @@ public sealed class RedisOptions
     /// <summary>How long a decision waits for a busy lock before answering 423.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
     public TimeSpan LockWaitBudget { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// After each batch of transitions and before their audit rows commit, wait for the Redis writes to be durable:
+    /// <c>Auto</c> uses what the server offers (WAITAOF on Redis 7.2+ with AOF on, WAIT with replicas; nothing on a
+    /// server without either), <c>Off</c> never waits.
+    /// </summary>
+    public DurabilityWait WaitForDurability { get; set; } = DurabilityWait.Auto;
+
+    /// <summary>How long one durability wait may take before the batch goes on (logged and counted as short).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:00:30")]
+    public TimeSpan DurabilityWaitTimeout { get; set; } = TimeSpan.FromSeconds(1);
 }
