@@ -539,6 +539,7 @@ public sealed partial class ApprovalService
     private async Task<TransitionResult> MoveAsync(AuditEntry entry, TransitionRequest request, CancellationToken cancellationToken,
         DateTimeOffset? newDeadline = null)
     {
+        entry.ApprovalSeq = request.ExpectedSeq + 1; // the seq the move writes: one audited entry per step of the approval
         var result = await audit.RecordAsync(entry, async json =>
         {
             var r = await store.TransitionAsync(request with { AuditJson = json });

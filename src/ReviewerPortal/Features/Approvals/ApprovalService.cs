@@ -213,6 +213,7 @@ public sealed partial class ApprovalService(
             ExpiresAt = now + ttl,
         };
         var entry = Entry(approval, agent.Actor, "submitted", null, ApprovalStates.Pending);
+        entry.ApprovalSeq = approval.Seq;
         entry.Reason = $"rule {evaluation.RuleId ?? "(default)"}; expires {approval.ExpiresAt:O}";
         var notifications = Notify(settings, approval, Notifications.NotificationKinds.ApprovalRequested, settings.NotifiedAt(0), now,
             $"Approval requested: {job.Topic} in {job.Env}",
@@ -392,6 +393,7 @@ public sealed partial class ApprovalService(
                 state: target)
             : [];
         var release = decides && verdict == Verdict.Approve && settings.Dispatch is not null;
+        entry.ApprovalSeq = current.Seq + 1;
         var result = await audit.RecordAsync(entry, async json =>
         {
             var r = await store.TransitionAsync(new TransitionRequest
@@ -567,6 +569,7 @@ public sealed partial class ApprovalService(
             fields.Add(new("decidedBy", "policy"));
             fields.Add(new("reason", note));
         }
+        entry.ApprovalSeq = current.Seq + 1;
         var result = await audit.RecordAsync(entry, async json =>
         {
             var r = await store.TransitionAsync(new TransitionRequest

@@ -8,10 +8,11 @@ namespace ReviewerPortal.Infrastructure.Redis;
 public enum DurabilityWait { Auto, Off }
 
 /// <summary>
-/// Makes a batch's Redis writes durable before its audit rows commit, where the server supports it: <c>WAITAOF 1 0</c>
-/// when the server writes an append-only log and knows the command (Redis 7.2+), <c>WAIT n</c> when it has n
-/// replicas. What the server offers is read once at start (INFO, CONFIG GET, a harmless probe); a server that
-/// answers differently or not at all (Garnet) simply gets no wait. A wait that comes back short is logged and
+/// Makes a batch's Redis writes durable before its audit rows commit (and so before anyone is answered), where the
+/// server supports it: <c>WAITAOF 1 0</c> when the server writes an append-only log and knows the command (Redis 7.2+),
+/// <c>COMMITAOF</c> on Garnet (it returns once its append-only log is committed: the embedded server's barrier),
+/// <c>WAIT n</c> when it has n replicas; on a cluster, on every primary. What the server offers is read once at start
+/// (INFO, CONFIG GET, harmless probes); a server that answers differently or not at all simply gets no wait. A wait that comes back short is logged and
 /// counted, never a failure: the transitions already happened. The same look at start lists the settings that can
 /// lose acknowledged writes (no AOF, <c>appendfsync no</c>, an eviction policy), shown on <c>/healthz</c>.
 /// </summary>
@@ -23,13 +24,16 @@ public sealed class RedisDurability(RedisConnection redis, IOptions<RedisOptions
     /// <summary>The writer waits for the local append-only log (<c>WAITAOF 1 0</c>).</summary>
     public bool WaitsForAof { get; private set; }
 
+    /// <summary>The writer has the server commit its append-only log (<c>COMMITAOF</c>, Garnet).</summary>
+    public bool CommitsAof { get; private set; }
+
     /// <summary>The writer waits for this many replicas (<c>WAIT n</c>); 0 = none.</summary>
     public int Replicas { get; private set; }
 
     /// <summary>Settings of the configured Redis that can lose acknowledged writes.</summary>
     public IReadOnlyList<string> Warnings { get; private set; } = [];
 
-    /// <summary>"off" (configured so), "none" (the server offers nothing), or what is waited for: "waitaof", "wait 2", "waitaof+wait 2".</summary>
+    /// <summary>"off" (configured so), "none" (the server offers nothing), or what is waited for: "waitaof", "commitaof", "wait 2", "waitaof+wait 2".</summary>
     public string Mode { get; private set; } = "none";
 
     /// <summary>Waits done since start.</summary>
@@ -78,14 +82,17 @@ public sealed class RedisDurability(RedisConnection redis, IOptions<RedisOptions
             return;
         }
         WaitsForAof = aof == "1" && await ProbeAsync("WAITAOF", 0, 0, 1);
+        // Garnet has no WAITAOF (though it reports a Redis 7.4 version) but COMMITAOF, which answers once its log is committed.
+        CommitsAof = !WaitsForAof && await ProbeAsync("COMMITAOF");
         Replicas = replication.GetValueOrDefault("role") == "master"
                    && int.TryParse(replication.GetValueOrDefault("connected_slaves"), CultureInfo.InvariantCulture, out var n) ? n : 0;
-        Mode = (WaitsForAof, Replicas) switch
+        var aofMode = WaitsForAof ? "waitaof" : CommitsAof ? "commitaof" : null;
+        Mode = (aofMode, Replicas) switch
         {
-            (false, 0) => "none",
-            (true, 0) => "waitaof",
-            (false, var r) => $"wait {r}",
-            (true, var r) => $"waitaof+wait {r}",
+            (null, 0) => "none",
+            (not null, 0) => aofMode,
+            (null, var r) => $"wait {r}",
+            (not null, var r) => $"{aofMode}+wait {r}",
         };
         logger.LogInformation("Audit commits wait for Redis durability: {Mode}", Mode);
     }
@@ -93,31 +100,42 @@ public sealed class RedisDurability(RedisConnection redis, IOptions<RedisOptions
     /// <summary>After a batch's Redis steps: waits for what the server offers, up to the timeout; a short answer is logged and counted.</summary>
     public async Task WaitAsync()
     {
-        if (!WaitsForAof && Replicas == 0)
+        if (!WaitsForAof && !CommitsAof && Replicas == 0)
         {
             return;
         }
         var timeout = (long)Timeout.TotalMilliseconds;
+        // Each primary that may have taken a write of the batch (one, unless this is a cluster), on its own connection:
+        // WAITAOF and WAIT speak for the writes made on the connection they are sent on.
+        var primaries = redis.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica).ToList();
         try
         {
-            if (WaitsForAof)
+            await Task.WhenAll(primaries.Select(async server =>
             {
-                var acks = (RedisResult[])(await redis.Database.ExecuteAsync("WAITAOF", 1, 0, timeout))!;
-                Interlocked.Increment(ref _waits);
-                if ((long)acks[0] < 1)
+                if (WaitsForAof)
                 {
-                    Short("WAITAOF 1 0", 1, (long)acks[0]);
+                    var acks = (RedisResult[])(await server.ExecuteAsync("WAITAOF", 1, 0, timeout))!;
+                    Interlocked.Increment(ref _waits);
+                    if ((long)acks[0] < 1)
+                    {
+                        Short("WAITAOF 1 0", 1, (long)acks[0]);
+                    }
                 }
-            }
-            if (Replicas > 0)
-            {
-                var acks = (long)await redis.Database.ExecuteAsync("WAIT", Replicas, timeout);
-                Interlocked.Increment(ref _waits);
-                if (acks < Replicas)
+                else if (CommitsAof)
                 {
-                    Short($"WAIT {Replicas}", Replicas, acks);
+                    await server.ExecuteAsync("COMMITAOF");
+                    Interlocked.Increment(ref _waits);
                 }
-            }
+                if (Replicas > 0)
+                {
+                    var acks = (long)await server.ExecuteAsync("WAIT", Replicas, timeout);
+                    Interlocked.Increment(ref _waits);
+                    if (acks < Replicas)
+                    {
+                        Short($"WAIT {Replicas}", Replicas, acks);
+                    }
+                }
+            }));
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or InvalidCastException)
         {
