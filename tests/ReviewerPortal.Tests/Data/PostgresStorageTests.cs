@@ -103,6 +103,35 @@ public sealed partial class PostgresStorageTests
         Assert.NotEqual(HttpStatusCode.Forbidden, onB.StatusCode);
     }
 
+    [SkippableFact]
+    public async Task Two_instances_starting_together_seed_one_set_of_accounts_and_keys()
+    {
+        var pg = await TestServers.PostgresAsync();
+        Skip.If(pg is null, TestServers.PostgresInstallHint);
+        var prefix = $"pg{Guid.NewGuid():N}:";
+
+        var apps = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
+            Task.Run(() => TestApp.StartAsync(postgres: pg, settings: Accounts(), keyPrefix: prefix))));
+        try
+        {
+            Assert.Equal(["ada", "rita"], (await QueryAsync<string>(pg, """SELECT "UserName" FROM "AspNetUsers" ORDER BY 1""")).ToArray());
+            Assert.Equal(3, (await QueryAsync<string>(pg, """SELECT "Name" FROM "AspNetRoles" """)).Count);
+            Assert.Equal(2, (await QueryAsync<string>(pg, """SELECT "UserId" FROM "AspNetUserRoles" """)).Count);
+            Assert.Equal(2, (await QueryAsync<string>(pg, """SELECT "KeyHash" FROM "ApiKeys" """)).Count);
+            foreach (var app in apps)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await app.WithToken("rita-token").GetAsync("/api/v1/tenants")).StatusCode);
+            }
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.DisposeAsync();
+            }
+        }
+    }
+
     /// <summary>Signs in through the portal's login form (anti-forgery token and all); answers the auth cookie as a Cookie header value.</summary>
     internal static async Task<string> SignInAsync(TestApp app, string user, string password)
     {
