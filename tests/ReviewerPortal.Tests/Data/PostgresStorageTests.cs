@@ -132,6 +132,48 @@ public sealed partial class PostgresStorageTests
         }
     }
 
+    [SkippableFact]
+    public async Task Postgres_outage_answers_503_naming_it_and_the_app_recovers_by_itself()
+    {
+        // A server of this test's own, to stop and start again.
+        await using var server = await OwnPostgresServer.StartAsync();
+        Skip.If(server is null, TestServers.PostgresInstallHint);
+        var pg = await server.CreateDatabaseAsync() + ";Timeout=3;Command Timeout=5";
+        await using var app = await TestApp.StartAsync(postgres: pg, settings: Accounts());
+        Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/healthz")).StatusCode);
+
+        await server.StopAsync();
+
+        var health = await app.CreateClient().GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        var report = await health.Json();
+        Assert.Equal("down", report.Str("postgres"));
+        Assert.Equal("postgres is not answering", report.Str("problem"));
+        // A token not cached yet must be looked up in the database: 503 naming the store, not a 500 or a 401.
+        var call = await app.WithToken("rita-token").GetAsync("/api/v1/tenants");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, call.StatusCode);
+        Assert.Equal("postgres", (await call.Json()).Str("store"));
+
+        await server.StartAgainAsync();
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HttpResponseMessage healthy;
+        do
+        {
+            healthy = await app.CreateClient().GetAsync("/healthz");
+        }
+        while (healthy.StatusCode != HttpStatusCode.OK && DateTime.UtcNow < deadline && await Pause());
+        Assert.Equal(HttpStatusCode.OK, healthy.StatusCode);
+        Assert.Equal("up", (await healthy.Json()).Str("postgres"));
+        Assert.Equal(HttpStatusCode.OK, (await app.WithToken("rita-token").GetAsync("/api/v1/tenants")).StatusCode);
+    }
+
+    private static async Task<bool> Pause()
+    {
+        await Task.Delay(200);
+        return true;
+    }
+
     /// <summary>Signs in through the portal's login form (anti-forgery token and all); answers the auth cookie as a Cookie header value.</summary>
     internal static async Task<string> SignInAsync(TestApp app, string user, string password)
     {
@@ -176,5 +218,20 @@ public sealed partial class PostgresStorageTests
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
+    }
+}
+
+public sealed class StorageExceptionClassificationTests
+{
+    [Fact]
+    public void Npgsql_failures_name_postgres_and_sqlite_failures_name_sqlite()
+    {
+        Assert.Equal("postgres", ReviewerPortal.Infrastructure.Http.StorageExceptionHandler.Classify(new NpgsqlException("gone")));
+        Assert.Equal("postgres", ReviewerPortal.Infrastructure.Http.StorageExceptionHandler.Classify(
+            new Microsoft.EntityFrameworkCore.DbUpdateException("save", new NpgsqlException("gone"))));
+        Assert.Equal("postgres", ReviewerPortal.Infrastructure.Http.StorageExceptionHandler.Classify(
+            new InvalidOperationException("wrapped", new NpgsqlException("gone"))));
+        Assert.Equal("sqlite", ReviewerPortal.Infrastructure.Http.StorageExceptionHandler.Classify(
+            new Microsoft.Data.Sqlite.SqliteException("locked", 5)));
     }
 }
