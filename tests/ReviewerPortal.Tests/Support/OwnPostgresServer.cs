@@ -5,9 +5,11 @@ using Npgsql;
 namespace ReviewerPortal.Tests.Support;
 
 /// <summary>
-/// A PostgreSQL server of the tests' own (Debian's <c>postgresql</c> package): a fresh cluster in a temporary folder on a
-/// free loopback port, trust authentication, no fsync. The server refuses to run as root, so as root it runs as the
-/// <c>postgres</c> user through <c>runuser</c>. Stopped (<c>pg_ctl stop -m immediate</c>) on dispose.
+/// A PostgreSQL server of the tests' own (Debian's <c>postgresql</c> package): a fresh cluster in a temporary folder
+/// on a free loopback port, trust authentication, no fsync (commits still reach the OS before they return, so a
+/// server stopped with <c>-m immediate</c> and started again keeps them). The server refuses to run as root, so as
+/// root it runs as the <c>postgres</c> user through <c>runuser</c>. Stopped (<c>pg_ctl stop -m immediate</c>) on
+/// dispose, and by a watchdog when the test process ends without disposing it.
 /// </summary>
 public sealed class OwnPostgresServer : IAsyncDisposable
 {
@@ -64,7 +66,24 @@ public sealed class OwnPostgresServer : IAsyncDisposable
             ["-D", dir, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]);
         var server = new OwnPostgresServer(bin, dir, TestServers.LowFreePort());
         await server.StartAgainAsync();
+        server.WatchThisProcess();
         return server;
+    }
+
+    /// <summary>
+    /// pg_ctl runs the server detached, and a test host is not always given the time to run its exit handlers: a
+    /// small watchdog stops the server and removes its folder once this process is gone, however it ends.
+    /// </summary>
+    private void WatchThisProcess()
+    {
+        var stop = $"{Path.Combine(_bin, "pg_ctl")} -D {_dir} -m immediate -w stop";
+        var script = $"exec </dev/null >/dev/null 2>&1; while [ -d /proc/{Environment.ProcessId} ]; do sleep 1; done; " +
+                     (IsRoot ? $"runuser -u postgres -- {stop}" : stop) + $"; rm -rf {_dir}";
+        using var watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script])
+        {
+            UseShellExecute = false,
+            WorkingDirectory = "/",
+        });
     }
 
     /// <summary>Starts the server (again) on its folder and port.</summary>
@@ -73,7 +92,7 @@ public sealed class OwnPostgresServer : IAsyncDisposable
         await RunAsPostgresAsync(Path.Combine(_bin, "pg_ctl"),
         [
             "-D", _dir, "-l", Path.Combine(_dir, "server.log"), "-w", "-t", "60",
-            "-o", $"-p {Port} -k {_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off " +
+            "-o", $"-p {Port} -k {_dir} -c listen_addresses=127.0.0.1 -c fsync=off " +
                   "-c full_page_writes=off -c max_connections=300",
             "start",
         ]);
