@@ -5,6 +5,11 @@ using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Infrastructure.Http;
 
+if (CopyStorageCommand.Matches(args))
+{
+    return await CopyStorageCommand.RunAsync(args, Console.Out, Console.Error);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddApprovals();
@@ -31,6 +36,7 @@ app.MapAccountEndpoints();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
-app.Run();
+await app.RunAsync();
+return 0;
 
 public partial class Program;

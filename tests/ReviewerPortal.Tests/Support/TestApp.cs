@@ -11,7 +11,8 @@ namespace ReviewerPortal.Tests.Support;
 
 /// <summary>
 /// The whole app in-process, against a real Redis-protocol server (its own key prefix, so tests run side by side
-/// on one server) and a real SQLite file in a temporary folder. Demo tenants, keys and accounts are seeded.
+/// on one server) and a real SQLite file in a temporary folder, or a PostgreSQL database (<c>postgres:</c>, from
+/// <see cref="TestServers.PostgresAsync"/>). Demo tenants, keys and accounts are seeded.
 /// </summary>
 public sealed class TestApp : WebApplicationFactory<Program>
 {
@@ -30,11 +31,12 @@ public sealed class TestApp : WebApplicationFactory<Program>
     }
 
     private TestApp(string redis, string dataPath, string prefix, FakeTimeProvider? clock, IDictionary<string, string?>? settings,
-        Action<IServiceCollection>? services)
+        Action<IServiceCollection>? services, string? postgres)
     {
         _services = services;
         DataPath = dataPath;
         KeyPrefix = prefix;
+        Postgres = postgres;
         _clock = clock;
         _settings = new Dictionary<string, string?>
         {
@@ -43,6 +45,11 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Storage:DataPath"] = dataPath,
             ["Demo:Enabled"] = "true",
         };
+        if (postgres is not null)
+        {
+            _settings["Storage:Provider"] = "postgres";
+            _settings["Storage:Database"] = postgres;
+        }
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             _settings[key] = value;
@@ -52,23 +59,35 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public string DataPath { get; }
     public string KeyPrefix { get; }
 
+    /// <summary>The PostgreSQL connection string the app runs on, or null on SQLite.</summary>
+    public string? Postgres { get; }
+
     /// <summary>
-    /// Starts the app on Garnet (or the given server) with a fresh data folder and key prefix; <paramref name="services"/>
-    /// swaps or adds services (ConfigureTestServices) where a test must.
+    /// Starts the app on Garnet (or the given server) with a fresh data folder and key prefix, on SQLite or, with
+    /// <paramref name="postgres"/>, on that PostgreSQL database; <paramref name="services"/> swaps or adds services
+    /// (ConfigureTestServices) where a test must.
     /// </summary>
     public static async Task<TestApp> StartAsync(FakeTimeProvider? clock = null, string? redis = null,
         IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null, bool kestrel = false,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null, string? postgres = null)
     {
         var app = new TestApp(redis ?? await TestServers.GarnetAsync(), dataPath ?? TestServers.NewTempDirectory("app"),
-            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings, services) { _ownsData = dataPath is null };
-        if (kestrel)
+            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings, services, postgres) { _ownsData = dataPath is null };
+        try
         {
-            app.UseKestrel(0); // a real loopback socket, for a browser
-            app.StartServer();
-            app.ClientOptions.BaseAddress = new Uri(app.BaseUrl);
+            if (kestrel)
+            {
+                app.UseKestrel(0); // a real loopback socket, for a browser
+                app.StartServer();
+                app.ClientOptions.BaseAddress = new Uri(app.BaseUrl);
+            }
+            app.CreateClient().Dispose(); // starts the host: Redis, migrations, seed data
         }
-        app.CreateClient().Dispose(); // starts the host: Redis, migrations, seed data
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
         return app;
     }
 
@@ -94,7 +113,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
         }
     }
 
-    /// <summary>How many audit rows record <paramref name="action"/> for the approval, or for any with null (read straight from SQLite).</summary>
+    /// <summary>How many audit rows record <paramref name="action"/> for the approval, or for any with null (read through the DbContext: SQLite or PostgreSQL).</summary>
     public async Task<int> AuditCountAsync(string? approvalId, string action)
     {
         await using var scope = Services.CreateAsyncScope();
@@ -118,6 +137,12 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
+        if (Postgres is not null)
+        {
+            // Each test's database has its own pool: give its idle connections back to the shared server.
+            await using var connection = new Npgsql.NpgsqlConnection(Postgres);
+            Npgsql.NpgsqlConnection.ClearPool(connection);
+        }
         if (!_ownsData)
         {
             return;

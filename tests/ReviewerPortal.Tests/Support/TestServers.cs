@@ -6,8 +6,8 @@ using ReviewerPortal.Infrastructure.Redis;
 namespace ReviewerPortal.Tests.Support;
 
 /// <summary>
-/// The real Redis-protocol servers the tests talk to, started once per test run: an embedded Garnet (always) and
-/// Debian's redis-server (when installed; CI installs it, so there it always runs).
+/// The real servers the tests talk to, started once per test run: an embedded Garnet (always), Debian's redis-server
+/// and Debian's PostgreSQL (when installed; CI installs both, so there they always run).
 /// </summary>
 public static class TestServers
 {
@@ -16,6 +16,29 @@ public static class TestServers
     private static int _redisPort;
 
     public const string RedisInstallHint = "redis-server is not installed: apt-get install -y redis-server";
+    public const string PostgresInstallHint = "PostgreSQL is not installed: apt-get install -y postgresql";
+
+    private static readonly Lazy<Task<OwnPostgresServer?>> PostgresServer = new(StartPostgresAsync);
+
+    /// <summary>
+    /// A new, empty database (<c>t_&lt;guid&gt;</c>) on the test run's PostgreSQL server, as an Npgsql connection string;
+    /// null where PostgreSQL is not installed.
+    /// </summary>
+    public static async Task<string?> PostgresAsync()
+    {
+        var server = await PostgresServer.Value;
+        return server is null ? null : await server.CreateDatabaseAsync();
+    }
+
+    private static async Task<OwnPostgresServer?> StartPostgresAsync()
+    {
+        var server = await OwnPostgresServer.StartAsync();
+        if (server is not null)
+        {
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
+        }
+        return server;
+    }
 
     public static async Task<string> GarnetAsync() => (await GarnetServer.Value).Endpoint;
 
@@ -103,18 +126,23 @@ public static class TestServers
         throw new InvalidOperationException("The Redis Cluster did not reach cluster_state:ok.");
     }
 
-    private static int ClusterPort()
+    private static int ClusterPort() => LowFreePort(alsoFree: 10000);
+
+    /// <summary>
+    /// A free loopback port below 55000 (and, with <paramref name="alsoFree"/>, that port plus it free too: a Redis
+    /// Cluster node's bus port). Ephemeral ports run high on Linux: step down into a lower range when needed.
+    /// </summary>
+    public static int LowFreePort(int? alsoFree = null)
     {
         while (true)
         {
             var port = FreePort.Pick();
-            if (port < 55000)
+            if (port < 55000 && (alsoFree is null || IsFree(port + alsoFree.Value)))
             {
                 return port;
             }
-            // Ephemeral ports run high on Linux: step down into a range whose bus port (+10000) is valid, if free.
             var candidate = 20000 + port % 30000;
-            if (IsFree(candidate) && IsFree(candidate + 10000))
+            if (IsFree(candidate) && (alsoFree is null || IsFree(candidate + alsoFree.Value)))
             {
                 return candidate;
             }

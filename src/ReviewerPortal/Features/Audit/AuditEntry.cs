@@ -45,7 +45,7 @@ public sealed class AuditEntryConfiguration : IEntityTypeConfiguration<AuditEntr
         builder.HasIndex(e => new { e.Tenant, e.Sequence });
         builder.HasIndex(e => new { e.Tenant, e.ApprovalId });
         // One entry per approval seq; entries without a seq are not constrained.
-        builder.HasIndex(e => new { e.Tenant, e.ApprovalId, e.ApprovalSeq }).IsUnique().HasFilter("ApprovalSeq IS NOT NULL");
+        builder.HasIndex(e => new { e.Tenant, e.ApprovalId, e.ApprovalSeq }).IsUnique().HasFilter("\"ApprovalSeq\" IS NOT NULL");
         builder.HasIndex(e => e.At);
         builder.Property(e => e.EntryId).HasMaxLength(64);
         builder.Property(e => e.Tenant).HasMaxLength(64);

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using ReviewerPortal.Data;
@@ -12,7 +11,7 @@ using ReviewerPortal.Infrastructure.Redis;
 namespace ReviewerPortal.Features.Audit;
 
 /// <summary>
-/// Writes transitions and their audit rows together. A transition runs inside an open SQLite write transaction that
+/// Writes transitions and their audit rows together. A transition runs inside an open database write transaction that
 /// already holds its audit row: if the row cannot be written, the transition never starts; if the Redis step
 /// refuses or fails, the row is rolled back. Every Redis step also appends the same entry to the tenant's audit
 /// outbox (a transition in the same atomic script; an entry with no Redis side of its own in an LPUSH of its own),
@@ -304,39 +303,39 @@ public sealed class AuditLog(
     /// <summary>
     /// Inserts the rows in order inside the open transaction, each chained to its tenant's previous hash: one lookup of
     /// the chain's head per tenant and call, then one prepared INSERT per row (the hot path of every transition).
-    /// A row whose EntryId is already in the table is skipped (it was written before: a replay, the drain) and the
-    /// chain's head stays where it was; a row that breaks another constraint is refused alone (SQLite backs out that
-    /// one statement and the transaction goes on), so neither fails the unrelated rows beside it.
+    /// On PostgreSQL, where any number of instances write, the head of each tenant's chain is read and extended under a
+    /// transaction-scoped advisory lock on the tenant (taken in tenant order), so the chain never forks, gaps or repeats
+    /// (SQLite has one writer per database anyway). A row whose EntryId is already in the table is skipped (it was
+    /// written before: a replay, the drain) and the chain's head stays where it was; a row that breaks another
+    /// constraint (a second claim of an approval's seq) is refused alone, so neither fails the unrelated rows beside it.
+    /// The SQL is the same on both providers (quoted identifiers, <c>@</c> parameters, <c>ON CONFLICT DO NOTHING</c>).
     /// </summary>
     private static async Task<InsertResult[]> InsertAsync(AppDbContext db, IReadOnlyList<AuditEntry> entries)
     {
-        var connection = (SqliteConnection)db.Database.GetDbConnection();
-        var transaction = (SqliteTransaction?)db.Database.CurrentTransaction?.GetDbTransaction();
-        await using var head = connection.CreateCommand();
-        head.Transaction = transaction;
-        head.CommandText = "SELECT Hash FROM AuditEntries WHERE Tenant = $tenant ORDER BY Sequence DESC LIMIT 1";
-        var headTenant = head.Parameters.Add("$tenant", SqliteType.Text);
-        await using var existing = connection.CreateCommand();
-        existing.Transaction = transaction;
-        existing.CommandText = "SELECT Sequence, PreviousHash, Hash FROM AuditEntries WHERE EntryId = $entryId";
-        var existingId = existing.Parameters.Add("$entryId", SqliteType.Text);
-        await using var insert = connection.CreateCommand();
-        insert.Transaction = transaction;
-        // ON CONFLICT names EntryId alone: any other unique index (a second claim of an approval's seq) still raises.
-        insert.CommandText = """
-            INSERT INTO AuditEntries (EntryId, At, Tenant, ApprovalId, JobId, Actor, Action, FromState, ToState, Reason,
-                                      PolicySnapshot, JobHash, Details, ApprovalSeq, PreviousHash, Hash)
-            VALUES ($entryId, $at, $tenant, $approvalId, $jobId, $actor, $action, $fromState, $toState, $reason,
-                    $policySnapshot, $jobHash, $details, $approvalSeq, $previousHash, $hash)
-            ON CONFLICT (EntryId) DO NOTHING
-            RETURNING Sequence
-            """;
-        string[] names = ["$entryId", "$at", "$tenant", "$approvalId", "$jobId", "$actor", "$action", "$fromState", "$toState", "$reason",
-            "$policySnapshot", "$jobHash", "$details", "$approvalSeq", "$previousHash", "$hash"];
-        foreach (var name in names)
+        var connection = db.Database.GetDbConnection();
+        var transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+        if (db.Database.IsNpgsql())
         {
-            insert.Parameters.Add(name, name is "$at" or "$approvalSeq" ? SqliteType.Integer : SqliteType.Text);
+            foreach (var tenant in entries.Select(e => e.Tenant).Distinct().Order(StringComparer.Ordinal))
+            {
+                await using var chainLock = Command(connection, transaction, "SELECT pg_advisory_xact_lock(hashtextextended(@tenant, 5080))", "@tenant");
+                chainLock.Parameters[0].Value = tenant;
+                await chainLock.ExecuteNonQueryAsync();
+            }
         }
+        await using var head = Command(connection, transaction,
+            "SELECT \"Hash\" FROM \"AuditEntries\" WHERE \"Tenant\" = @tenant ORDER BY \"Sequence\" DESC LIMIT 1", "@tenant");
+        await using var existing = Command(connection, transaction,
+            "SELECT \"Sequence\", \"PreviousHash\", \"Hash\" FROM \"AuditEntries\" WHERE \"EntryId\" = @entryId", "@entryId");
+        string[] columns = ["EntryId", "At", "Tenant", "ApprovalId", "JobId", "Actor", "Action", "FromState", "ToState", "Reason",
+            "PolicySnapshot", "JobHash", "Details", "ApprovalSeq", "PreviousHash", "Hash"];
+        // No conflict target: a skipped row is then told apart (its EntryId is there, or another unique index refused it).
+        await using var insert = Command(connection, transaction, $"""
+            INSERT INTO "AuditEntries" ({string.Join(", ", columns.Select(c => $"\"{c}\""))})
+            VALUES ({string.Join(", ", columns.Select(c => "@" + c))})
+            ON CONFLICT DO NOTHING
+            RETURNING "Sequence"
+            """, [.. columns.Select(c => "@" + c)]);
         var heads = new Dictionary<string, string?>(StringComparer.Ordinal);
         var results = new InsertResult[entries.Count];
         for (var n = 0; n < entries.Count; n++)
@@ -344,7 +343,7 @@ public sealed class AuditLog(
             var e = entries[n];
             if (!heads.TryGetValue(e.Tenant, out var previous))
             {
-                headTenant.Value = e.Tenant;
+                head.Parameters[0].Value = e.Tenant;
                 previous = await head.ExecuteScalarAsync() as string;
                 heads[e.Tenant] = previous;
             }
@@ -356,40 +355,45 @@ public sealed class AuditLog(
             {
                 insert.Parameters[i].Value = values[i] ?? DBNull.Value;
             }
-            object? sequence;
-            try
-            {
-                sequence = await insert.ExecuteScalarAsync();
-            }
-            catch (SqliteException ex) when (ex.SqliteErrorCode == SQLiteConstraint)
-            {
-                results[n] = new InsertResult(false, new AuditConflictException(e, ex));
-                continue;
-            }
-            if (sequence is long written)
+            if (await insert.ExecuteScalarAsync() is long written)
             {
                 e.Sequence = written;
                 heads[e.Tenant] = e.Hash;
                 results[n] = new InsertResult(true, null);
                 continue;
             }
-            // Already there: the caller's entry takes the stored row's place in the chain.
-            existingId.Value = e.EntryId;
+            existing.Parameters[0].Value = e.EntryId;
             await using (var reader = await existing.ExecuteReaderAsync())
             {
                 if (await reader.ReadAsync())
                 {
+                    // Already there: the caller's entry takes the stored row's place in the chain.
                     e.Sequence = reader.GetInt64(0);
                     e.PreviousHash = reader.IsDBNull(1) ? null : reader.GetString(1);
                     e.Hash = reader.GetString(2);
+                    results[n] = new InsertResult(false, null);
+                    continue;
                 }
             }
-            results[n] = new InsertResult(false, null);
+            results[n] = new InsertResult(false, new AuditConflictException(e));
         }
         return results;
     }
 
-    private const int SQLiteConstraint = 19;
+    private static System.Data.Common.DbCommand Command(System.Data.Common.DbConnection connection,
+        System.Data.Common.DbTransaction? transaction, string sql, params string[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            command.Parameters.Add(parameter);
+        }
+        return command;
+    }
 
     private abstract record Work;
 
@@ -517,8 +521,9 @@ public sealed class AuditLog(
 public sealed record AuditVerification(string Tenant, bool Intact, int VerifiedEntries, long? FirstBrokenSequence);
 
 /// <summary>The audit table refused a row for a constraint other than its EntryId (e.g. a second entry for the same approval seq).</summary>
-public sealed class AuditConflictException(AuditEntry entry, SqliteException inner)
-    : InvalidOperationException($"Audit entry {entry.EntryId} ({entry.Action}) refused: {inner.Message}", inner)
+public sealed class AuditConflictException(AuditEntry entry)
+    : InvalidOperationException($"Audit entry {entry.EntryId} ({entry.Action}) refused: the table already holds an entry for " +
+                                $"seq {entry.ApprovalSeq} of approval {entry.ApprovalId} (a second transition from one state)")
 {
     public AuditEntry Entry { get; } = entry;
 }

@@ -1,26 +1,36 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using System.Text.Json.Serialization;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using ReviewerPortal.Data;
 using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Infrastructure.Storage;
 
 namespace ReviewerPortal.Features.Health;
 
 /// <summary>
-/// <see cref="Warnings"/>: settings of the configured Redis that can lose acknowledged writes (still healthy);
-/// <see cref="Durability"/>: what audit commits wait for.
+/// The health of the two stores: <c>redis</c>, and the database under its provider's name (<c>sqlite</c> or
+/// <c>postgres</c>; only the one in use appears). <see cref="Warnings"/>: settings of the configured Redis that can lose
+/// acknowledged writes (still healthy); <see cref="Durability"/>: what audit commits wait for.
 /// </summary>
-public sealed record HealthReport(string Status, string Redis, string Sqlite, string RedisMode, string? Problem = null)
+public sealed record HealthReport(
+    string Status,
+    string Redis,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Sqlite,
+    string RedisMode,
+    string? Problem = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Postgres = null)
 {
     public IReadOnlyList<string> Warnings { get; init; } = [];
     public DurabilityReport? Durability { get; init; }
 }
 
-/// <summary>What audit commits wait for ("off", "none", "waitaof", "wait 1", "waitaof+wait 1"), how many waits ran and came back short.</summary>
+/// <summary>What audit commits wait for ("off", "none", "waitaof", "commitaof", "wait 1", "waitaof+wait 1"), how many waits ran and came back short.</summary>
 public sealed record DurabilityReport(string Mode, long Waits, long Shortfalls);
 
 /// <summary>
-/// <c>GET /healthz</c>: 200 when Redis and SQLite both answer, 503 naming the one that does not; Redis settings that
-/// risk acknowledged writes are listed as warnings (still 200).
+/// <c>GET /healthz</c>: 200 when Redis and the database both answer, 503 naming the one that does not; Redis settings
+/// that risk acknowledged writes are listed as warnings (still 200).
 /// </summary>
 public static class HealthApi
 {
@@ -29,33 +39,39 @@ public static class HealthApi
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/healthz", Check).WithName("Health").WithTags("Health").AllowAnonymous()
-            .WithSummary("Liveness of Redis and SQLite.");
+            .WithSummary("Liveness of Redis and the database (SQLite or PostgreSQL).");
         return routes;
     }
 
     public static async Task<Results<Ok<HealthReport>, JsonHttpResult<HealthReport>>> Check(
-        RedisConnection redis, RedisDurability durability, IDbContextFactory<AppDbContext> dbFactory, CancellationToken cancellationToken)
+        RedisConnection redis, RedisDurability durability, IDbContextFactory<AppDbContext> dbFactory, IOptions<StorageOptions> storage,
+        CancellationToken cancellationToken)
     {
         var redisOk = await Probe(async () => await redis.Database.PingAsync());
-        var sqliteOk = await Probe(async () =>
+        var databaseOk = await Probe(async () =>
         {
             await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
             await db.Database.ExecuteSqlRawAsync("SELECT 1", cancellationToken);
         });
-        var report = new HealthReport(redisOk && sqliteOk ? "healthy" : "unhealthy",
-            redisOk ? "up" : "down", sqliteOk ? "up" : "down", redis.Mode,
-            (redisOk, sqliteOk) switch
+        var store = storage.Value.StoreName;
+        var databaseState = databaseOk ? "up" : "down";
+        var report = new HealthReport(redisOk && databaseOk ? "healthy" : "unhealthy",
+            redisOk ? "up" : "down",
+            storage.Value.IsPostgres ? null : databaseState,
+            redis.Mode,
+            (redisOk, databaseOk) switch
             {
-                (false, false) => "redis and sqlite are not answering",
+                (false, false) => $"redis and {store} are not answering",
                 (false, _) => "redis is not answering",
-                (_, false) => "sqlite is not answering",
+                (_, false) => $"{store} is not answering",
                 _ => null,
-            })
+            },
+            storage.Value.IsPostgres ? databaseState : null)
         {
             Warnings = durability.Warnings,
             Durability = new DurabilityReport(durability.Mode, durability.Waits, durability.Shortfalls),
         };
-        return redisOk && sqliteOk
+        return redisOk && databaseOk
             ? TypedResults.Ok(report)
             : TypedResults.Json(report, statusCode: StatusCodes.Status503ServiceUnavailable);
     }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
+using ReviewerPortal.Data;
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Policies;
@@ -7,9 +8,14 @@ using ReviewerPortal.Infrastructure.Redis;
 
 namespace ReviewerPortal.Features.Tenants;
 
-/// <summary>Creates configured (and, in demo mode, demo) tenants, policies, keys and accounts that do not exist yet.</summary>
+/// <summary>
+/// Creates configured (and, in demo mode, demo) tenants, policies, keys and accounts that do not exist yet. Instances
+/// starting together on one PostgreSQL database seed one after the other (<see cref="DatabaseLock"/>), so each sees
+/// what the one before created: one policy version, one set of accounts and keys, however many start.
+/// </summary>
 public sealed class Bootstrapper(
     IServiceProvider services,
+    DatabaseLock databaseLock,
     IOptions<BootstrapOptions> bootstrap,
     IOptions<DemoOptions> demo,
     IOptions<RedisOptions> redis,
@@ -30,6 +36,7 @@ public sealed class Bootstrapper(
                               "accounts {Users} with tokens demo-<name>-token and passwords demo-<name>. Never use it in production.",
                 string.Join(", ", DemoUsers));
         }
+        await using var seeding = await databaseLock.AcquireAsync("seed", cancellationToken);
         await using var scope = services.CreateAsyncScope();
         var sp = scope.ServiceProvider;
         await SeedRolesAsync(sp.GetRequiredService<RoleManager<IdentityRole>>());

@@ -1,13 +1,15 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 using StackExchange.Redis;
 
 namespace ReviewerPortal.Infrastructure.Http;
 
 /// <summary>
 /// A store that does not answer becomes a 503 naming it (the transition did not happen, nothing was lost);
-/// the Redis connection and SQLite reconnect on their own, so the next call succeeds once they are back.
+/// the Redis connection, SQLite and PostgreSQL (Npgsql's pool opens fresh connections) reconnect on their own, so the
+/// next call succeeds once they are back.
 /// </summary>
 public sealed class StorageExceptionHandler(IProblemDetailsService problems, ILogger<StorageExceptionHandler> logger) : IExceptionHandler
 {
@@ -40,6 +42,8 @@ public sealed class StorageExceptionHandler(IProblemDetailsService problems, ILo
     {
         RedisConnectionException or RedisTimeoutException => "redis",
         RedisException e when e.Message.Contains("No connection", StringComparison.OrdinalIgnoreCase) => "redis",
+        NpgsqlException => "postgres",
+        DbUpdateException { InnerException: NpgsqlException } => "postgres",
         SqliteException or DbUpdateException => "sqlite",
         InvalidOperationException { InnerException: { } inner } => Classify(inner),
         AggregateException { InnerException: { } inner } => Classify(inner),

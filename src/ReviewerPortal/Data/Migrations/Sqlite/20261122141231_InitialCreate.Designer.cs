@@ -2,17 +2,20 @@
 using System;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using ReviewerPortal.Data;
 
 #nullable disable
 
-namespace ReviewerPortal.Data.Migrations
+namespace ReviewerPortal.Data.Migrations.Sqlite
 {
-    [DbContext(typeof(AppDbContext))]
-    partial class AppDbContextModelSnapshot : ModelSnapshot
+    [DbContext(typeof(SqliteAppDbContext))]
+    [Migration("20261122141231_InitialCreate")]
+    partial class InitialCreate
     {
-        protected override void BuildModel(ModelBuilder modelBuilder)
+        /// <inheritdoc />
+        protected override void BuildTargetModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
@@ -229,9 +232,6 @@ namespace ReviewerPortal.Data.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
-                    b.Property<long?>("ApprovalSeq")
-                        .HasColumnType("INTEGER");
-
                     b.Property<long>("At")
                         .HasColumnType("INTEGER");
 
@@ -291,10 +291,6 @@ namespace ReviewerPortal.Data.Migrations
                     b.HasIndex("Tenant", "ApprovalId");
 
                     b.HasIndex("Tenant", "Sequence");
-
-                    b.HasIndex("Tenant", "ApprovalId", "ApprovalSeq")
-                        .IsUnique()
-                        .HasFilter("ApprovalSeq IS NOT NULL");
 
                     b.ToTable("AuditEntries", (string)null);
                 });

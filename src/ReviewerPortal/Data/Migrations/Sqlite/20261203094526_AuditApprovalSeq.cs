@@ -2,7 +2,7 @@
 
 #nullable disable
 
-namespace ReviewerPortal.Data.Migrations
+namespace ReviewerPortal.Data.Migrations.Sqlite
 {
     /// <inheritdoc />
     public partial class AuditApprovalSeq : Migration
@@ -21,7 +21,7 @@ namespace ReviewerPortal.Data.Migrations
                 table: "AuditEntries",
                 columns: new[] { "Tenant", "ApprovalId", "ApprovalSeq" },
                 unique: true,
-                filter: "ApprovalSeq IS NOT NULL");
+                filter: "\"ApprovalSeq\" IS NOT NULL");
         }
 
         /// <inheritdoc />

@@ -8,10 +8,10 @@ using ReviewerPortal.Data;
 
 #nullable disable
 
-namespace ReviewerPortal.Data.Migrations
+namespace ReviewerPortal.Data.Migrations.Sqlite
 {
-    [DbContext(typeof(AppDbContext))]
-    [Migration("20261203092118_AuditApprovalSeq")]
+    [DbContext(typeof(SqliteAppDbContext))]
+    [Migration("20261203094526_AuditApprovalSeq")]
     partial class AuditApprovalSeq
     {
         /// <inheritdoc />
@@ -19,6 +19,23 @@ namespace ReviewerPortal.Data.Migrations
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
+
+            modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("FriendlyName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Xml")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("DataProtectionKeys");
+                });
 
             modelBuilder.Entity("Microsoft.AspNetCore.Identity.IdentityRole", b =>
                 {
@@ -297,7 +314,7 @@ namespace ReviewerPortal.Data.Migrations
 
                     b.HasIndex("Tenant", "ApprovalId", "ApprovalSeq")
                         .IsUnique()
-                        .HasFilter("ApprovalSeq IS NOT NULL");
+                        .HasFilter("\"ApprovalSeq\" IS NOT NULL");
 
                     b.ToTable("AuditEntries", (string)null);
                 });
