@@ -26,7 +26,7 @@ public sealed class RedisClusterAppTests
         var approved = await app.Account("alice").Approve(id);
 
         Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
-        Assert.Equal("approved", (await (await agent.GetAsync($"/api/v1/approvals/{id}?wait=5")).Json()).Str("state"));
+        Assert.Equal("approved", (await (await agent.GetAsync($"/api/v1/approvals/{id}/decision?waitSeconds=5")).Json()).Str("state"));
         Assert.Equal(HttpStatusCode.NotFound, (await app.Account("alice").GetAsync($"/api/v1/approvals/{globex}")).StatusCode);
         Assert.Equal("pending", (await (await app.Account("gina").GetAsync($"/api/v1/approvals/{globex}")).Json()).Str("state"));
         var verify = await (await app.Account("ada").GetAsync("/api/v1/audit/verify?tenant=acme")).Json();
