@@ -39,6 +39,7 @@ public sealed class Scenarios(LoadOptions options)
                     "fanout" => await FanoutAsync(),
                     "timers" => await TimersAsync(),
                     "garnet-kill" => await new GarnetKillScenario(options).RunAsync(),
+                    "scaleout" => await new ScaleOutScenario(options).RunAsync(),
                     _ => await FaultsAsync(),
                 };
                 report.Print();

@@ -77,13 +77,13 @@ public static class TestServers
         {
             return null;
         }
-        var nodes = new List<OwnRedisServer>();
+        var nodes = new List<RedisServerProcess>();
         for (var i = 0; i < 3; i++)
         {
             // A node's cluster bus listens on its port + 10000: keep both below 65536 and free.
             var port = ClusterPort();
             var folder = NewTempDirectory("cluster");
-            nodes.Add((await OwnRedisServer.StartAsync(port,
+            nodes.Add((await RedisServerProcess.StartAsync(port,
                 "--cluster-enabled", "yes", "--cluster-config-file", Path.Combine(folder, "nodes.conf"), "--dir", folder,
                 "--appendonly", "no", "--cluster-node-timeout", "5000"))!);
         }
@@ -202,10 +202,12 @@ public sealed class RedisServerProcess : IAsyncDisposable
     public string DataPath { get; }
     public string Endpoint => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServerProcess> StartAsync(params string[] settings)
+    public static Task<RedisServerProcess> StartAsync(params string[] settings) => StartAsync(FreePort.Pick(), settings);
+
+    /// <summary>Starts one on <paramref name="port"/>; later settings win over the defaults.</summary>
+    public static async Task<RedisServerProcess> StartAsync(int port, params string[] settings)
     {
         var path = TestServers.RedisServerPath() ?? throw new InvalidOperationException(TestServers.RedisInstallHint);
-        var port = FreePort.Pick();
         var data = TestServers.NewTempDirectory("redis-server");
         var process = Process.Start(new ProcessStartInfo(path,
             ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no", "--dir", data, .. settings])
@@ -270,69 +272,5 @@ public sealed class RedisServerProcess : IAsyncDisposable
         {
         }
         return ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>A redis-server of a test's own (for faults that must not touch the shared one), stopped on dispose.</summary>
-public sealed class OwnRedisServer : IAsyncDisposable
-{
-    private readonly Process _process;
-
-    private OwnRedisServer(Process process, int port)
-    {
-        _process = process;
-        Endpoint = $"127.0.0.1:{port}";
-    }
-
-    public string Endpoint { get; }
-
-    /// <summary>Starts one on a free loopback port with the given extra arguments; null where redis-server is not installed.</summary>
-    public static Task<OwnRedisServer?> StartAsync(params string[] args) => StartAsync(FreePort.Pick(), args);
-
-    /// <summary>Starts one on <paramref name="port"/> (later arguments win over the defaults).</summary>
-    public static async Task<OwnRedisServer?> StartAsync(int port, params string[] args)
-    {
-        var path = TestServers.RedisServerPath();
-        if (path is null)
-        {
-            return null;
-        }
-        var dir = TestServers.NewTempDirectory("redis");
-        var process = Process.Start(new ProcessStartInfo(path,
-            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--dir", dir, "--daemonize", "no", .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        })!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        for (var i = 0; i < 200; i++)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", port);
-                return new OwnRedisServer(process, port);
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(25);
-            }
-        }
-        process.Kill();
-        throw new InvalidOperationException("redis-server did not start.");
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
     }
 }
