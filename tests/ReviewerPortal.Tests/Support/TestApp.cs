@@ -21,6 +21,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly Action<IServiceCollection>? _services;
 
     private bool _ownsData;
+    private string _environment = "Testing";
 
     static TestApp()
     {
@@ -69,10 +70,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
     /// </summary>
     public static async Task<TestApp> StartAsync(FakeTimeProvider? clock = null, string? redis = null,
         IDictionary<string, string?>? settings = null, string? dataPath = null, string? keyPrefix = null, bool kestrel = false,
-        Action<IServiceCollection>? services = null, string? postgres = null)
+        Action<IServiceCollection>? services = null, string? postgres = null, string environment = "Testing")
     {
         var app = new TestApp(redis ?? await TestServers.GarnetAsync(), dataPath ?? TestServers.NewTempDirectory("app"),
-            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings, services, postgres) { _ownsData = dataPath is null };
+            keyPrefix ?? $"t{Guid.NewGuid():N}:", clock, settings, services, postgres) { _ownsData = dataPath is null, _environment = environment };
         try
         {
             if (kestrel)
@@ -97,7 +98,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Testing");
+        builder.UseEnvironment(_environment);
         builder.UseStaticWebAssets(); // MudBlazor's css/js from the package, as in development
         foreach (var (key, value) in _settings)
         {

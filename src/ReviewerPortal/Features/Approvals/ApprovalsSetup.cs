@@ -28,6 +28,7 @@ public static class ApprovalsSetup
         services.AddOptions<ApprovalOptions>().BindConfiguration(ApprovalOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BootstrapOptions>().BindConfiguration(BootstrapOptions.Section);
         services.AddOptions<DemoOptions>().BindConfiguration(DemoOptions.Section);
+        services.AddSingleton<DemoMode>();
 
         // Hosted services start in registration order: Redis, then the database, then seed data, then the loops.
         services.AddSingleton<RedisConnection>();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 namespace ReviewerPortal.Features.Tenants;
 
 /// <summary>
@@ -50,6 +51,15 @@ public sealed class DemoOptions
 {
     public const string Section = "Demo";
 
-    /// <summary>Demo tenants, keys and accounts. Default: on with the embedded Redis, off with a configured one.</summary>
+    /// <summary>
+    /// Demo tenants, keys and accounts (their tokens and passwords are in the README: anyone can read them). Default: on
+    /// only in the Development environment (the <c>dotnet run</c> launch profile); anywhere else only when set to true.
+    /// </summary>
     public bool? Enabled { get; set; }
+}
+
+/// <summary>Whether this instance runs with the demo accounts (seeded at start, announced in the log and on every portal page).</summary>
+public sealed class DemoMode(IOptions<DemoOptions> demo, IHostEnvironment environment)
+{
+    public bool Enabled => demo.Value.Enabled ?? environment.IsDevelopment();
 }

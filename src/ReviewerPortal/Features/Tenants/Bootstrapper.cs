@@ -17,14 +17,13 @@ public sealed class Bootstrapper(
     IServiceProvider services,
     DatabaseLock databaseLock,
     IOptions<BootstrapOptions> bootstrap,
-    IOptions<DemoOptions> demo,
-    IOptions<RedisOptions> redis,
+    DemoMode demo,
     IHostEnvironment environment,
     ILogger<Bootstrapper> logger) : IHostedService
 {
     public static readonly string[] DemoUsers = ["alice", "bob", "carol", "gina", "oscar", "ada"];
 
-    public bool DemoEnabled => demo.Value.Enabled ?? string.IsNullOrWhiteSpace(redis.Value.Configuration);
+    public bool DemoEnabled => demo.Enabled;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -33,7 +32,8 @@ public sealed class Bootstrapper(
         {
             seed = WithDemo(seed);
             logger.LogWarning("Demo data is on: tenants acme and globex, agent keys demo-<tenant>-agent, " +
-                              "accounts {Users} with tokens demo-<name>-token and passwords demo-<name>. Never use it in production.",
+                              "accounts {Users} with tokens demo-<name>-token and passwords demo-<name>, published in the README: " +
+                              "anyone can sign in as an admin. Never in production: Demo:Enabled=false.",
                 string.Join(", ", DemoUsers));
         }
         await using var seeding = await databaseLock.AcquireAsync("seed", cancellationToken);
