@@ -468,7 +468,7 @@ public sealed partial class ApprovalService(
                 : $"'{caller.Name}' is not an approver of tenant '{approval.Tenant}'.";
         }
         else if (step == "approve" && !settings.Workflow.RequesterMayApprove
-                 && (caller.Name == approval.Submitter || caller.Name == approval.RequestedBy))
+                 && (caller.Is(approval.Submitter) || caller.Is(approval.RequestedBy)))
         {
             code = "requester_may_not_approve";
             detail = $"'{caller.Name}' requested this action and may not approve it (separation of duties).";

@@ -22,12 +22,13 @@ public sealed class TenantAccess(TenantStore tenants)
     }
 
     /// <summary>Only people listed as the tenant's approvers decide; agents and on-call never do.</summary>
+    /// <summary>Deciding takes the reviewer role as well as a place on the tenant's list (on-call and admins decide nothing).</summary>
     public static bool CanDecide(Caller caller, TenantSettings settings) =>
-        !caller.IsAgent && settings.Approvers.Contains(caller.Name, StringComparer.Ordinal);
+        !caller.IsAgent && caller.IsReviewer && settings.Approvers.Contains(caller.Name, StringComparer.Ordinal);
 
     /// <summary>The tenant's approvers, and the backups of every escalation level the approval has reached.</summary>
     public static bool CanDecide(Caller caller, TenantSettings settings, Approval approval) =>
-        !caller.IsAgent && settings.EligibleAt(approval.EscalationLevel).Contains(caller.Name, StringComparer.Ordinal);
+        !caller.IsAgent && caller.IsReviewer && settings.EligibleAt(approval.EscalationLevel).Contains(caller.Name, StringComparer.Ordinal);
 
     /// <summary>Approvers and the people of its escalation levels read the tenant.</summary>
     private static bool IsApprover(Caller caller, TenantSettings settings) => settings.Involves(caller.Name);

@@ -84,7 +84,8 @@ public sealed class ApiKeyAuthenticationHandler(
                            where ur.UserId == user.Id
                            select r.Name).ToListAsync();
         return Principal(user.UserName!, ClaimNames.KindAccount,
-            [.. roles.Where(r => r is not null).Select(r => new Claim(ClaimTypes.Role, r!))]);
+            [.. roles.Where(r => r is not null).Select(r => new Claim(ClaimTypes.Role, r!)),
+                .. user.Email is { Length: > 0 } email ? [new Claim(ClaimTypes.Email, email)] : Array.Empty<Claim>()]);
     }
 
     private static ClaimsPrincipal Principal(string name, string kind, IEnumerable<Claim> extra) =>

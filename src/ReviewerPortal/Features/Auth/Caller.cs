@@ -25,20 +25,43 @@ public static class ClaimNames
 }
 
 /// <summary>Who is calling: an agent of one tenant, or a person with roles.</summary>
-public sealed record Caller(string Name, bool IsAgent, string? AgentTenant, IReadOnlySet<string> Roles)
+public sealed record Caller(string Name, bool IsAgent, string? AgentTenant, IReadOnlySet<string> Roles, string? Email = null)
 {
     public bool IsAdmin => Roles.Contains(Auth.Roles.Admin);
+    public bool IsReviewer => Roles.Contains(Auth.Roles.Reviewer);
     public bool IsOnCall => Roles.Contains(Auth.Roles.OnCall);
     public bool ReadsEveryTenant => !IsAgent && (IsAdmin || IsOnCall);
 
     /// <summary>The audit's actor name: <c>agent:name</c> or <c>user:name</c>.</summary>
     public string Actor => IsAgent ? "agent:" + Name : "user:" + Name;
 
+    /// <summary>
+    /// Whether <paramref name="claimed"/> (a <c>requestedBy</c>, a submitter) names this person however it is spelled:
+    /// trimmed and case-insensitive, as the account name, the account's e-mail, or an e-mail whose local part is the
+    /// account name. Four-eyes checks use it, so a spelling never turns a requester into their own approver.
+    /// </summary>
+    public bool Is(string? claimed)
+    {
+        var text = claimed?.Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+        if (string.Equals(text, Name, StringComparison.OrdinalIgnoreCase)
+            || (Email is not null && string.Equals(text, Email, StringComparison.OrdinalIgnoreCase)))
+        {
+            return true;
+        }
+        var at = text.IndexOf('@');
+        return at > 0 && string.Equals(text[..at].Trim(), Name, StringComparison.OrdinalIgnoreCase);
+    }
+
     public static Caller From(ClaimsPrincipal user)
     {
         var name = user.Identity?.Name ?? "anonymous";
         var isAgent = user.FindFirstValue(ClaimNames.Kind) == ClaimNames.KindAgent;
         var roles = user.FindAll(ClaimTypes.Role).Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
-        return new Caller(name, isAgent, isAgent ? user.FindFirstValue(ClaimNames.Tenant) : null, roles);
+        return new Caller(name, isAgent, isAgent ? user.FindFirstValue(ClaimNames.Tenant) : null, roles,
+            isAgent ? null : user.FindFirstValue(ClaimTypes.Email));
     }
 }

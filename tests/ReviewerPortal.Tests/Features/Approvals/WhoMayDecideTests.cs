@@ -1,0 +1,55 @@
+using System.Net;
+using System.Net.Http.Json;
+using ReviewerPortal.Tests.Support;
+
+namespace ReviewerPortal.Tests.Features.Approvals;
+
+/// <summary>Four eyes cannot be bypassed by spelling, and only reviewers decide (security pass: who may decide).</summary>
+public sealed class WhoMayDecideTests : IAsyncLifetime
+{
+    private TestApp _app = null!;
+
+    public async Task InitializeAsync() => _app = await TestApp.StartAsync();
+
+    public async Task DisposeAsync() => await _app.DisposeAsync();
+
+    [Theory]
+    [InlineData("Alice")]
+    [InlineData(" alice ")]
+    [InlineData("ALICE")]
+    [InlineData("alice@acme")]
+    [InlineData("Alice@Example.Invalid")] // alice's account e-mail
+    public async Task The_requester_may_not_approve_their_own_request_however_their_name_is_spelled(string requestedBy)
+    {
+        var submitted = await _app.Agent("acme").Submit(new
+        {
+            topic = "finance.payment.execute",
+            env = "production",
+            payload = new { invoice = "INV-9", amount = 9 },
+            requestedBy,
+        });
+        var id = (await submitted.Json()).Str("approvalId");
+
+        var own = await _app.Account("alice").Approve(id);
+
+        Assert.Equal(HttpStatusCode.Forbidden, own.StatusCode);
+        Assert.Equal("requester_may_not_approve", (await own.Json()).Str("code"));
+        Assert.Equal(HttpStatusCode.OK, (await _app.Account("bob").Approve(id)).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_on_call_or_admin_account_listed_as_approver_still_decides_nothing()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await _app.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings",
+            new { approvers = new[] { "alice", "bob", "oscar", "ada" } })).StatusCode);
+        var id = (await _app.Agent("acme").SubmitPayment(5)).Str("approvalId");
+
+        foreach (var who in new[] { "oscar", "ada" })
+        {
+            var decided = await _app.Account(who).Approve(id);
+            Assert.Equal(HttpStatusCode.Forbidden, decided.StatusCode);
+            Assert.Equal("not_an_approver", (await decided.Json()).Str("code"));
+        }
+        Assert.Equal("pending", (await (await _app.Agent("acme").GetAsync($"/api/v1/approvals/{id}")).Json()).Str("state"));
+    }
+}
