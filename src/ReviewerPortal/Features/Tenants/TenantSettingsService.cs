@@ -7,7 +7,7 @@ namespace ReviewerPortal.Features.Tenants;
 public sealed record SettingsUpdate(IDictionary<string, string[]> Errors, TenantSettings? Settings, string? Note);
 
 /// <summary>Validates and applies a change of a tenant's settings, audited; the API and the admin page both call it.</summary>
-public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal)
+public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal, IServiceScopeFactory scopes)
 {
     public async Task<SettingsUpdate> UpdateAsync(TenantSettings current, TenantSettingsRequest request, Caller caller, CancellationToken cancellationToken)
     {
@@ -82,6 +82,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
             }
         }
         updated = updated with { Workflow = WorkflowSettingsValidator.Apply(current.Workflow, request, updated.Approvers, errors) };
+        await RequireReviewersAsync(request, errors);
         if (errors.Count > 0)
         {
             return new SettingsUpdate(errors, null, null);
@@ -112,4 +113,47 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         $"escalation {w.Escalation.Count} level(s), timeout {w.TimeoutOutcome}, quorum {(w.Quorum is { } q ? $"{q.Required}/{q.Of}" : "off")}, " +
         $"requester may approve {(w.RequesterMayApprove ? "yes" : "no")}, resubmissions {w.MaxResubmissions} within {DurationText.Format(w.ResubmissionWindow)}, " +
         $"notifications {(w.Notifications is { } n ? string.Join('+', new[] { n.WebhookUrl is null ? null : "webhook", n.Smtp is null ? null : "smtp" }.Where(x => x is not null)) : "off")})";
+
+
+    /// <summary>
+    /// Approver lists and escalation levels name people who can decide: existing accounts with the reviewer role
+    /// (not an on-call or admin account, not a name nobody signs in as). Each wrong entry is named in the answer.
+    /// </summary>
+    private async Task RequireReviewersAsync(TenantSettingsRequest request, Dictionary<string, string[]> errors)
+    {
+        List<(string Field, string Name)> named = [];
+        if (request.Approvers is not null && !errors.ContainsKey("approvers"))
+        {
+            named.AddRange(request.Approvers.Select((a, i) => ($"approvers[{i}]", a.Trim())));
+        }
+        if (request.Escalation is not null)
+        {
+            for (var i = 0; i < request.Escalation.Count; i++)
+            {
+                named.AddRange((request.Escalation[i].Approvers ?? []).Select((a, j) => ($"escalation[{i}].approvers[{j}]", (a ?? "").Trim())));
+            }
+        }
+        if (named.Count == 0)
+        {
+            return;
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<Microsoft.AspNetCore.Identity.IdentityUser>>();
+        foreach (var (field, name) in named)
+        {
+            if (errors.ContainsKey(field))
+            {
+                continue;
+            }
+            var user = name.Length is > 0 and <= 256 ? await users.FindByNameAsync(name) : null;
+            if (user is null)
+            {
+                errors[field] = [$"'{name}' is no account."];
+            }
+            else if (!await users.IsInRoleAsync(user, Auth.Roles.Reviewer))
+            {
+                errors[field] = [$"'{name}' is not a reviewer: only reviewers decide."];
+            }
+        }
+    }
 }
