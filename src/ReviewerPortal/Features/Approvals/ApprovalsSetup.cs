@@ -15,6 +15,8 @@ namespace ReviewerPortal.Features.Approvals;
 
 public static class ApprovalsSetup
 {
+    private static HttpMessageHandler NoRedirects() => new SocketsHttpHandler { AllowAutoRedirect = false };
+
     /// <summary>Redis, the approval core, tenants, policies, audit and the background services that drive them.</summary>
     public static IHostApplicationBuilder AddApprovals(this IHostApplicationBuilder builder)
     {
@@ -49,11 +51,12 @@ public static class ApprovalsSetup
         services.AddSingleton<Receipts.ReceiptSigner>();
         services.AddSingleton<Dispatch.DispatchSignal>();
         services.AddSingleton<Dispatch.Dispatcher>();
-        services.AddHttpClient(Dispatch.Dispatcher.HttpClientName);
+        // Outbound calls never follow a redirect: it would re-send the body and its signature to an address nobody set.
+        services.AddHttpClient(Dispatch.Dispatcher.HttpClientName).ConfigurePrimaryHttpMessageHandler(NoRedirects);
         services.AddOptions<Dispatch.DispatchOptions>().BindConfiguration(Dispatch.DispatchOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Notifications.NotifySignal>();
         services.AddSingleton<Notifications.Notifier>();
-        services.AddHttpClient(Notifications.Notifier.HttpClientName);
+        services.AddHttpClient(Notifications.Notifier.HttpClientName).ConfigurePrimaryHttpMessageHandler(NoRedirects);
         services.AddOptions<Notifications.NotificationOptions>().BindConfiguration(Notifications.NotificationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ApprovalService>();
         services.AddSingleton<CaseStore>();

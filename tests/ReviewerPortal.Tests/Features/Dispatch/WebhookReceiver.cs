@@ -15,6 +15,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
     private readonly Func<Received, int, Task<int>>? _respond;
     private int _refuse;
 
+    private string? _redirectTo;
+
     private WebhookReceiver(int failFirst, Func<Received, int, Task<int>>? respond)
     {
         _refuse = failFirst;
@@ -30,6 +32,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public List<Received> Requests { get; } = [];
 
     public static WebhookReceiver Start(int failFirst = 0, Func<Received, int, Task<int>>? respond = null) => new(failFirst, respond);
+
+    /// <summary>A receiver that answers every request with <c>307</c> to <paramref name="location"/> (an open redirect, say).</summary>
+    public static WebhookReceiver Redirecting(string location) => new(0, (_, _) => Task.FromResult(307)) { _redirectTo = location };
 
     private async Task LoopAsync()
     {
@@ -61,6 +66,10 @@ public sealed class WebhookReceiver : IAsyncDisposable
             try
             {
                 context.Response.StatusCode = status;
+                if (_redirectTo is not null)
+                {
+                    context.Response.RedirectLocation = _redirectTo;
+                }
                 context.Response.Close();
             }
             catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or IOException)
