@@ -61,8 +61,8 @@ public static class AuditCsv
     private static string Field(string? value)
     {
         value ??= "";
-        // Quote when needed, and defuse spreadsheet formulas.
-        if (value.Length > 0 && "=+-@".Contains(value[0]))
+        // Quote when needed, and defuse spreadsheet formulas (a tab or carriage return first starts one too).
+        if (value.Length > 0 && "=+-@\t\r".Contains(value[0]))
         {
             value = "'" + value;
         }
