@@ -10,7 +10,7 @@ namespace ReviewerPortal.Features.Approvals;
 /// without SignalR.
 /// </summary>
 [Authorize(Policy = AuthSetup.ApiPolicy)]
-public sealed class AgentHub(TenantAccess access) : Hub
+public sealed class AgentHub(TenantAccess access, HubConnections connections) : Hub
 {
     public const string Path = "/hubs/approvals";
     public const string ChangedMethod = "approvalChanged";
@@ -23,7 +23,39 @@ public sealed class AgentHub(TenantAccess access) : Hub
         {
             await Groups.AddToGroupAsync(Context.ConnectionId, Group(tenant));
         }
+        connections.Opened(Context);
         await base.OnConnectedAsync();
+    }
+
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        connections.Closed(Context);
+        return base.OnDisconnectedAsync(exception);
+    }
+}
+
+/// <summary>
+/// This instance's hub connections by the key they signed in with, so a revoked key's live connections end at once
+/// (the revocation reaches every instance over Redis, see <see cref="AgentKeys"/>).
+/// </summary>
+public sealed class HubConnections
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HubCallerContext> _open = new();
+
+    public void Opened(HubCallerContext context) => _open[context.ConnectionId] = context;
+
+    public void Closed(HubCallerContext context) => _open.TryRemove(context.ConnectionId, out _);
+
+    /// <summary>Ends every connection opened with the key of <paramref name="keyHash"/>; answers how many.</summary>
+    public int Abort(string keyHash)
+    {
+        var ended = 0;
+        foreach (var context in _open.Values.Where(c => c.User?.FindFirst(ClaimNames.KeyHash)?.Value == keyHash))
+        {
+            context.Abort();
+            ended++;
+        }
+        return ended;
     }
 }
 

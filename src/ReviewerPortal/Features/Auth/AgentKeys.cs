@@ -10,7 +10,8 @@ namespace ReviewerPortal.Features.Auth;
 /// revoke. Each change is audited; a revocation is announced to every instance, which drop the key from their lookup
 /// cache at once, so a revoked key stops working everywhere within milliseconds.
 /// </summary>
-public sealed class AgentKeys(ApiKeyService keys, AuditLog audit, RedisConnection redis, IMemoryCache cache, ILogger<AgentKeys> logger)
+public sealed class AgentKeys(ApiKeyService keys, AuditLog audit, RedisConnection redis, IMemoryCache cache,
+    Approvals.HubConnections connections, ILogger<AgentKeys> logger)
 {
     public static RedisChannel Revocations { get; } = RedisChannel.Literal("rp:key-revoked");
 
@@ -35,6 +36,7 @@ public sealed class AgentKeys(ApiKeyService keys, AuditLog audit, RedisConnectio
             return null;
         }
         cache.Remove(ApiKeyAuthenticationHandler.CacheKey(key.KeyHash));
+        connections.Abort(key.KeyHash);
         try
         {
             await redis.Multiplexer.GetSubscriber().PublishAsync(Revocations, key.KeyHash);
@@ -54,13 +56,21 @@ public sealed class AgentKeys(ApiKeyService keys, AuditLog audit, RedisConnectio
     }
 }
 
-/// <summary>Drops revoked keys from this instance's lookup cache as soon as any instance revokes one.</summary>
-public sealed class KeyRevocationListener(RedisConnection redis, IMemoryCache cache) : IHostedService
+/// <summary>
+/// Drops revoked keys from this instance's lookup cache, and ends the live hub connections opened with them, as soon as
+/// any instance revokes one.
+/// </summary>
+public sealed class KeyRevocationListener(RedisConnection redis, IMemoryCache cache, Approvals.HubConnections connections) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var queue = await redis.Multiplexer.GetSubscriber().SubscribeAsync(AgentKeys.Revocations);
-        queue.OnMessage(message => cache.Remove(ApiKeyAuthenticationHandler.CacheKey((string)message.Message!)));
+        queue.OnMessage(message =>
+        {
+            var keyHash = (string)message.Message!;
+            cache.Remove(ApiKeyAuthenticationHandler.CacheKey(keyHash));
+            connections.Abort(keyHash);
+        });
     }
 
     public Task StopAsync(CancellationToken cancellationToken) =>

@@ -72,7 +72,7 @@ public sealed class ApiKeyAuthenticationHandler(
         if (key.Kind == ApiKeyKind.Agent)
         {
             return Principal(key.Name, ClaimNames.KindAgent,
-                [new Claim(ClaimNames.Tenant, key.Tenant ?? "")]);
+                [new Claim(ClaimNames.Tenant, key.Tenant ?? ""), new Claim(ClaimNames.KeyHash, hash)]);
         }
         var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.UserName == key.UserName);
         if (user is null)
@@ -84,7 +84,7 @@ public sealed class ApiKeyAuthenticationHandler(
                            where ur.UserId == user.Id
                            select r.Name).ToListAsync();
         return Principal(user.UserName!, ClaimNames.KindAccount,
-            [.. roles.Where(r => r is not null).Select(r => new Claim(ClaimTypes.Role, r!)),
+            [new Claim(ClaimNames.KeyHash, hash), .. roles.Where(r => r is not null).Select(r => new Claim(ClaimTypes.Role, r!)),
                 .. user.Email is { Length: > 0 } email ? [new Claim(ClaimTypes.Email, email)] : Array.Empty<Claim>()]);
     }
 

@@ -24,6 +24,7 @@ public static class AuthSetup
         services.AddMemoryCache();
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<AgentKeys>();
+        services.AddSingleton<Approvals.HubConnections>();
         services.AddHostedService<KeyRevocationListener>();
         services.AddCascadingAuthenticationState();
         services.AddAuthentication(o =>

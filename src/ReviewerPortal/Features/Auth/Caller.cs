@@ -20,6 +20,9 @@ public static class ClaimNames
 {
     public const string Kind = "rp:kind";
     public const string Tenant = "rp:tenant";
+
+    /// <summary>The hash of the bearer key a principal signed in with (to end its live connections when it is revoked).</summary>
+    public const string KeyHash = "rp:key";
     public const string KindAgent = "agent";
     public const string KindAccount = "account";
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Microsoft.AspNetCore.SignalR.Client;
 using ReviewerPortal.Tests.Support;
 
 namespace ReviewerPortal.Tests.Features.Auth;
@@ -48,6 +49,35 @@ public sealed class AgentKeysApiTests
         Assert.Equal(1, await a.AuditCountAsync(null, "agent_key_created"));
         Assert.Equal(1, await a.AuditCountAsync(null, "agent_key_revoked"));
         Assert.Equal(HttpStatusCode.NotFound, (await ada.DeleteAsync($"/api/v1/tenants/globex/agent-keys/{id}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_hub_connection_opened_with_a_key_is_closed_on_every_instance_when_the_key_is_revoked()
+    {
+        var data = TestServers.NewTempDirectory("keys-hub");
+        var prefix = $"kh{Guid.NewGuid():N}:";
+        await using var a = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix, kestrel: true);
+        await using var b = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix, kestrel: true);
+        var created = await (await a.Account("ada").PostAsJsonAsync("/api/v1/tenants/acme/agent-keys", new { name = "hub bot" })).Json();
+        var key = created.Str("key");
+        await using var hub = new Microsoft.AspNetCore.SignalR.Client.HubConnectionBuilder()
+            .WithUrl(new Uri(new Uri(b.BaseUrl), "hubs/approvals"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(key))
+            .Build();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        hub.Closed += _ =>
+        {
+            closed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        await hub.StartAsync();
+        Assert.Equal(Microsoft.AspNetCore.SignalR.Client.HubConnectionState.Connected, hub.State);
+
+        Assert.Equal(HttpStatusCode.NoContent,
+            (await a.Account("ada").DeleteAsync($"/api/v1/tenants/acme/agent-keys/{created.GetProperty("id").GetInt32()}")).StatusCode);
+
+        // Revoked on A, the connection held on B ends within seconds (it would otherwise keep receiving the tenant's events).
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(Microsoft.AspNetCore.SignalR.Client.HubConnectionState.Disconnected, hub.State);
     }
 
     [Fact]
