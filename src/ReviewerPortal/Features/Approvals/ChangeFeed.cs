@@ -38,8 +38,7 @@ public sealed class ChangeFeed(RedisConnection redis, ILogger<ChangeFeed> logger
         });
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) =>
-        redis.Multiplexer.GetSubscriber().UnsubscribeAsync(RedisKeys.Changes);
+    public Task StopAsync(CancellationToken cancellationToken) => RedisConnection.UnsubscribeQuietlyAsync(redis, RedisKeys.Changes);
 
     /// <summary>Announces a transition to every instance. Best effort: state lives in Redis, not in the message.</summary>
     public async Task PublishAsync(ApprovalChange change)

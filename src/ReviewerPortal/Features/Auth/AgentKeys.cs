@@ -73,6 +73,5 @@ public sealed class KeyRevocationListener(RedisConnection redis, IMemoryCache ca
         });
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) =>
-        redis.Multiplexer.GetSubscriber().UnsubscribeAsync(AgentKeys.Revocations);
+    public Task StopAsync(CancellationToken cancellationToken) => RedisConnection.UnsubscribeQuietlyAsync(redis, AgentKeys.Revocations);
 }

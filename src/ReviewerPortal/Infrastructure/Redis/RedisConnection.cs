@@ -60,6 +60,18 @@ public sealed class RedisConnection(
         Endpoint = string.Join(",", parsed.EndPoints.Select(e => e.ToString()));
     }
 
+    /// <summary>Leaves a channel at shutdown; a connection already closing has left it anyway, so that is no failure.</summary>
+    public static async Task UnsubscribeQuietlyAsync(RedisConnection redis, RedisChannel channel)
+    {
+        try
+        {
+            await redis.Multiplexer.GetSubscriber().UnsubscribeAsync(channel);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_multiplexer is not null)
