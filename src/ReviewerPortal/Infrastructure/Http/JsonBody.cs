@@ -19,11 +19,18 @@ public static class JsonBody
         {
             return (null, Problems.Invalid("body", $"The body is larger than {MaxBytes / 1024} KiB."));
         }
+        // Never more than the limit and one byte: a body sent chunked has no length to refuse it by up front.
         using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
-        if (buffer.Length > MaxBytes)
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, MaxBytes + 1 - buffer.Length)),
+                   request.HttpContext.RequestAborted)) > 0)
         {
-            return (null, Problems.Invalid("body", $"The body is larger than {MaxBytes / 1024} KiB."));
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > MaxBytes)
+            {
+                return (null, Problems.Invalid("body", $"The body is larger than {MaxBytes / 1024} KiB."));
+            }
         }
         if (buffer.Length == 0)
         {
