@@ -13,6 +13,7 @@ public static partial class PolicyParser
 {
     public const int MaxBytes = 256 * 1024;
     public const int MaxRules = 1000;
+    public const int MaxErrors = 100;
     private static readonly TimeSpan MinTtl = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxTtl = TimeSpan.FromDays(30);
     private static readonly string[] TopLevel = ["version", "default", "rules"];
@@ -38,6 +39,16 @@ public static partial class PolicyParser
         var stream = new YamlStream();
         try
         {
+            // Anchors and aliases let a few KB expand into millions of nodes (and errors): a policy has no use for them.
+            var scan = new Parser(new StringReader(yaml));
+            while (scan.MoveNext())
+            {
+                if (scan.Current is YamlDotNet.Core.Events.AnchorAlias or YamlDotNet.Core.Events.NodeEvent { Anchor.IsEmpty: false })
+                {
+                    return Fail(new PolicyError("", "YAML anchors and aliases (&name, *name) are not accepted in a policy; write each rule out.",
+                        (int)scan.Current.Start.Line, (int)scan.Current.Start.Column));
+                }
+            }
             stream.Load(new StringReader(yaml));
         }
         catch (YamlException ex)
@@ -101,9 +112,14 @@ public static partial class PolicyParser
         }
 
         return errors.Count > 0
-            ? new PolicyParseResult(null, errors)
+            ? new PolicyParseResult(null, Capped(errors))
             : new PolicyParseResult(new PolicyDocument(version!.Value!, @default, rules), []);
     }
+
+    /// <summary>The first <see cref="MaxErrors"/> errors and a count of the rest: the answer stays small whatever the input.</summary>
+    private static List<PolicyError> Capped(List<PolicyError> errors) => errors.Count <= MaxErrors
+        ? errors
+        : [.. errors.Take(MaxErrors), new PolicyError("", $"…and {errors.Count - MaxErrors} more errors.", errors[MaxErrors].Line, errors[MaxErrors].Column)];
 
     private static PolicyRule? ParseRule(YamlNode node, string path, List<PolicyError> errors)
     {
