@@ -19,11 +19,16 @@ public sealed class AgentHub(TenantAccess access, HubConnections connections) : 
 
     public override async Task OnConnectedAsync()
     {
+        if (!connections.Admit(Context))
+        {
+            // Over the per-key limit: this connection is closed before it joins any tenant.
+            Context.Abort();
+            return;
+        }
         foreach (var tenant in await access.ReadableTenantsAsync(Caller.From(Context.User!)))
         {
             await Groups.AddToGroupAsync(Context.ConnectionId, Group(tenant));
         }
-        connections.Opened(Context);
         await base.OnConnectedAsync();
     }
 
@@ -38,11 +43,25 @@ public sealed class AgentHub(TenantAccess access, HubConnections connections) : 
 /// This instance's hub connections by the key they signed in with, so a revoked key's live connections end at once
 /// (the revocation reaches every instance over Redis, see <see cref="AgentKeys"/>).
 /// </summary>
-public sealed class HubConnections
+public sealed class HubConnections(Microsoft.Extensions.Options.IOptions<ApprovalOptions> options)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HubCallerContext> _open = new();
+    private readonly Lock _admit = new();
 
-    public void Opened(HubCallerContext context) => _open[context.ConnectionId] = context;
+    /// <summary>Registers the connection unless its key or account already holds the most it may here.</summary>
+    public bool Admit(HubCallerContext context)
+    {
+        var holder = WaitSlots.HolderOf(context.User!);
+        lock (_admit)
+        {
+            if (_open.Values.Count(c => WaitSlots.HolderOf(c.User!) == holder) >= options.Value.MaxHubConnectionsPerCaller)
+            {
+                return false;
+            }
+            _open[context.ConnectionId] = context;
+            return true;
+        }
+    }
 
     public void Closed(HubCallerContext context) => _open.TryRemove(context.ConnectionId, out _);
 
@@ -57,6 +76,31 @@ public sealed class HubConnections
         }
         return ended;
     }
+}
+
+/// <summary>Open long-polls per key or account on this instance, bounded by <see cref="ApprovalOptions.MaxWaitsPerCaller"/>.</summary>
+public sealed class WaitSlots(Microsoft.Extensions.Options.IOptions<ApprovalOptions> options)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _held = new(StringComparer.Ordinal);
+
+    public int Limit => options.Value.MaxWaitsPerCaller;
+
+    /// <summary>Who holds a wait or a connection: the bearer key it signed in with, else the account.</summary>
+    public static string HolderOf(System.Security.Claims.ClaimsPrincipal user) =>
+        user.FindFirst(ClaimNames.KeyHash)?.Value ?? Caller.From(user).Actor;
+
+    public bool TryEnter(string holder)
+    {
+        var now = _held.AddOrUpdate(holder, 1, (_, n) => n + 1);
+        if (now <= Limit)
+        {
+            return true;
+        }
+        Exit(holder);
+        return false;
+    }
+
+    public void Exit(string holder) => _held.AddOrUpdate(holder, 0, (_, n) => Math.Max(0, n - 1));
 }
 
 /// <summary>Forwards the change feed of this instance to the hub's tenant groups.</summary>

@@ -6,6 +6,14 @@ public sealed class ApprovalOptions
 {
     public const string Section = "Approvals";
 
+    /// <summary>Long-polls one key or account may hold open at once on an instance; beyond, 429 with Retry-After.</summary>
+    [Range(1, 10_000)]
+    public int MaxWaitsPerCaller { get; set; } = 100;
+
+    /// <summary>Hub connections one key or account may hold open at once on an instance; beyond, the new one is closed.</summary>
+    [Range(1, 1_000)]
+    public int MaxHubConnectionsPerCaller { get; set; } = 20;
+
     /// <summary>Time budget for loading and evaluating the tenant's policy at submit; past it the submit answers 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PolicyEvaluationTimeout { get; set; } = TimeSpan.FromSeconds(5);

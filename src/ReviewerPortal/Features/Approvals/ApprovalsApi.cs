@@ -78,14 +78,29 @@ public static class ApprovalsApi
             : Problems.NotFound();
 
     public static async Task<Results<Ok<Approval>, ValidationProblem, ProblemHttpResult>> WaitForDecision(
-        string id, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken, int? waitSeconds = null)
+        string id, ClaimsPrincipal user, ApprovalService approvals, WaitSlots slots, HttpResponse response, CancellationToken cancellationToken,
+        int? waitSeconds = null)
     {
         if (waitSeconds is < 0 or > MaxWaitSeconds)
         {
             return Problems.Invalid("waitSeconds", $"From 0 to {MaxWaitSeconds}.");
         }
-        var approval = await approvals.WaitForDecisionAsync(Caller.From(user), id, TimeSpan.FromSeconds(waitSeconds ?? 0), cancellationToken);
-        return approval is null ? Problems.NotFound() : TypedResults.Ok(approval);
+        var holder = WaitSlots.HolderOf(user);
+        if (!slots.TryEnter(holder))
+        {
+            response.Headers.RetryAfter = "1";
+            return Problems.Of(StatusCodes.Status429TooManyRequests, "too_many_waits",
+                $"This key or account already holds {slots.Limit} open waits here; let one finish, or wait on the hub.");
+        }
+        try
+        {
+            var approval = await approvals.WaitForDecisionAsync(Caller.From(user), id, TimeSpan.FromSeconds(waitSeconds ?? 0), cancellationToken);
+            return approval is null ? Problems.NotFound() : TypedResults.Ok(approval);
+        }
+        finally
+        {
+            slots.Exit(holder);
+        }
     }
 
     public static Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Approve(

@@ -25,6 +25,7 @@ public static class AuthSetup
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<AgentKeys>();
         services.AddSingleton<Approvals.HubConnections>();
+        services.AddSingleton<Approvals.WaitSlots>();
         services.AddHostedService<KeyRevocationListener>();
         services.AddCascadingAuthenticationState();
         services.AddAuthentication(o =>
