@@ -63,7 +63,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
                 case DispatchSink.Redis:
                     errors["dispatch.key"] = ["A list name: letters, digits, '-', '_', '.', ':', up to 100."];
                     break;
-                case DispatchSink.Webhook when Uri.TryCreate(dispatch.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https":
+                case DispatchSink.Webhook when OutboundUrl.Parse(dispatch.Url) is { } url:
                     if (dispatch.Secret is not { Length: >= 16 and <= 256 })
                     {
                         errors["dispatch.secret"] = ["16 to 256 characters; used for the X-Signature HMAC-SHA256."];
@@ -74,7 +74,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
                     }
                     break;
                 case DispatchSink.Webhook:
-                    errors["dispatch.url"] = ["An absolute http(s) URL."];
+                    errors["dispatch.url"] = [OutboundUrl.Rule];
                     break;
                 default:
                     errors["dispatch.kind"] = ["One of webhook, redis, none."];

@@ -237,9 +237,9 @@ public static class WorkflowSettingsValidator
         string? url = null, secret = null;
         if (!string.IsNullOrEmpty(n.WebhookUrl))
         {
-            if (!Uri.TryCreate(n.WebhookUrl, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+            if (OutboundUrl.Parse(n.WebhookUrl) is null)
             {
-                errors["notifications.webhookUrl"] = ["An absolute http(s) URL."];
+                errors["notifications.webhookUrl"] = [OutboundUrl.Rule];
             }
             url = n.WebhookUrl;
             // A secret left out keeps the one set before (the API never shows it back).
@@ -304,4 +304,13 @@ public static class WorkflowSettingsValidator
 
     private static bool IsAddress(string? text) =>
         text is { Length: > 2 and <= 254 } && System.Net.Mail.MailAddress.TryCreate(text, out _);
+}
+
+/// <summary>An address the app calls out to (webhooks): absolute http(s), with no credentials in it.</summary>
+public static class OutboundUrl
+{
+    public const string Rule = "An absolute http(s) URL, without user:password@ (put credentials in the secret).";
+
+    public static Uri? Parse(string? text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && url.UserInfo.Length == 0 ? url : null;
 }
