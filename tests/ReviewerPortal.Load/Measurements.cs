@@ -112,3 +112,29 @@ public sealed class Progress(string label) : IDisposable
         Console.Error.WriteLine();
     }
 }
+
+/// <summary>The audit outbox after a fault: transitions whose commit died with a process wait there for the drain.</summary>
+public static class AuditOutbox
+{
+    /// <summary>Waits (at most 2 min) until the tenants' audit outboxes are empty; answers how long that took.</summary>
+    public static async Task<TimeSpan> WaitDrainedAsync(string redis, params string[] tenants)
+    {
+        var clock = Stopwatch.StartNew();
+        await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis);
+        var db = connection.GetDatabase();
+        while (clock.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            long waiting = 0;
+            foreach (var tenant in tenants)
+            {
+                waiting += await db.ListLengthAsync(ReviewerPortal.Infrastructure.Redis.RedisKeys.AuditOutbox(tenant));
+            }
+            if (waiting == 0)
+            {
+                break;
+            }
+            await Task.Delay(500);
+        }
+        return clock.Elapsed;
+    }
+}

@@ -120,16 +120,8 @@ public sealed class ScaleOutScenario(LoadOptions options)
     {
         var readers = apps.Select(app => app.Client("demo-ada-token")).ToArray();
         // Transitions whose audit commit died with the killed instance are written by the drain after its grace.
-        var drained = Stopwatch.StartNew();
-        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(apps[0].Redis))
-        {
-            while (drained.Elapsed < TimeSpan.FromMinutes(2)
-                   && await redis.GetDatabase().ListLengthAsync(ReviewerPortal.Infrastructure.Redis.RedisKeys.AuditOutbox("acme")) > 0)
-            {
-                await Task.Delay(500);
-            }
-        }
-        report.Facts["audit outbox drained after the load"] = $"{drained.Elapsed.TotalSeconds:F1} s";
+        var drained = await AuditOutbox.WaitDrainedAsync(apps[0].Redis, "acme");
+        report.Facts["audit outbox drained after the load"] = $"{drained.TotalSeconds:F1} s";
 
         var decisions = new Dictionary<string, int>();
         long? after = null;

@@ -370,12 +370,8 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         return new ApprovalPage(items, next);
     }
 
-    public async Task<IReadOnlyList<string>> DueTimersAsync(string tenant, DateTimeOffset now, int limit)
-    {
-        var due = await Db.SortedSetRangeByScoreAsync(RedisKeys.Timers(tenant), double.NegativeInfinity,
-            now.ToUnixTimeMilliseconds(), take: limit);
-        return [.. due.Select(v => (string)v!)];
-    }
+    public async Task<IReadOnlyList<string>> DueTimersAsync(string tenant, DateTimeOffset now, int limit) =>
+        [.. (await DueTimerEntriesAsync(tenant, now, limit)).Select(t => t.Member)];
 
     public async Task<IReadOnlyList<DueTimer>> DueTimerEntriesAsync(string tenant, DateTimeOffset now, int limit)
     {
