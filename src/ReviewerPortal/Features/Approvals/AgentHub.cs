@@ -10,7 +10,7 @@ namespace ReviewerPortal.Features.Approvals;
 /// without SignalR.
 /// </summary>
 [Authorize(Policy = AuthSetup.ApiPolicy)]
-public sealed class AgentHub(TenantAccess access, HubConnections connections) : Hub
+public sealed class AgentHub(TenantAccess access, HubConnections connections, HubAccessWarden warden, HubNegotiations negotiations) : Hub
 {
     public const string Path = "/hubs/approvals";
     public const string ChangedMethod = "approvalChanged";
@@ -25,9 +25,16 @@ public sealed class AgentHub(TenantAccess access, HubConnections connections) : 
             Context.Abort();
             return;
         }
+        negotiations.Connected(Context.ConnectionId);
+        var announced = warden.Announcements;
         foreach (var tenant in await access.ReadableTenantsAsync(Caller.From(Context.User!)))
         {
             await Groups.AddToGroupAsync(Context.ConnectionId, Group(tenant));
+            connections.Joined(Context, tenant);
+        }
+        if (warden.Announcements != announced)
+        {
+            warden.Wake(); // access changed while this connection joined: check it again
         }
         await base.OnConnectedAsync();
     }
@@ -35,6 +42,7 @@ public sealed class AgentHub(TenantAccess access, HubConnections connections) : 
     public override Task OnDisconnectedAsync(Exception? exception)
     {
         connections.Closed(Context);
+        negotiations.Closed(Context.ConnectionId);
         return base.OnDisconnectedAsync(exception);
     }
 }
@@ -47,6 +55,7 @@ public sealed class HubConnections(Microsoft.Extensions.Options.IOptions<Approva
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HubCallerContext> _open = new();
     private readonly Lock _admit = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Immutable.ImmutableHashSet<string>> _tenants = new();
 
     /// <summary>Registers the connection unless its key or account already holds the most it may here.</summary>
     public bool Admit(HubCallerContext context)
@@ -63,7 +72,25 @@ public sealed class HubConnections(Microsoft.Extensions.Options.IOptions<Approva
         }
     }
 
-    public void Closed(HubCallerContext context) => _open.TryRemove(context.ConnectionId, out _);
+    public void Closed(HubCallerContext context)
+    {
+        _open.TryRemove(context.ConnectionId, out _);
+        _tenants.TryRemove(context.ConnectionId, out _);
+    }
+
+    public void Joined(HubCallerContext context, string tenant) =>
+        _tenants.AddOrUpdate(context.ConnectionId, _ => [tenant], (_, set) => set.Add(tenant));
+
+    public void Left(HubCallerContext context, string tenant) =>
+        _tenants.AddOrUpdate(context.ConnectionId, _ => [], (_, set) => set.Remove(tenant));
+
+    public IReadOnlySet<string> TenantsOf(string connectionId) => _tenants.GetValueOrDefault(connectionId, []);
+
+    public IReadOnlyList<HubCallerContext> Open() => [.. _open.Values];
+
+    /// <summary>Every (holder, tenant) pair this instance's connections are in the group of.</summary>
+    public IReadOnlyList<(string Holder, string Tenant)> JoinedTenants() =>
+        [.. _open.Values.SelectMany(c => _tenants.GetValueOrDefault(c.ConnectionId, []).Select(t => (Caller.From(c.User!).Actor, t)))];
 
     /// <summary>Ends every connection opened with the key of <paramref name="keyHash"/>; answers how many.</summary>
     public int Abort(string keyHash)

@@ -14,6 +14,17 @@ public sealed class ApprovalOptions
     [Range(1, 1_000)]
     public int MaxHubConnectionsPerCaller { get; set; } = 20;
 
+    /// <summary>Hub negotiations one key or account may start per minute on an instance; beyond, 429 with Retry-After.</summary>
+    [Range(1, 100_000)]
+    public int MaxHubNegotiationsPerMinute { get; set; } = 120;
+
+    /// <summary>
+    /// How often every hub connection's access is re-checked even without an announced change (a role or account edited
+    /// behind the app's back); announced changes (approvers saved, keys revoked) are applied within a second.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan HubAccessSweep { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Time budget for loading and evaluating the tenant's policy at submit; past it the submit answers 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PolicyEvaluationTimeout { get; set; } = TimeSpan.FromSeconds(5);

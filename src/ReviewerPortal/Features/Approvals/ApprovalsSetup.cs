@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Connections;
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Cases;
@@ -44,6 +45,9 @@ public static class ApprovalsSetup
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PolicyPublisher>();
         services.AddSingleton<TenantAccess>();
+        services.AddSingleton<AccessChanges>();
+        services.AddSingleton<HubAccessWarden>();
+        services.AddSingleton<HubNegotiations>();
         services.AddSingleton<AuditLog>();
         services.AddSingleton<AuditReconciler>();
         services.AddSingleton<ChangeFeed>();
@@ -80,6 +84,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService<ApprovalIndexPruner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditReconciler>());
         builder.Services.AddHostedService<AgentHubRelay>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<HubAccessWarden>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Notifications.Notifier>());
         return builder;
@@ -87,7 +92,9 @@ public static class ApprovalsSetup
 
     public static IEndpointRouteBuilder MapApprovalsApis(this IEndpointRouteBuilder routes)
     {
-        routes.MapHub<AgentHub>(AgentHub.Path);
+        // WebSockets and server-sent events only: a long-polling connection token could be replayed by anyone holding it.
+        routes.MapHub<AgentHub>(AgentHub.Path, o => o.Transports = HttpTransportType.WebSockets | HttpTransportType.ServerSentEvents)
+            .Add(HubNegotiations.Guard);
         return routes.MapApprovalsEndpoints();
     }
 

@@ -19,7 +19,7 @@ public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    IDbContextFactory<AppDbContext> dbFactory,
+    ApiKeyPrincipals principals,
     IMemoryCache cache) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -50,7 +50,7 @@ public sealed class ApiKeyAuthenticationHandler(
         if (!cache.TryGetValue(CacheKey(hash), out ClaimsPrincipal? principal))
         {
             // Only known keys are cached: a key created a moment ago on another instance works here at once.
-            principal = await LoadAsync(hash);
+            principal = await principals.LoadAsync(hash, Context.RequestAborted);
             if (principal is not null)
             {
                 cache.Set(CacheKey(hash), principal, CacheFor);
@@ -61,10 +61,21 @@ public sealed class ApiKeyAuthenticationHandler(
             : AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
     }
 
-    private async Task<ClaimsPrincipal?> LoadAsync(string hash)
+    /// <summary>The lookup cache's entry of a key (dropped on every instance when the key is revoked).</summary>
+    public static string CacheKey(string keyHash) => "apikey:" + keyHash;
+
+    public static string HashSecret(string secret) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+}
+
+/// <summary>Builds the principal of an agent key or a person's API token from the database (no cache).</summary>
+public sealed class ApiKeyPrincipals(IDbContextFactory<AppDbContext> dbFactory)
+{
+    /// <summary>The principal of a key or token as the database says now; null when it is unknown or revoked.</summary>
+    public async Task<ClaimsPrincipal?> LoadAsync(string hash, CancellationToken cancellationToken = default)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(Context.RequestAborted);
-        var key = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash && k.RevokedAt == null);
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var key = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash && k.RevokedAt == null, cancellationToken);
         if (key is null)
         {
             return null;
@@ -74,7 +85,7 @@ public sealed class ApiKeyAuthenticationHandler(
             return Principal(key.Name, ClaimNames.KindAgent,
                 [new Claim(ClaimNames.Tenant, key.Tenant ?? ""), new Claim(ClaimNames.KeyHash, hash)]);
         }
-        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.UserName == key.UserName);
+        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.UserName == key.UserName, cancellationToken);
         if (user is null)
         {
             return null;
@@ -82,7 +93,7 @@ public sealed class ApiKeyAuthenticationHandler(
         var roles = await (from ur in db.UserRoles
                            join r in db.Roles on ur.RoleId equals r.Id
                            where ur.UserId == user.Id
-                           select r.Name).ToListAsync();
+                           select r.Name).ToListAsync(cancellationToken);
         return Principal(user.UserName!, ClaimNames.KindAccount,
             [new Claim(ClaimNames.KeyHash, hash), .. roles.Where(r => r is not null).Select(r => new Claim(ClaimTypes.Role, r!)),
                 .. user.Email is { Length: > 0 } email ? [new Claim(ClaimTypes.Email, email)] : Array.Empty<Claim>()]);
@@ -90,13 +101,7 @@ public sealed class ApiKeyAuthenticationHandler(
 
     private static ClaimsPrincipal Principal(string name, string kind, IEnumerable<Claim> extra) =>
         new(new ClaimsIdentity(
-            [new Claim(ClaimTypes.Name, name), new Claim(ClaimNames.Kind, kind), .. extra], SchemeName));
-
-    /// <summary>The lookup cache's entry of a key (dropped on every instance when the key is revoked).</summary>
-    public static string CacheKey(string keyHash) => "apikey:" + keyHash;
-
-    public static string HashSecret(string secret) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+            [new Claim(ClaimTypes.Name, name), new Claim(ClaimNames.Kind, kind), .. extra], ApiKeyAuthenticationHandler.SchemeName));
 }
 
 /// <summary>Creates keys and tokens; the secret is returned once and only its hash is kept.</summary>

@@ -23,6 +23,7 @@ public static class AuthSetup
         var services = builder.Services;
         services.AddMemoryCache();
         services.AddSingleton<ApiKeyService>();
+        services.AddSingleton<ApiKeyPrincipals>();
         services.AddSingleton<AgentKeys>();
         services.AddSingleton<Approvals.HubConnections>();
         services.AddSingleton<Approvals.WaitSlots>();

@@ -7,7 +7,8 @@ namespace ReviewerPortal.Features.Tenants;
 public sealed record SettingsUpdate(IDictionary<string, string[]> Errors, TenantSettings? Settings, string? Note);
 
 /// <summary>Validates and applies a change of a tenant's settings, audited; the API and the admin page both call it.</summary>
-public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal, IServiceScopeFactory scopes)
+public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal,
+    Approvals.AccessChanges accessChanges, IServiceScopeFactory scopes)
 {
     public async Task<SettingsUpdate> UpdateAsync(TenantSettings current, TenantSettingsRequest request, Caller caller, CancellationToken cancellationToken)
     {
@@ -98,6 +99,8 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
             await tenants.UpdateAsync(updated, json);
             return (true, true);
         }, cancellationToken);
+        // Approvers or escalation levels may have changed: live hub connections follow at once, on every instance.
+        await accessChanges.AnnounceAsync(current.Tenant);
         if (updated.Dispatch is not null && updated.Dispatch != current.Dispatch)
         {
             dispatchSignal.Wake(); // jobs parked while there was no sink go out now
