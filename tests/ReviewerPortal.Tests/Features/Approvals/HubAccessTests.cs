@@ -106,6 +106,35 @@ public sealed class HubAccessTests
         Assert.Equal(HttpStatusCode.OK, (await app.Agent("globex").PostAsync("/hubs/approvals/negotiate?negotiateVersion=1", null)).StatusCode);
     }
 
+    [Fact]
+    public async Task The_hub_refuses_anonymous_callers_and_never_delivers_another_tenants_events()
+    {
+        await using var app = await TestApp.StartAsync(kestrel: true);
+        using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.PostAsync("hubs/approvals/negotiate?negotiateVersion=1", null)).StatusCode);
+        await using var anonymous = new HubConnectionBuilder().WithUrl(new Uri(new Uri(app.BaseUrl), "hubs/approvals")).Build();
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => anonymous.StartAsync());
+
+        var acmeSeen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var globexSeen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var ginaSeen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var acme = Connect(app, "demo-acme-agent", acmeSeen);
+        await using var globex = Connect(app, "demo-globex-agent", globexSeen);
+        await using var gina = Connect(app, "demo-gina-token", ginaSeen);
+        await Task.WhenAll(acme.StartAsync(), globex.StartAsync(), gina.StartAsync());
+
+        var acmeApproval = (await app.Agent("acme").SubmitPayment(7)).Str("approvalId");
+        var globexApproval = (await app.Agent("globex").SubmitPayment(8)).Str("approvalId");
+        await Until(() => acmeSeen.Contains(acmeApproval) && globexSeen.Contains(globexApproval) && ginaSeen.Contains(globexApproval),
+            "each tenant's callers see its events");
+        await app.Account("alice").Approve(acmeApproval);
+        await Until(() => acmeSeen.Count(id => id == acmeApproval) >= 2, "acme's agent sees the approval");
+        await Task.Delay(300);
+        Assert.DoesNotContain(acmeApproval, globexSeen);
+        Assert.DoesNotContain(acmeApproval, ginaSeen);
+        Assert.DoesNotContain(globexApproval, acmeSeen);
+    }
+
     private static HubConnection Connect(TestApp app, string token, System.Collections.Concurrent.ConcurrentQueue<string> seen)
     {
         var hub = new HubConnectionBuilder()
