@@ -81,6 +81,34 @@ public abstract class PortalComponent : ComponentBase, IDisposable
 
 public static class Display
 {
+    /// <summary>
+    /// Text as a reviewer must see it: bidirectional controls and invisible characters (which can make
+    /// <c>invoice\u202Efdp.exe</c> read as <c>invoiceexe.pdf</c>) are shown as <c>[U+202E]</c>. Markup is encoded by Razor.
+    /// </summary>
+    public static string Visible(string? text)
+    {
+        if (string.IsNullOrEmpty(text) || !text.Any(IsHidden))
+        {
+            return text ?? "";
+        }
+        var shown = new System.Text.StringBuilder(text.Length + 16);
+        foreach (var c in text)
+        {
+            if (IsHidden(c))
+            {
+                shown.Append("[U+").Append(((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture)).Append(']');
+            }
+            else
+            {
+                shown.Append(c);
+            }
+        }
+        return shown.ToString();
+    }
+
+    private static bool IsHidden(char c) =>
+        c is '\u061C' or (>= '\u200B' and <= '\u200F') or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069') or '\uFEFF';
+
     public static string Age(TimeSpan age)
     {
         if (age < TimeSpan.Zero)
@@ -111,7 +139,7 @@ public static class Display
         {
             return "";
         }
-        var text = string.Join(", ", payload.EnumerateObject().Select(p => $"{p.Name}: {Scalar(p.Value)}"));
+        var text = Visible(string.Join(", ", payload.EnumerateObject().Select(p => $"{p.Name}: {Scalar(p.Value)}")));
         return text.Length <= max ? text : text[..(max - 1)] + "…";
     }
 
