@@ -15,13 +15,9 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         var updated = current;
         if (request.ApprovalTtl is not null)
         {
-            if (!DurationText.TryParse(request.ApprovalTtl, out var ttl))
+            if (!DurationText.TryParse(request.ApprovalTtl, out var ttl) || ttl < TenantSettings.MinApprovalTtl || ttl > TenantSettings.MaxApprovalTtl)
             {
-                errors["approvalTtl"] = ["A duration such as 24:00:00, PT24H or 72h."];
-            }
-            else if (ttl < TenantSettings.MinApprovalTtl || ttl > TenantSettings.MaxApprovalTtl)
-            {
-                errors["approvalTtl"] = ["From 1 minute to 30 days."];
+                errors["approvalTtl"] = [DurationText.Problem(request.ApprovalTtl, TenantSettings.MinApprovalTtl, TenantSettings.MaxApprovalTtl)];
             }
             else
             {

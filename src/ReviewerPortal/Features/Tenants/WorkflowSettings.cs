@@ -151,7 +151,7 @@ public static class WorkflowSettingsValidator
                 }
                 else if (!TryDuration(level.Sla, out sla))
                 {
-                    errors[$"escalation[{i}].sla"] = [DurationMessage];
+                    errors[$"escalation[{i}].sla"] = [DurationProblem(level.Sla)];
                 }
                 levels.Add(new EscalationLevel([.. names.Select(n => n.Trim()).Distinct(StringComparer.Ordinal)], sla));
             }
@@ -203,7 +203,7 @@ public static class WorkflowSettingsValidator
         {
             if (!TryDuration(r.ResubmissionWindow, out var window))
             {
-                errors["resubmissionWindow"] = [DurationMessage];
+                errors["resubmissionWindow"] = [DurationProblem(r.ResubmissionWindow)];
             }
             else
             {
@@ -283,7 +283,8 @@ public static class WorkflowSettingsValidator
         return settings.Any ? settings : null;
     }
 
-    private const string DurationMessage = "A duration (hh:mm:ss or ISO 8601 such as PT4H) from 10 seconds to 365 days.";
+    private static string DurationProblem(string? text) =>
+        DurationText.Problem(text, WorkflowSettings.MinDuration, WorkflowSettings.MaxDuration);
 
     private static TimeSpan? OptionalDuration(string field, string text, Dictionary<string, string[]> errors, TimeSpan? current)
     {
@@ -293,7 +294,7 @@ public static class WorkflowSettingsValidator
         }
         if (!TryDuration(text, out var value))
         {
-            errors[field] = [DurationMessage + " \"off\" turns it off."];
+            errors[field] = [DurationProblem(text) + " \"off\" turns it off."];
             return current;
         }
         return value;
