@@ -26,6 +26,9 @@ public sealed class SmtpSink : IAsyncDisposable
     public int Port { get; }
     public List<Message> Messages { get; } = [];
 
+    /// <summary>Whether any client got as far as <c>MAIL FROM</c> (the envelope, sent in plain text on this server).</summary>
+    public bool SawMail { get; private set; }
+
     public static SmtpSink Start(int refuseFirst = 0) => new(refuseFirst);
 
     private async Task AcceptAsync()
@@ -64,6 +67,7 @@ public sealed class SmtpSink : IAsyncDisposable
                     await writer.WriteLineAsync("250 sink");
                     break;
                 case "MAIL":
+                    SawMail = true;
                     from = Address(line);
                     to.Clear();
                     await writer.WriteLineAsync("250 OK");

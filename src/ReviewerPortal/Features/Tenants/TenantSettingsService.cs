@@ -1,13 +1,15 @@
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Policies;
+using ReviewerPortal.Infrastructure.Outbound;
 
 namespace ReviewerPortal.Features.Tenants;
 
 public sealed record SettingsUpdate(IDictionary<string, string[]> Errors, TenantSettings? Settings, string? Note);
 
 /// <summary>Validates and applies a change of a tenant's settings, audited; the API and the admin page both call it.</summary>
-public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal, IServiceScopeFactory scopes)
+public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal, IServiceScopeFactory scopes,
+    OutboundGuard outbound)
 {
     public async Task<SettingsUpdate> UpdateAsync(TenantSettings current, TenantSettingsRequest request, Caller caller, CancellationToken cancellationToken)
     {
@@ -79,6 +81,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         }
         updated = updated with { Workflow = WorkflowSettingsValidator.Apply(current.Workflow, request, updated.Approvers, errors) };
         await RequireReviewersAsync(request, errors);
+        await CheckOutboundAsync(request, errors, cancellationToken);
         if (errors.Count > 0)
         {
             return new SettingsUpdate(errors, null, null);
@@ -110,6 +113,42 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         $"requester may approve {(w.RequesterMayApprove ? "yes" : "no")}, resubmissions {w.MaxResubmissions} within {DurationText.Format(w.ResubmissionWindow)}, " +
         $"notifications {(w.Notifications is { } n ? string.Join('+', new[] { n.WebhookUrl is null ? null : "webhook", n.Smtp is null ? null : "smtp" }.Where(x => x is not null)) : "off")})";
 
+
+    /// <summary>
+    /// The addresses this request sets for the app to call (dispatch webhook, notification webhook, SMTP server) pass
+    /// the outbound rules (SSRF guard: public addresses over https unless <c>Outbound:*</c> allows more); plain SMTP
+    /// only where the operator allows it. The same check runs again on every connection.
+    /// </summary>
+    private async Task CheckOutboundAsync(TenantSettingsRequest request, Dictionary<string, string[]> errors, CancellationToken cancellationToken)
+    {
+        if (request.Dispatch is { Kind: DispatchSink.Webhook } dispatch && !errors.ContainsKey("dispatch.url")
+            && OutboundUrl.Parse(dispatch.Url) is { } dispatchUrl && await outbound.CheckUrlAsync(dispatchUrl, cancellationToken) is { } refused)
+        {
+            errors["dispatch.url"] = [refused];
+        }
+        if (request.Notifications is not { } n)
+        {
+            return;
+        }
+        if (!errors.ContainsKey("notifications.webhookUrl") && OutboundUrl.Parse(n.WebhookUrl) is { } webhook
+            && await outbound.CheckUrlAsync(webhook, cancellationToken) is { } webhookRefused)
+        {
+            errors["notifications.webhookUrl"] = [webhookRefused];
+        }
+        if (n.Smtp is { Host: { Length: > 0 } host } smtp)
+        {
+            if (!errors.ContainsKey("notifications.smtp.host") && await outbound.CheckHostAsync(host, cancellationToken) is { } hostRefused)
+            {
+                errors["notifications.smtp.host"] = [hostRefused];
+            }
+            var security = smtp.Security ?? (smtp.EnableSsl == false ? SmtpSecurity.None : null);
+            if (security == SmtpSecurity.None && !outbound.InsecureSmtpAllowed && !errors.ContainsKey("notifications.smtp.security"))
+            {
+                errors["notifications.smtp.security"] =
+                    ["Plain SMTP (mail and credentials unencrypted) needs Outbound:AllowInsecureSmtp; use starttls or tls."];
+            }
+        }
+    }
 
     /// <summary>
     /// Approver lists and escalation levels name people who can decide: existing accounts with the reviewer role

@@ -34,7 +34,7 @@ public sealed record TenantSettingsRequest
     public string? ResubmissionWindow { get; init; }
     public int? MaxResubmissions { get; init; }
 
-    /// <summary><c>{webhookUrl, webhookSecret, smtp: {host, port, from, to, enableSsl, userName, password}}</c>; <c>{}</c> turns them off.</summary>
+    /// <summary><c>{webhookUrl, webhookSecret, smtp: {host, port, from, to, security, userName, password}}</c>; <c>{}</c> turns them off.</summary>
     public NotificationsRequest? Notifications { get; init; }
 }
 
@@ -147,7 +147,7 @@ public static class TenantsApi
                     WebhookUrl = n.WebhookUrl,
                     WebhookSecret = n.WebhookSecret is null ? null : "(set)",
                     Smtp = n.Smtp is { } m
-                        ? new SmtpRequest { Host = m.Host, Port = m.Port, From = m.From, To = m.To, EnableSsl = m.EnableSsl, UserName = m.UserName, Password = m.Password is null ? null : "(set)" }
+                        ? new SmtpRequest { Host = m.Host, Port = m.Port, From = m.From, To = m.To, Security = m.Security, EnableSsl = m.Security != SmtpSecurity.None, UserName = m.UserName, Password = m.Password is null ? null : "(set)" }
                         : null,
                 }
                 : null,
