@@ -15,9 +15,12 @@ public sealed class SmtpSink : IAsyncDisposable
     private readonly Task _loop;
     private int _refuse;
 
-    private SmtpSink(int refuseFirst)
+    private readonly (string User, string Password)? _credentials;
+
+    private SmtpSink(int refuseFirst, (string User, string Password)? credentials)
     {
         _refuse = refuseFirst;
+        _credentials = credentials;
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _loop = Task.Run(AcceptAsync);
@@ -29,7 +32,10 @@ public sealed class SmtpSink : IAsyncDisposable
     /// <summary>Whether any client got as far as <c>MAIL FROM</c> (the envelope, sent in plain text on this server).</summary>
     public bool SawMail { get; private set; }
 
-    public static SmtpSink Start(int refuseFirst = 0) => new(refuseFirst);
+    /// <summary>The user name a client authenticated as (with <c>credentials</c>: AUTH PLAIN required before MAIL).</summary>
+    public string? AuthenticatedAs { get; private set; }
+
+    public static SmtpSink Start(int refuseFirst = 0, (string User, string Password)? credentials = null) => new(refuseFirst, credentials);
 
     private async Task AcceptAsync()
     {
@@ -64,7 +70,29 @@ public sealed class SmtpSink : IAsyncDisposable
             {
                 case "EHLO":
                 case "HELO":
-                    await writer.WriteLineAsync("250 sink");
+                    await writer.WriteLineAsync(_credentials is null ? "250 sink" : "250-sink\r\n250 AUTH PLAIN");
+                    break;
+                case "AUTH":
+                    var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    var response = parts.Length > 2 ? parts[2] : null;
+                    if (response is null)
+                    {
+                        await writer.WriteLineAsync("334 ");
+                        response = await reader.ReadLineAsync();
+                    }
+                    var plain = Encoding.UTF8.GetString(Convert.FromBase64String(response ?? "")).Split('\0');
+                    if (_credentials is { } expected && plain.Length == 3 && plain[1] == expected.User && plain[2] == expected.Password)
+                    {
+                        AuthenticatedAs = plain[1];
+                        await writer.WriteLineAsync("235 authenticated");
+                    }
+                    else
+                    {
+                        await writer.WriteLineAsync("535 authentication failed");
+                    }
+                    break;
+                case "MAIL" when _credentials is not null && AuthenticatedAs is null:
+                    await writer.WriteLineAsync("530 authentication required");
                     break;
                 case "MAIL":
                     SawMail = true;

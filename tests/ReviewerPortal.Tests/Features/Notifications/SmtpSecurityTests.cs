@@ -37,6 +37,30 @@ public sealed class SmtpSecurityTests
     }
 
     [Fact]
+    public async Task With_a_user_name_the_notifier_authenticates_before_sending()
+    {
+        await using var smtp = SmtpSink.Start(credentials: ("mailer", "smtp-password-0123"));
+        await using var app = await TestApp.StartAsync(settings: new Dictionary<string, string?> { ["Notifications:Enabled"] = "false" });
+        Assert.Equal(HttpStatusCode.OK, (await app.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new
+        {
+            notifications = new
+            {
+                smtp = new
+                {
+                    host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid", to = new[] { "team@example.invalid" },
+                    security = "none", userName = "mailer", password = "smtp-password-0123",
+                },
+            },
+        })).StatusCode);
+
+        await app.Agent("acme").SubmitPayment(7);
+        await app.Services.GetRequiredService<Notifier>().RunDueAsync(CancellationToken.None);
+
+        Assert.Equal("mailer", smtp.AuthenticatedAs);
+        Assert.Contains(smtp.Messages, m => m.To.Contains("team@example.invalid"));
+    }
+
+    [Fact]
     public async Task Plain_smtp_is_refused_at_save_unless_the_operator_allows_it()
     {
         await using var app = await TestApp.StartAsync(settings: new Dictionary<string, string?> { ["Outbound:AllowInsecureSmtp"] = "false" });
