@@ -1,5 +1,9 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace ReviewerPortal.Tests.Support;
@@ -17,10 +21,14 @@ public sealed class SmtpSink : IAsyncDisposable
 
     private readonly (string User, string Password)? _credentials;
 
-    private SmtpSink(int refuseFirst, (string User, string Password)? credentials)
+    private readonly X509Certificate2? _certificate;
+    private int _tlsStarted;
+
+    private SmtpSink(int refuseFirst, (string User, string Password)? credentials, X509Certificate2? certificate)
     {
         _refuse = refuseFirst;
         _credentials = credentials;
+        _certificate = certificate;
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _loop = Task.Run(AcceptAsync);
@@ -35,7 +43,22 @@ public sealed class SmtpSink : IAsyncDisposable
     /// <summary>The user name a client authenticated as (with <c>credentials</c>: AUTH PLAIN required before MAIL).</summary>
     public string? AuthenticatedAs { get; private set; }
 
-    public static SmtpSink Start(int refuseFirst = 0, (string User, string Password)? credentials = null) => new(refuseFirst, credentials);
+    /// <summary>How many clients took STARTTLS up (then met the sink's self-signed certificate).</summary>
+    public int TlsStarted => Volatile.Read(ref _tlsStarted);
+
+    public static SmtpSink Start(int refuseFirst = 0, (string User, string Password)? credentials = null) => new(refuseFirst, credentials, null);
+
+    /// <summary>A sink that offers STARTTLS with a self-signed certificate for 127.0.0.1 (trusted by nobody).</summary>
+    public static SmtpSink StartWithUntrustedTls()
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        return new(0, null, X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pfx), null));
+    }
 
     private async Task AcceptAsync()
     {
@@ -70,8 +93,34 @@ public sealed class SmtpSink : IAsyncDisposable
             {
                 case "EHLO":
                 case "HELO":
-                    await writer.WriteLineAsync(_credentials is null ? "250 sink" : "250-sink\r\n250 AUTH PLAIN");
+                    var extensions = new List<string> { "sink" };
+                    if (_credentials is not null)
+                    {
+                        extensions.Add("AUTH PLAIN");
+                    }
+                    if (_certificate is not null)
+                    {
+                        extensions.Add("STARTTLS");
+                    }
+                    await writer.WriteLineAsync(string.Join("\r\n", extensions.Select((e, i) => (i == extensions.Count - 1 ? "250 " : "250-") + e)));
                     break;
+                case "STAR" when _certificate is not null:
+                    Interlocked.Increment(ref _tlsStarted);
+                    await writer.WriteLineAsync("220 ready to start TLS");
+                    await using (var tls = new SslStream(stream))
+                    {
+                        try
+                        {
+                            // With TLS 1.3 the server's side may complete before the client refuses the certificate.
+                            await tls.AuthenticateAsServerAsync(_certificate);
+                            await tls.ReadAtLeastAsync(new byte[1], 1, throwOnEndOfStream: false);
+                        }
+                        catch (Exception ex) when (ex is AuthenticationException or IOException)
+                        {
+                        }
+                    }
+                    return; // the sink speaks no SMTP over TLS: its certificate is trusted by nobody
+                
                 case "AUTH":
                     var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                     var response = parts.Length > 2 ? parts[2] : null;
@@ -144,6 +193,7 @@ public sealed class SmtpSink : IAsyncDisposable
         await _stop.CancelAsync();
         _listener.Stop();
         await _loop;
+        _certificate?.Dispose();
     }
 
     public sealed record Message(string From, IReadOnlyList<string> To, string Data)

@@ -37,6 +37,28 @@ public sealed class SmtpSecurityTests
     }
 
     [Fact]
+    public async Task A_server_offering_starttls_with_an_untrusted_certificate_gets_no_mail()
+    {
+        await using var smtp = SmtpSink.StartWithUntrustedTls();
+        await using var app = await TestApp.StartAsync(settings: new Dictionary<string, string?> { ["Notifications:Enabled"] = "false" });
+        var ada = app.Account("ada");
+        Assert.Equal(HttpStatusCode.OK, (await ada.PutAsJsonAsync("/api/v1/tenants/acme/settings", new
+        {
+            notifications = new { smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid", to = new[] { "team@example.invalid" } } },
+        })).StatusCode);
+
+        await app.Agent("acme").SubmitPayment(7);
+        await app.Services.GetRequiredService<Notifier>().RunDueAsync(CancellationToken.None);
+
+        Assert.Equal(1, smtp.TlsStarted); // STARTTLS was taken up, then the certificate refused
+        Assert.False(smtp.SawMail);
+        Assert.Empty(smtp.Messages);
+        var failures = (await (await ada.GetAsync("/api/v1/tenants/acme/notifications")).Json()).GetProperty("recentFailures");
+        Assert.True(failures.EnumerateArray().Any(f => f.Str("channel") == "email" && f.Str("error").Contains("certificate", StringComparison.OrdinalIgnoreCase)),
+            failures.GetRawText());
+    }
+
+    [Fact]
     public async Task With_a_user_name_the_notifier_authenticates_before_sending()
     {
         await using var smtp = SmtpSink.Start(credentials: ("mailer", "smtp-password-0123"));
