@@ -59,7 +59,7 @@ public sealed class OutboundGuard(IOptionsMonitor<OutboundOptions> options, IHos
         {
             return "Only https addresses: plain http (the body and its signature unencrypted) needs Outbound:AllowHttp.";
         }
-        return await CheckHostAsync(url.DnsSafeHost, cancellationToken);
+        return await CheckHostAsync(url.IdnHost, cancellationToken); // the form the HTTP handler connects to
     }
 
     /// <summary>Save time: whether a host (a webhook's or an SMTP server's) may be called; null when it may, else why not.</summary>
