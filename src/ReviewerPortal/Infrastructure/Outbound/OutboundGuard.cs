@@ -76,6 +76,10 @@ public sealed class OutboundGuard(IOptionsMonitor<OutboundOptions> options, IHos
         {
             return ex.Message;
         }
+        catch (ArgumentException)
+        {
+            return $"'{host}' is not a host name or address.";
+        }
         catch (Exception ex) when (ex is SocketException || ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             // Not resolvable from here (yet): nothing is refused on a guess; every connection is checked anyway.
