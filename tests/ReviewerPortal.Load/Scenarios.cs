@@ -535,7 +535,13 @@ public sealed class Scenarios(LoadOptions options)
         var acceptedWebhook = new ConcurrentDictionary<string, Accepted>(); // the same for globex
         // A short webhook timeout, so the sink's late answers (past it) happen within the run.
         await using var app = await AppProcess.StartAsync(options.Repo, _redis,
-            environment: new Dictionary<string, string> { ["Dispatch__WebhookTimeout"] = "00:00:01" });
+            environment: new Dictionary<string, string>
+            {
+                ["Dispatch__WebhookTimeout"] = "00:00:01",
+                // The webhook sink is on 127.0.0.1 over plain http: allowed for this run only (the outbound rules refuse it by default).
+                ["Outbound__AllowHttp"] = "true",
+                ["Outbound__AllowedHosts__0"] = "127.0.0.1",
+            });
         // acme's approved jobs go to a Redis sink, so a double publish would show as a job id twice in the list;
         // globex's to a webhook that refuses some and answers some too late, so a delivery again must say replay.
         var sinkKey = "faults-" + Guid.NewGuid().ToString("N")[..8];

@@ -45,6 +45,11 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Redis:KeyPrefix"] = prefix,
             ["Storage:DataPath"] = dataPath,
             ["Demo:Enabled"] = "true",
+            // The tests' webhook receivers and SMTP sink listen on 127.0.0.1 over plain http/SMTP: allowed here explicitly
+            // (the SSRF tests turn this off with Outbound:AllowedHosts:0 = "").
+            ["Outbound:AllowHttp"] = "true",
+            ["Outbound:AllowedHosts:0"] = "127.0.0.1",
+            ["Outbound:AllowInsecureSmtp"] = "true",
         };
         if (postgres is not null)
         {

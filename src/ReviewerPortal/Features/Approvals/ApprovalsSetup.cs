@@ -9,6 +9,7 @@ using ReviewerPortal.Features.Policies;
 using ReviewerPortal.Features.Tenants;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Json;
+using ReviewerPortal.Infrastructure.Outbound;
 using ReviewerPortal.Infrastructure.Redis;
 using ReviewerPortal.Infrastructure.Storage;
 
@@ -16,8 +17,6 @@ namespace ReviewerPortal.Features.Approvals;
 
 public static class ApprovalsSetup
 {
-    private static HttpMessageHandler NoRedirects() => new SocketsHttpHandler { AllowAutoRedirect = false };
-
     /// <summary>Redis, the approval core, tenants, policies, audit and the background services that drive them.</summary>
     public static IHostApplicationBuilder AddApprovals(this IHostApplicationBuilder builder)
     {
@@ -55,12 +54,13 @@ public static class ApprovalsSetup
         services.AddSingleton<Receipts.ReceiptSigner>();
         services.AddSingleton<Dispatch.DispatchSignal>();
         services.AddSingleton<Dispatch.Dispatcher>();
-        // Outbound calls never follow a redirect: it would re-send the body and its signature to an address nobody set.
-        services.AddHttpClient(Dispatch.Dispatcher.HttpClientName).ConfigurePrimaryHttpMessageHandler(NoRedirects);
+        // Outbound calls go through the SSRF guard and never follow a redirect (see AddOutboundHttpClient).
+        services.AddOutbound();
+        services.AddOutboundHttpClient(Dispatch.Dispatcher.HttpClientName);
         services.AddOptions<Dispatch.DispatchOptions>().BindConfiguration(Dispatch.DispatchOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Notifications.NotifySignal>();
         services.AddSingleton<Notifications.Notifier>();
-        services.AddHttpClient(Notifications.Notifier.HttpClientName).ConfigurePrimaryHttpMessageHandler(NoRedirects);
+        services.AddOutboundHttpClient(Notifications.Notifier.HttpClientName);
         services.AddOptions<Notifications.NotificationOptions>().BindConfiguration(Notifications.NotificationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ApprovalService>();
         services.AddSingleton<CaseStore>();

@@ -211,7 +211,7 @@ public static class CasesApi
         }
         if (!DurationText.TryParse(text, out var value) || value < min || value > max)
         {
-            errors[field] = [$"A duration (hh:mm:ss, d.hh:mm:ss or ISO 8601 such as P60D) from {DurationText.Format(min)} to {DurationText.Format(max)}."];
+            errors[field] = [DurationText.Problem(text, min, max)];
         }
         return value;
     }

@@ -226,8 +226,10 @@ public sealed class Dispatcher(
             using var response = await http.SendAsync(request, cancellationToken);
             return response.IsSuccessStatusCode;
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested
+                                   && ex.InnerException is not Infrastructure.Outbound.OutboundRefusedException)
         {
+            // (An address the outbound rules refuse is not the sink failing: it throws on, into a dispatch_error naming why.)
             logger.LogInformation("Webhook {Url} unreachable for {JobId} (attempt {Attempt}): {Message}", sink.Target, jobId, attempt, ex.Message);
             return false;
         }

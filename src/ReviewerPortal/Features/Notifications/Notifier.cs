@@ -1,13 +1,15 @@
-using System.Net;
-using System.Net.Mail;
 using System.Text;
 using System.Text.Json;
+using MailKit.Net.Smtp;
+using MailKit.Security;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
+using MimeKit;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Tenants;
 using ReviewerPortal.Infrastructure.Json;
+using ReviewerPortal.Infrastructure.Outbound;
 using ReviewerPortal.Infrastructure.Redis;
 using ReviewerPortal.Infrastructure.Timers;
 using StackExchange.Redis;
@@ -33,6 +35,7 @@ public sealed class Notifier(
     NotifySignal signal,
     IHttpClientFactory httpFactory,
     IServiceScopeFactory scopes,
+    OutboundGuard outbound,
     IOptions<NotificationOptions> options,
     TimeProvider time,
     ILogger<Notifier> logger) : DueWorkService(signal, time, logger)
@@ -248,32 +251,48 @@ public sealed class Notifier(
         {
             return null;
         }
+        if (smtp.Security == SmtpSecurity.None && !outbound.InsecureSmtpAllowed)
+        {
+            return "plain SMTP (security: none) is not allowed here (Outbound:AllowInsecureSmtp): nothing sent";
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.Value.Timeout);
         try
         {
-            using var message = new MailMessage { From = new MailAddress(smtp.From), Subject = notification.Subject, Body = notification.Message };
+            var message = new MimeMessage { Subject = notification.Subject, Body = new TextPart("plain") { Text = notification.Message } };
+            message.From.Add(MailboxAddress.Parse(smtp.From));
             foreach (var address in to)
             {
-                message.To.Add(address);
+                message.To.Add(MailboxAddress.Parse(address));
             }
-            message.Headers.Add("Message-ID", $"<{notification.Id}@reviewerportal>");
+            message.MessageId = $"{notification.Id}@reviewerportal";
             message.Headers.Add("X-Idempotency-Key", notification.Id);
             message.Headers.Add("X-Notification-Kind", notification.Kind);
-            using var client = new SmtpClient(smtp.Host, smtp.Port)
+
+            // The socket is opened by the outbound guard after it checked the resolved address (so the SMTP host cannot
+            // be rebound to an internal address); MailKit speaks SMTP over it, with TLS as the tenant requires and the
+            // server's certificate validated for the configured host name.
+            using var socket = await outbound.ConnectSocketAsync(smtp.Host, smtp.Port, timeout.Token);
+            using var client = new SmtpClient { Timeout = (int)options.Value.Timeout.TotalMilliseconds };
+            await client.ConnectAsync(socket, smtp.Host, smtp.Port, smtp.Security switch
             {
-                EnableSsl = smtp.EnableSsl,
-                Timeout = (int)options.Value.Timeout.TotalMilliseconds,
-                DeliveryMethod = SmtpDeliveryMethod.Network,
-            };
+                SmtpSecurity.Tls => SecureSocketOptions.SslOnConnect,
+                SmtpSecurity.None => SecureSocketOptions.None,
+                _ => SecureSocketOptions.StartTls, // fails if the server does not offer STARTTLS: never falls back to plain
+            }, timeout.Token);
             if (smtp.UserName is not null)
             {
-                client.Credentials = new NetworkCredential(smtp.UserName, smtp.Password);
+                await client.AuthenticateAsync(smtp.UserName, smtp.Password ?? "", timeout.Token);
             }
-            await client.SendMailAsync(message, cancellationToken);
+            await client.SendAsync(message, timeout.Token);
+            await client.DisconnectAsync(quit: true, timeout.Token);
             return null;
         }
-        catch (Exception ex) when (ex is SmtpException or InvalidOperationException or IOException or FormatException)
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return ex.InnerException?.Message ?? ex.Message;
+            // Refused by the outbound rules, unreachable, no STARTTLS, TLS or authentication failed, the server said no,
+            // or the time budget ran out: a failed delivery like any other.
+            return ex is OperationCanceledException ? $"no answer within {options.Value.Timeout.TotalSeconds:F0} s" : ex.Message;
         }
     }
 

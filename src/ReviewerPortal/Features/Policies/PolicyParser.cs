@@ -204,7 +204,7 @@ public static partial class PolicyParser
             }
             else if (!DurationText.TryParse(ttlNode.Value, out var parsed) || parsed < MinTtl || parsed > MaxTtl)
             {
-                errors.Add(At(ttlNode, path + ".ttl", "A duration from 1 minute to 30 days (e.g. 15m, 72h, 3d, PT2H)."));
+                errors.Add(At(ttlNode, path + ".ttl", DurationText.Problem(ttlNode.Value, MinTtl, MaxTtl)));
             }
             else
             {

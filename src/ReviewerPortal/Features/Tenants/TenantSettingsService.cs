@@ -1,6 +1,7 @@
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Policies;
+using ReviewerPortal.Infrastructure.Outbound;
 
 namespace ReviewerPortal.Features.Tenants;
 
@@ -8,7 +9,7 @@ public sealed record SettingsUpdate(IDictionary<string, string[]> Errors, Tenant
 
 /// <summary>Validates and applies a change of a tenant's settings, audited; the API and the admin page both call it.</summary>
 public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal,
-    Approvals.AccessChanges accessChanges, IServiceScopeFactory scopes)
+    Approvals.AccessChanges accessChanges, IServiceScopeFactory scopes, OutboundGuard outbound)
 {
     public async Task<SettingsUpdate> UpdateAsync(TenantSettings current, TenantSettingsRequest request, Caller caller, CancellationToken cancellationToken)
     {
@@ -16,13 +17,9 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         var updated = current;
         if (request.ApprovalTtl is not null)
         {
-            if (!DurationText.TryParse(request.ApprovalTtl, out var ttl))
+            if (!DurationText.TryParse(request.ApprovalTtl, out var ttl) || ttl < TenantSettings.MinApprovalTtl || ttl > TenantSettings.MaxApprovalTtl)
             {
-                errors["approvalTtl"] = ["A duration such as 24:00:00, PT24H or 72h."];
-            }
-            else if (ttl < TenantSettings.MinApprovalTtl || ttl > TenantSettings.MaxApprovalTtl)
-            {
-                errors["approvalTtl"] = ["From 1 minute to 30 days."];
+                errors["approvalTtl"] = [DurationText.Problem(request.ApprovalTtl, TenantSettings.MinApprovalTtl, TenantSettings.MaxApprovalTtl)];
             }
             else
             {
@@ -84,6 +81,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         }
         updated = updated with { Workflow = WorkflowSettingsValidator.Apply(current.Workflow, request, updated.Approvers, errors) };
         await RequireReviewersAsync(request, errors);
+        await CheckOutboundAsync(request, errors, cancellationToken);
         if (errors.Count > 0)
         {
             return new SettingsUpdate(errors, null, null);
@@ -117,6 +115,42 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         $"requester may approve {(w.RequesterMayApprove ? "yes" : "no")}, resubmissions {w.MaxResubmissions} within {DurationText.Format(w.ResubmissionWindow)}, " +
         $"notifications {(w.Notifications is { } n ? string.Join('+', new[] { n.WebhookUrl is null ? null : "webhook", n.Smtp is null ? null : "smtp" }.Where(x => x is not null)) : "off")})";
 
+
+    /// <summary>
+    /// The addresses this request sets for the app to call (dispatch webhook, notification webhook, SMTP server) pass
+    /// the outbound rules (SSRF guard: public addresses over https unless <c>Outbound:*</c> allows more); plain SMTP
+    /// only where the operator allows it. The same check runs again on every connection.
+    /// </summary>
+    private async Task CheckOutboundAsync(TenantSettingsRequest request, Dictionary<string, string[]> errors, CancellationToken cancellationToken)
+    {
+        if (request.Dispatch is { Kind: DispatchSink.Webhook } dispatch && !errors.ContainsKey("dispatch.url")
+            && OutboundUrl.Parse(dispatch.Url) is { } dispatchUrl && await outbound.CheckUrlAsync(dispatchUrl, cancellationToken) is { } refused)
+        {
+            errors["dispatch.url"] = [refused];
+        }
+        if (request.Notifications is not { } n)
+        {
+            return;
+        }
+        if (!errors.ContainsKey("notifications.webhookUrl") && OutboundUrl.Parse(n.WebhookUrl) is { } webhook
+            && await outbound.CheckUrlAsync(webhook, cancellationToken) is { } webhookRefused)
+        {
+            errors["notifications.webhookUrl"] = [webhookRefused];
+        }
+        if (n.Smtp is { Host: { Length: > 0 } host } smtp)
+        {
+            if (!errors.ContainsKey("notifications.smtp.host") && await outbound.CheckHostAsync(host, cancellationToken) is { } hostRefused)
+            {
+                errors["notifications.smtp.host"] = [hostRefused];
+            }
+            var security = smtp.Security ?? (smtp.EnableSsl == false ? SmtpSecurity.None : null);
+            if (security == SmtpSecurity.None && !outbound.InsecureSmtpAllowed && !errors.ContainsKey("notifications.smtp.security"))
+            {
+                errors["notifications.smtp.security"] =
+                    ["Plain SMTP (mail and credentials unencrypted) needs Outbound:AllowInsecureSmtp; use starttls or tls."];
+            }
+        }
+    }
 
     /// <summary>
     /// Approver lists and escalation levels name people who can decide: existing accounts with the reviewer role

@@ -11,7 +11,7 @@ namespace ReviewerPortal.Features.Tenants;
 
 public sealed record TenantSettingsRequest
 {
-    /// <summary>Duration: <c>hh:mm:ss</c>, <c>d.hh:mm:ss</c>, ISO 8601 (<c>PT24H</c>) or <c>90m</c>/<c>24h</c>/<c>3d</c>.</summary>
+    /// <summary>Duration, 1 minute to 30 days: <c>72h</c>, <c>3d</c>, <c>90m</c>, <c>72:00:00</c>, <c>3.00:00:00</c> or ISO 8601 (<c>PT72H</c>, <c>P3D</c>).</summary>
     public string? ApprovalTtl { get; init; }
     public IReadOnlyList<string>? Approvers { get; init; }
     public string? DisplayName { get; init; }
@@ -19,7 +19,7 @@ public sealed record TenantSettingsRequest
     /// <summary><c>{kind: "webhook", url, secret}</c>, <c>{kind: "redis", key}</c> or <c>{kind: "none"}</c>.</summary>
     public DispatchRequest? Dispatch { get; init; }
 
-    /// <summary>Time to the first decision (<c>hh:mm:ss</c> or ISO 8601, ≥ 10 s); <c>off</c> or empty removes it.</summary>
+    /// <summary>Time to the first decision (a duration as for <see cref="ApprovalTtl"/>, 10 seconds to 365 days); <c>off</c> or empty removes it.</summary>
     public string? Sla { get; init; }
     public string? ReminderInterval { get; init; }
     public int? MaxReminders { get; init; }
@@ -34,7 +34,7 @@ public sealed record TenantSettingsRequest
     public string? ResubmissionWindow { get; init; }
     public int? MaxResubmissions { get; init; }
 
-    /// <summary><c>{webhookUrl, webhookSecret, smtp: {host, port, from, to, enableSsl, userName, password}}</c>; <c>{}</c> turns them off.</summary>
+    /// <summary><c>{webhookUrl, webhookSecret, smtp: {host, port, from, to, security, userName, password}}</c>; <c>{}</c> turns them off.</summary>
     public NotificationsRequest? Notifications { get; init; }
 }
 
@@ -147,7 +147,7 @@ public static class TenantsApi
                     WebhookUrl = n.WebhookUrl,
                     WebhookSecret = n.WebhookSecret is null ? null : "(set)",
                     Smtp = n.Smtp is { } m
-                        ? new SmtpRequest { Host = m.Host, Port = m.Port, From = m.From, To = m.To, EnableSsl = m.EnableSsl, UserName = m.UserName, Password = m.Password is null ? null : "(set)" }
+                        ? new SmtpRequest { Host = m.Host, Port = m.Port, From = m.From, To = m.To, Security = m.Security, EnableSsl = m.Security != SmtpSecurity.None, UserName = m.UserName, Password = m.Password is null ? null : "(set)" }
                         : null,
                 }
                 : null,

@@ -66,7 +66,12 @@ public sealed record SmtpSettings
 
     /// <summary>Addresses that receive every notification (a team inbox), besides the e-mail of each person notified.</summary>
     public IReadOnlyList<string> To { get; init; } = [];
+
+    /// <summary>Kept for settings stored before <see cref="Security"/>; true unless <see cref="Security"/> is <c>none</c>.</summary>
     public bool EnableSsl { get; init; }
+
+    /// <summary>How the connection is protected: <see cref="SmtpSecurity.StartTls"/> (required, the default), <see cref="SmtpSecurity.Tls"/> or <see cref="SmtpSecurity.None"/>.</summary>
+    public string Security { get; init; } = SmtpSecurity.StartTls;
     public string? UserName { get; init; }
     public string? Password { get; init; }
 }
@@ -99,6 +104,11 @@ public sealed record SmtpRequest
     public int? Port { get; init; }
     public string? From { get; init; }
     public IReadOnlyList<string>? To { get; init; }
+
+    /// <summary><c>starttls</c> (default), <c>tls</c> or <c>none</c>; left out: what was set before.</summary>
+    public string? Security { get; init; }
+
+    /// <summary>Older form: <c>false</c> means <c>security: none</c>, <c>true</c> <c>starttls</c>; <c>security</c> wins.</summary>
     public bool? EnableSsl { get; init; }
     public string? UserName { get; init; }
     public string? Password { get; init; }
@@ -151,7 +161,7 @@ public static class WorkflowSettingsValidator
                 }
                 else if (!TryDuration(level.Sla, out sla))
                 {
-                    errors[$"escalation[{i}].sla"] = [DurationMessage];
+                    errors[$"escalation[{i}].sla"] = [DurationProblem(level.Sla)];
                 }
                 levels.Add(new EscalationLevel([.. names.Select(n => n.Trim()).Distinct(StringComparer.Ordinal)], sla));
             }
@@ -203,7 +213,7 @@ public static class WorkflowSettingsValidator
         {
             if (!TryDuration(r.ResubmissionWindow, out var window))
             {
-                errors["resubmissionWindow"] = [DurationMessage];
+                errors["resubmissionWindow"] = [DurationProblem(r.ResubmissionWindow)];
             }
             else
             {
@@ -268,13 +278,20 @@ public static class WorkflowSettingsValidator
             {
                 errors["notifications.smtp.to"] = ["Up to 50 e-mail addresses."];
             }
+            var security = s.Security ?? (s.EnableSsl is { } ssl ? ssl ? SmtpSecurity.StartTls : SmtpSecurity.None : null)
+                           ?? current?.Smtp?.Security ?? SmtpSecurity.StartTls;
+            if (!SmtpSecurity.IsKnown(security))
+            {
+                errors["notifications.smtp.security"] = ["One of starttls (TLS required after connecting; the default), tls (TLS from the start, port 465) or none."];
+            }
             smtp = new SmtpSettings
             {
                 Host = s.Host,
                 Port = s.Port ?? 25,
                 From = s.From ?? "",
                 To = s.To ?? [],
-                EnableSsl = s.EnableSsl ?? false,
+                EnableSsl = security != SmtpSecurity.None,
+                Security = security,
                 UserName = string.IsNullOrEmpty(s.UserName) ? null : s.UserName,
                 Password = s.Password ?? current?.Smtp?.Password,
             };
@@ -283,7 +300,8 @@ public static class WorkflowSettingsValidator
         return settings.Any ? settings : null;
     }
 
-    private const string DurationMessage = "A duration (hh:mm:ss or ISO 8601 such as PT4H) from 10 seconds to 365 days.";
+    private static string DurationProblem(string? text) =>
+        DurationText.Problem(text, WorkflowSettings.MinDuration, WorkflowSettings.MaxDuration);
 
     private static TimeSpan? OptionalDuration(string field, string text, Dictionary<string, string[]> errors, TimeSpan? current)
     {
@@ -293,7 +311,7 @@ public static class WorkflowSettingsValidator
         }
         if (!TryDuration(text, out var value))
         {
-            errors[field] = [DurationMessage + " \"off\" turns it off."];
+            errors[field] = [DurationProblem(text) + " \"off\" turns it off."];
             return current;
         }
         return value;
@@ -304,6 +322,21 @@ public static class WorkflowSettingsValidator
 
     private static bool IsAddress(string? text) =>
         text is { Length: > 2 and <= 254 } && System.Net.Mail.MailAddress.TryCreate(text, out _);
+}
+
+/// <summary>How the SMTP connection is protected.</summary>
+public static class SmtpSecurity
+{
+    /// <summary>Plain connection, then STARTTLS, which the server must offer: nothing is sent before TLS.</summary>
+    public const string StartTls = "starttls";
+
+    /// <summary>TLS from the first byte (SMTPS, usually port 465).</summary>
+    public const string Tls = "tls";
+
+    /// <summary>No TLS: the mail and any credentials travel in plain text. Only where <c>Outbound:AllowInsecureSmtp</c> allows it.</summary>
+    public const string None = "none";
+
+    public static bool IsKnown(string? value) => value is StartTls or Tls or None;
 }
 
 /// <summary>An address the app calls out to (webhooks): absolute http(s), with no credentials in it.</summary>

@@ -37,7 +37,7 @@ public sealed class NotificationTests : IAsyncLifetime
             {
                 webhookUrl = webhook.Url,
                 webhookSecret = Secret,
-                smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid", to = new[] { "finance-team@example.invalid" } },
+                smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid", security = "none", to = new[] { "finance-team@example.invalid" } },
             },
         });
 
@@ -120,7 +120,7 @@ public sealed class NotificationTests : IAsyncLifetime
         await using var smtp = SmtpSink.Start(refuseFirst: 100);
         await Workflow.SetAsync(_app, new
         {
-            notifications = new { smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid" } },
+            notifications = new { smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid", security = "none" } },
         });
         var id = (await _app.Agent("acme").SubmitPayment()).Str("approvalId");
 
@@ -171,7 +171,7 @@ public sealed class NotificationTests : IAsyncLifetime
             {
                 webhookUrl = webhook.Url,
                 webhookSecret = Secret,
-                smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid" },
+                smtp = new { host = "127.0.0.1", port = smtp.Port, from = "portal@example.invalid", security = "none" },
             },
         });
         for (var i = 0; i < 20; i++)
