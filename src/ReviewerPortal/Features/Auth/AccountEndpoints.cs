@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
 
@@ -12,9 +13,23 @@ public static class AccountEndpoints
         return routes;
     }
 
-    public static async Task<RedirectHttpResult> Logout(SignInManager<IdentityUser> signIn, [Microsoft.AspNetCore.Mvc.FromForm] string? returnUrl = null)
+    /// <summary>
+    /// Signs out here and ends every other session of the account too: the renewed security stamp refuses their cookies
+    /// at their next check (<see cref="AuthOptions.SecurityStampValidationInterval"/>).
+    /// </summary>
+    public static async Task<RedirectHttpResult> Logout(ClaimsPrincipal principal, SignInManager<IdentityUser> signIn, AccountAudit audit,
+        CancellationToken cancellationToken)
     {
+        var user = principal.Identity?.IsAuthenticated == true ? await signIn.UserManager.GetUserAsync(principal) : null;
+        if (user is not null)
+        {
+            await signIn.UserManager.UpdateSecurityStampAsync(user);
+        }
         await signIn.SignOutAsync();
+        if (user is not null)
+        {
+            await audit.WriteAsync(AccountAudit.SignedOut, user.UserName!, "every session of the account ended", cancellationToken);
+        }
         return TypedResults.LocalRedirect("/account/login");
     }
 }
