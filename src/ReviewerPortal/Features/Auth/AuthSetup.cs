@@ -36,6 +36,8 @@ public static class AuthSetup
         services.AddSingleton<SignInThrottle>();
         services.AddSingleton<AccountAudit>();
         services.AddScoped<PasswordSignIn>();
+        services.AddOptions<OidcOptions>().BindConfiguration(OidcOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddScoped<OidcSignIn>();
         services.AddCascadingAuthenticationState();
         services.AddAuthentication(o =>
             {
@@ -44,6 +46,13 @@ public static class AuthSetup
             })
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
             .AddIdentityCookies();
+        // The OpenID Connect scheme exists only when configured (its handler refuses to start without a client id).
+        if (builder.Configuration.GetSection(OidcOptions.Section).Get<OidcOptions>() is { Enabled: true } oidc)
+        {
+            services.AddAuthentication().AddOpenIdConnect(OidcOptions.Scheme, oidc.DisplayName, _ => { });
+            services.AddOptions<Microsoft.AspNetCore.Authentication.OpenIdConnect.OpenIdConnectOptions>(OidcOptions.Scheme)
+                .Configure<IOptions<OidcOptions>>((o, settings) => OidcSignIn.Configure(o, settings.Value));
+        }
         services.ConfigureApplicationCookie(o =>
         {
             o.LoginPath = "/account/login";
