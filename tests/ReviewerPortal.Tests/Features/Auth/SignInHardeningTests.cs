@@ -89,6 +89,45 @@ public sealed class SignInHardeningTests
         Assert.Equal(6, await app.AuditCountAsync(null, "sign_in_failed"));
     }
 
+    [Fact]
+    public async Task Admins_read_the_accounts_audit_stream_and_reviewers_do_not()
+    {
+        await using var app = await TestApp.StartAsync();
+        using var client = Browser(app);
+        await LoginForm.PostAsync(client, "alice", "wrong-password");
+
+        var asAdmin = await app.Account("ada").GetAsync("/api/v1/audit?tenant=_accounts");
+        var asReviewer = await app.Account("alice").GetAsync("/api/v1/audit?tenant=_accounts");
+
+        Assert.Equal(HttpStatusCode.OK, asAdmin.StatusCode);
+        var items = (await asAdmin.Json()).GetProperty("items").EnumerateArray().ToList();
+        Assert.Contains(items, e => e.Str("action") == "sign_in_failed" && e.Str("actor") == "user:alice");
+        Assert.Equal(HttpStatusCode.NotFound, asReviewer.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_sign_in_audited_while_the_database_fails_its_commits_reaches_the_table_through_the_outbox()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var failing = new FailingCommits();
+        await using var app = await TestApp.StartAsync(clock, settings: new Dictionary<string, string?> { ["Approvals:AuditOutboxGrace"] = "00:01:00" },
+            services: s => s.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>(failing));
+        using var client = Browser(app);
+        await client.GetStringAsync("/account/login");
+
+        failing.FailAll();
+        await LoginForm.PostAsync(client, "alice", "wrong-password");
+        failing.Heal();
+        Assert.True(failing.Failed >= 1);
+        Assert.Equal(0, await app.AuditCountAsync(null, "sign_in_failed"));
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        var drain = app.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<ReviewerPortal.Features.Approvals.AuditOutboxDrain>().Single();
+        await drain.DrainAllAsync(CancellationToken.None);
+
+        Assert.Equal(1, await app.AuditCountAsync(null, "sign_in_failed"));
+    }
+
     private static HttpClient Browser(TestApp app) =>
         app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
 
