@@ -99,6 +99,39 @@ public sealed class OidcSignInTests
     }
 
     [Fact]
+    public async Task Another_identity_with_the_same_user_name_does_not_get_the_linked_account()
+    {
+        await using var provider = await TestOidcProvider.StartAsync();
+        provider.User = Person("u-4004", "frank", "portal-admins");
+        await using var app = await StartPortalAsync(provider);
+        using (var first = Browser(out _))
+        {
+            Assert.NotEqual("/account/login", (await first.GetAsync(app.BaseUrl + "/account/oidc")).RequestMessage!.RequestUri!.AbsolutePath);
+        }
+
+        provider.User = Person("u-6666", "frank");
+        using var impostor = Browser(out var cookies);
+        var landed = await impostor.GetAsync(app.BaseUrl + "/account/oidc?returnUrl=%2Fadmin%2Facme");
+
+        Assert.Equal("/account/login", landed.RequestMessage!.RequestUri!.AbsolutePath);
+        Assert.DoesNotContain(cookies.GetCookies(new Uri(app.BaseUrl)), c => c.Name == "rp.auth");
+        Assert.Equal(1, await app.AuditCountAsync(null, "sign_in_failed"));
+        await using var scope = app.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
+        Assert.Null(await users.FindByLoginAsync("oidc", "u-6666"));
+    }
+
+    [Fact]
+    public async Task A_provider_without_a_client_id_stops_the_start_naming_the_setting()
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => TestApp.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Authentication:Oidc:Authority"] = "https://login.example.com/",
+        }));
+        Assert.Contains("Authentication:Oidc:ClientId", error.ToString());
+    }
+
+    [Fact]
     public async Task With_local_accounts_off_the_page_shows_no_password_form_and_a_posted_one_is_refused()
     {
         await using var provider = await TestOidcProvider.StartAsync();
