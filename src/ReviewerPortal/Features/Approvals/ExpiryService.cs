@@ -178,13 +178,13 @@ public sealed class AuditOutboxDrain(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    /// <summary>One pass over every tenant; a tenant whose pass fails does not hold up the others.</summary>
+    /// <summary>One pass over every tenant (and the accounts' stream); a tenant whose pass fails does not hold up the others.</summary>
     public async Task DrainAllAsync(CancellationToken cancellationToken)
     {
         IReadOnlyList<string> all;
         try
         {
-            all = await tenants.ListAsync();
+            all = [.. await tenants.ListAsync(), Auth.AccountAudit.Stream];
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -6,9 +6,16 @@ namespace ReviewerPortal.Features.Approvals;
 /// <summary>Who may read and who may decide a tenant's approvals.</summary>
 public sealed class TenantAccess(TenantStore tenants)
 {
-    /// <summary>Agents read their own tenant; on-call and admins read every tenant; reviewers the tenants they approve for.</summary>
+    /// <summary>
+    /// Agents read their own tenant; on-call and admins read every tenant; reviewers the tenants they approve for. The
+    /// accounts' audit stream (sign-ins, throttling, role changes) only admins read.
+    /// </summary>
     public async Task<bool> CanReadAsync(Caller caller, string tenant)
     {
+        if (tenant == AccountAudit.Stream)
+        {
+            return !caller.IsAgent && caller.IsAdmin;
+        }
         if (caller.IsAgent)
         {
             return caller.AgentTenant == tenant;

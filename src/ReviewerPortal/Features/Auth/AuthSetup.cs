@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 using ReviewerPortal.Data;
@@ -9,7 +10,9 @@ namespace ReviewerPortal.Features.Auth;
 /// <summary>
 /// Two ways in: API calls carry <c>Authorization: Bearer</c> (agent keys, people's API tokens) and are authorised
 /// only by that scheme, so a browser cookie can never drive the API (no CSRF surface); the portal uses ASP.NET Core
-/// Identity's cookie, with anti-forgery on every form and lockout after repeated failures.
+/// Identity's cookie (HttpOnly, SameSite=Lax, Secure over HTTPS, an idle timeout, checked against the account's
+/// security stamp every minute so a sign-out, password or role change ends every session), with anti-forgery on every
+/// form; failed password sign-ins slow down their source (<see cref="SignInThrottle"/>) instead of locking the account.
 /// </summary>
 public static class AuthSetup
 {
@@ -28,7 +31,16 @@ public static class AuthSetup
         services.AddSingleton<Approvals.HubConnections>();
         services.AddSingleton<Approvals.WaitSlots>();
         services.AddHostedService<KeyRevocationListener>();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LocalAccountsOptions>().BindConfiguration(LocalAccountsOptions.Section);
+        services.AddSingleton<LocalAccounts>();
+        services.AddSingleton<SignInThrottle>();
+        services.AddSingleton<AccountAudit>();
+        services.AddScoped<PasswordSignIn>();
+        services.AddOptions<OidcOptions>().BindConfiguration(OidcOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddScoped<OidcSignIn>();
         services.AddCascadingAuthenticationState();
+        services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingIdentityStateProvider>();
         services.AddAuthentication(o =>
             {
                 o.DefaultScheme = IdentityConstants.ApplicationScheme;
@@ -36,6 +48,13 @@ public static class AuthSetup
             })
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
             .AddIdentityCookies();
+        // The OpenID Connect scheme exists only when configured (its handler refuses to start without a client id).
+        if (builder.Configuration.GetSection(OidcOptions.Section).Get<OidcOptions>() is { Enabled: true } oidc)
+        {
+            services.AddAuthentication().AddOpenIdConnect(OidcOptions.Scheme, oidc.DisplayName, _ => { });
+            services.AddOptions<Microsoft.AspNetCore.Authentication.OpenIdConnect.OpenIdConnectOptions>(OidcOptions.Scheme)
+                .Configure<IOptions<OidcOptions>>((o, settings) => OidcSignIn.Configure(o, settings.Value));
+        }
         services.ConfigureApplicationCookie(o =>
         {
             o.LoginPath = "/account/login";
@@ -44,8 +63,24 @@ public static class AuthSetup
             o.Cookie.Name = "rp.auth";
             o.Cookie.HttpOnly = true;
             o.Cookie.SameSite = SameSiteMode.Lax;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             o.SlidingExpiration = true;
-            o.ExpireTimeSpan = TimeSpan.FromHours(12);
+        });
+        services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
+            .Configure<IOptions<AuthOptions>>((o, auth) => o.ExpireTimeSpan = auth.Value.IdleTimeout);
+        services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ExternalScheme).Configure(o =>
+        {
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Lax;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        });
+        services.AddOptions<SecurityStampValidatorOptions>()
+            .Configure<IOptions<AuthOptions>>((o, auth) => o.ValidationInterval = auth.Value.SecurityStampValidationInterval);
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
         });
         services.AddAuthorizationBuilder()
             .AddPolicy(ApiPolicy, p => Api(p))
@@ -54,8 +89,8 @@ public static class AuthSetup
             .AddPolicy(AdminPolicy, p => Api(p).RequireClaim(ClaimNames.Kind, ClaimNames.KindAccount).RequireRole(Roles.Admin));
         services.AddIdentityCore<IdentityUser>(o =>
             {
-                o.Lockout.MaxFailedAccessAttempts = 5;
-                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(5);
+                // Failed sign-ins never lock an account (anyone could lock an approver out): the throttle slows the
+                // source down. An account an admin locks (LockoutEnd) stays locked.
                 o.Lockout.AllowedForNewUsers = true;
                 o.Password.RequireNonAlphanumeric = false;
                 o.Password.RequireUppercase = false;
@@ -64,6 +99,7 @@ public static class AuthSetup
             })
             .AddRoles<IdentityRole>()
             .AddEntityFrameworkStores<AppDbContext>()
+            .AddUserManager<AccountUserManager>()
             .AddSignInManager()
             .AddClaimsPrincipalFactory<AccountClaimsFactory>()
             .AddDefaultTokenProviders();
@@ -86,4 +122,35 @@ public sealed class AccountClaimsFactory(
         identity.AddClaim(new Claim(ClaimNames.Kind, ClaimNames.KindAccount));
         return identity;
     }
+}
+
+/// <summary>
+/// Identity's user manager, with one rule added: a change of an account's roles renews its security stamp, so the
+/// account's open sessions end at their next stamp check (within <see cref="AuthOptions.SecurityStampValidationInterval"/>)
+/// and sign in again with the new roles. (A password change renews the stamp already.)
+/// </summary>
+public sealed class AccountUserManager(
+    IUserStore<IdentityUser> store,
+    IOptions<IdentityOptions> optionsAccessor,
+    IPasswordHasher<IdentityUser> passwordHasher,
+    IEnumerable<IUserValidator<IdentityUser>> userValidators,
+    IEnumerable<IPasswordValidator<IdentityUser>> passwordValidators,
+    ILookupNormalizer keyNormalizer,
+    IdentityErrorDescriber errors,
+    IServiceProvider services,
+    ILogger<UserManager<IdentityUser>> logger)
+    : UserManager<IdentityUser>(store, optionsAccessor, passwordHasher, userValidators, passwordValidators, keyNormalizer, errors, services, logger)
+{
+    public override Task<IdentityResult> AddToRoleAsync(IdentityUser user, string role) => AddToRolesAsync(user, [role]);
+
+    public override async Task<IdentityResult> AddToRolesAsync(IdentityUser user, IEnumerable<string> roles) =>
+        await RenewStampAsync(user, await base.AddToRolesAsync(user, roles));
+
+    public override Task<IdentityResult> RemoveFromRoleAsync(IdentityUser user, string role) => RemoveFromRolesAsync(user, [role]);
+
+    public override async Task<IdentityResult> RemoveFromRolesAsync(IdentityUser user, IEnumerable<string> roles) =>
+        await RenewStampAsync(user, await base.RemoveFromRolesAsync(user, roles));
+
+    private async Task<IdentityResult> RenewStampAsync(IdentityUser user, IdentityResult result) =>
+        result.Succeeded ? await UpdateSecurityStampAsync(user) : result;
 }

@@ -24,6 +24,7 @@ public static class LuaScripts
     public static string DispatchForget => Load("dispatch_forget");
     public static string CaseUpdate => Load("case_update");
     public static string TimerMove => Load("timer_move");
+    public static string SignInFail => Load("signin_fail");
 
     private static string Load(string name) => Cache.GetOrAdd(name, static n =>
     {

@@ -19,6 +19,9 @@ public static class RedisKeys
     /// <summary>The channel every transition is announced on.</summary>
     public static RedisChannel Changes { get; } = RedisChannel.Literal(Prefix + "changes");
 
+    /// <summary>Failed sign-ins in the current window, per source (<c>addr</c>, <c>name</c> or <c>pair</c>) and its hashed id (not tenant-scoped).</summary>
+    public static RedisKey SignInFailures(string scope, string id) => Prefix + "signin:" + scope + ":" + id;
+
     private static string T(string tenant) => $"{Prefix}{{{tenant}}}:";
 
     public static RedisKey Approval(string tenant, string id) => T(tenant) + "appr:" + id;
