@@ -44,7 +44,10 @@ public static class ApprovalsSetup
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PolicyPublisher>();
         services.AddSingleton<TenantAccess>();
+        services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<AuditChainKey>();
+        services.AddSingleton<AuditCheckpoints>();
         services.AddSingleton<AuditReconciler>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<Counters>();
@@ -79,6 +82,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService<AuditOutboxDrain>();
         builder.Services.AddHostedService<ApprovalIndexPruner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditReconciler>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditCheckpoints>());
         builder.Services.AddHostedService<AgentHubRelay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Notifications.Notifier>());
