@@ -178,7 +178,7 @@ public sealed class AuditTamperTests
         }
     }
 
-    private static async Task<SqliteConnection> Sqlite(TestApp app)
+    internal static async Task<SqliteConnection> Sqlite(TestApp app)
     {
         var db = new SqliteConnection($"Data Source={Path.Combine(app.DataPath, "reviewerportal.db")};Pooling=false");
         await db.OpenAsync();
@@ -187,7 +187,7 @@ public sealed class AuditTamperTests
         return db;
     }
 
-    private static async Task ExecuteAsync(DbConnection db, string sql)
+    internal static async Task ExecuteAsync(DbConnection db, string sql)
     {
         await using var command = db.CreateCommand();
         command.CommandText = sql;
