@@ -88,9 +88,7 @@ public sealed class AuditCheckpointTests
 
     private static JsonElement Claims(JsonElement receipt) => JsonDocument.Parse(receipt.GetProperty("payload").GetString()!).RootElement.Clone();
 
-    private static Task<long[]> AppendAsync(TestApp app, string tenant, int count) => AppendTo(app, tenant, count);
-
-    internal static async Task<long[]> AppendTo(TestApp app, string tenant, int count)
+    private static async Task<long[]> AppendAsync(TestApp app, string tenant, int count)
     {
         var audit = app.Services.GetRequiredService<AuditLog>();
         var sequences = new long[count];
@@ -103,15 +101,27 @@ public sealed class AuditCheckpointTests
         return sequences;
     }
 
-    /// <summary>Waits (at most 30 s) for a verified checkpoint at or past <paramref name="sequence"/>; answers its sequence.</summary>
+    /// <summary>
+    /// Waits (at most 30 s) for a checkpoint at or past <paramref name="sequence"/> in the log file (appended after Redis
+    /// took it) whose signature verifies; answers its sequence.
+    /// </summary>
     private static async Task<long> WaitForCheckpointAsync(TestApp app, string tenant, long sequence)
     {
         var checkpoints = app.Services.GetRequiredService<AuditCheckpoints>();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
+            List<AuditCheckpointClaims> logged;
+            try
+            {
+                logged = File.Exists(LogFile(app, tenant)) ? await LogAsync(app, tenant) : [];
+            }
+            catch (JsonException)
+            {
+                logged = []; // a line being appended
+            }
             var verified = await checkpoints.ReadVerifiedAsync(tenant, CancellationToken.None);
-            if (verified.Count > 0 && verified[^1].Sequence >= sequence)
+            if (logged.Count > 0 && logged.Max(c => c.Sequence) >= sequence && verified[^1].Sequence >= sequence)
             {
                 return verified[^1].Sequence;
             }
@@ -120,11 +130,12 @@ public sealed class AuditCheckpointTests
         }
     }
 
+    private static string LogFile(TestApp app, string tenant) => Path.Combine(app.DataPath, "audit-checkpoints", tenant + ".jsonl");
+
     /// <summary>The tenant's checkpoint log file, each line's signed claims.</summary>
     private static async Task<List<AuditCheckpointClaims>> LogAsync(TestApp app, string tenant)
     {
-        var file = Path.Combine(app.DataPath, "audit-checkpoints", tenant + ".jsonl");
-        var lines = await File.ReadAllLinesAsync(file);
+        var lines = await File.ReadAllLinesAsync(LogFile(app, tenant));
         return [.. lines.Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("payload").GetString()!)
             .Select(p => JsonSerializer.Deserialize<AuditCheckpointClaims>(p, Web)!)];
     }
