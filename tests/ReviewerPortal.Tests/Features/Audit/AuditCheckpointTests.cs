@@ -62,6 +62,29 @@ public sealed class AuditCheckpointTests
     }
 
     [Fact]
+    public async Task Two_instances_due_at_once_write_one_checkpoint()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero));
+        var data = TestServers.NewTempDirectory("cp-two");
+        var prefix = $"cp{Guid.NewGuid():N}:";
+        var settings = new Dictionary<string, string?> { ["Audit:CheckpointEvery"] = "1000", ["Audit:CheckpointInterval"] = "00:05:00" };
+        await using var a = await TestApp.StartAsync(clock, dataPath: data, keyPrefix: prefix, settings: settings);
+        await using var b = await TestApp.StartAsync(clock, dataPath: data, keyPrefix: prefix, settings: settings);
+        await WaitForCheckpointAsync(a, "acme", 1); // the seeded history's first checkpoint
+        var head = (await AppendAsync(a, "acme", 3))[^1];
+
+        clock.Advance(TimeSpan.FromMinutes(5));
+        // Both instances find acme due at the same moment (their own ticks run beside these passes too).
+        await Task.WhenAll(Enumerable.Range(0, 3).SelectMany(_ => new[] { a, b })
+            .Select(app => Task.Run(() => app.Services.GetRequiredService<AuditCheckpoints>().CheckpointDueByTimeAsync(CancellationToken.None))));
+
+        Assert.Equal(head, await WaitForCheckpointAsync(b, "acme", head));
+        var log = await LogAsync(a, "acme");
+        Assert.Single(log, c => c.Sequence == head);
+        Assert.Equal(log.Count, log.Select(c => c.Sequence).Distinct().Count());
+    }
+
+    [Fact]
     public async Task Receipt_carries_the_audit_head_it_was_issued_at()
     {
         await using var app = await TestApp.StartAsync();
