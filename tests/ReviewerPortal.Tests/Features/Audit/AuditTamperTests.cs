@@ -120,6 +120,43 @@ public sealed class AuditTamperTests
         Assert.Equal(checkpoint, verify.GetProperty("checkpoint").GetProperty("sequence").GetInt64());
     }
 
+    [Fact]
+    public async Task History_written_before_the_keyed_chain_still_verifies_and_is_anchored_by_the_first_keyed_row()
+    {
+        await using var app = await TestApp.StartAsync();
+        await using var db = await Sqlite(app);
+        // Three rows as the previous version wrote them: SHA-256 over the fields and the previous hash, no chain version.
+        string? previous = null;
+        var at = new DateTimeOffset(2026, 11, 1, 8, 0, 0, TimeSpan.Zero).UtcTicks;
+        for (var i = 0; i < 3; i++)
+        {
+            var entryId = $"legacy{i:D26}";
+            var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\u001f',
+                previous, entryId, (at + i).ToString(CultureInfo.InvariantCulture), "legacy", null, null, "user:alice", "note",
+                null, null, $"old {i}", null, null, null))));
+            var previousSql = previous is null ? "NULL" : $"'{previous}'";
+            await ExecuteAsync(db, "INSERT INTO AuditEntries (EntryId, At, Tenant, Actor, Action, Reason, PreviousHash, Hash) " +
+                                   $"VALUES ('{entryId}', {at + i}, 'legacy', 'user:alice', 'note', 'old {i}', {previousSql}, '{hash}')");
+            previous = hash;
+        }
+        var audit = app.Services.GetRequiredService<AuditLog>();
+        var keyed = audit.NewEntry("legacy", "user:alice", "note");
+        await audit.AppendAsync(keyed, CancellationToken.None);
+
+        var verify = await VerifyAsync(app, "legacy");
+        Assert.True(verify.GetProperty("intact").GetBoolean(), verify.ToString());
+        Assert.Equal(4, verify.GetProperty("verifiedEntries").GetInt32());
+        Assert.Equal(previous, keyed.PreviousHash);
+        Assert.Equal(1, keyed.ChainVersion);
+
+        // An old row rewritten and its old-style chain recomputed: the first keyed row no longer links to it.
+        await ExecuteAsync(db, "UPDATE AuditEntries SET Actor = 'user:mallory' WHERE EntryId = 'legacy00000000000000000000000001'");
+        await RechainTheOldWayAsync(db, 0, downgrade: false, tenant: "legacy", stopAtKeyed: true);
+        verify = await VerifyAsync(app, "legacy");
+        Assert.False(verify.GetProperty("intact").GetBoolean(), verify.ToString());
+        Assert.Equal(keyed.Sequence, verify.GetProperty("rewritten").GetInt64());
+    }
+
     [SkippableFact]
     public async Task On_postgres_an_edit_and_a_cut_are_detected()
     {
@@ -199,15 +236,15 @@ public sealed class AuditTamperTests
     /// its SHA-256 recomputed over its fields and the (recomputed) previous hash, as rows were hashed before the keyed
     /// chain; with <paramref name="downgrade"/> the rows are also marked as written the old way.
     /// </summary>
-    private static async Task RechainTheOldWayAsync(DbConnection db, long from, bool downgrade)
+    private static async Task RechainTheOldWayAsync(DbConnection db, long from, bool downgrade, string tenant = "acme", bool stopAtKeyed = false)
     {
         var q = db is NpgsqlConnection ? "\"" : "";
         string C(string name) => q + name + q;
         var rows = new List<object?[]>();
         await using (var read = db.CreateCommand())
         {
-            read.CommandText = $"SELECT {string.Join(", ", new[] { "Sequence", "PreviousHash", "EntryId", "At", "Tenant", "ApprovalId", "JobId", "Actor", "Action", "FromState", "ToState", "Reason", "PolicySnapshot", "JobHash", "Details", "ApprovalSeq", "Hash" }.Select(C))} " +
-                               $"FROM {C("AuditEntries")} WHERE {C("Tenant")} = 'acme' ORDER BY {C("Sequence")}";
+            read.CommandText = $"SELECT {string.Join(", ", new[] { "Sequence", "PreviousHash", "EntryId", "At", "Tenant", "ApprovalId", "JobId", "Actor", "Action", "FromState", "ToState", "Reason", "PolicySnapshot", "JobHash", "Details", "ApprovalSeq", "Hash", "ChainVersion" }.Select(C))} " +
+                               $"FROM {C("AuditEntries")} WHERE {C("Tenant")} = '{tenant}' ORDER BY {C("Sequence")}";
             await using var reader = await read.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {
@@ -223,6 +260,10 @@ public sealed class AuditTamperTests
         foreach (var row in rows)
         {
             var sequence = Convert.ToInt64(row[0], CultureInfo.InvariantCulture);
+            if (stopAtKeyed && Convert.ToInt64(row[17], CultureInfo.InvariantCulture) > 0)
+            {
+                break; // the attacker cannot recompute a keyed row
+            }
             if (sequence < from)
             {
                 previous = (string)row[16]!;
