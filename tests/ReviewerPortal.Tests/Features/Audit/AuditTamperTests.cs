@@ -157,6 +157,23 @@ public sealed class AuditTamperTests
         Assert.Equal(keyed.Sequence, verify.GetProperty("rewritten").GetInt64());
     }
 
+    [Fact]
+    public async Task Lost_chain_key_is_never_replaced_while_keyed_rows_exist()
+    {
+        var data = TestServers.NewTempDirectory("lost-key");
+        await using (var first = await TestApp.StartAsync(dataPath: data))
+        {
+            await AppendAsync(first, 1);
+        }
+        File.Delete(Path.Combine(data, "audit-checkpoints", "chain-key.v1"));
+
+        // A new key prefix: Redis does not have the key either. Seeding the tenants again writes audit rows, which
+        // are refused (no row is written under a new key): the start fails, naming the file to restore.
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => TestApp.StartAsync(dataPath: data));
+        Assert.Contains("chain-key.v1", refused.Message);
+        Assert.False(File.Exists(Path.Combine(data, "audit-checkpoints", "chain-key.v1")));
+    }
+
     [SkippableFact]
     public async Task On_postgres_an_edit_and_a_cut_are_detected()
     {
