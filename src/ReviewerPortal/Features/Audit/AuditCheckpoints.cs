@@ -172,7 +172,7 @@ public sealed class AuditCheckpoints(
             {
                 continue;
             }
-            var head = await HeadAsync(tenant, cancellationToken);
+            var head = await AuditLog.ReadHeadAsync(dbFactory, tenant, cancellationToken);
             if (head is null || (latest is not null && head.Sequence <= latest.Sequence))
             {
                 continue;
@@ -230,13 +230,6 @@ public sealed class AuditCheckpoints(
     {
         var line = (string?)await redis.Database.HashGetAsync(RedisKeys.AuditCheckpoint(tenant), "checkpoint");
         return line is null ? null : Claims(JsonSerializer.Deserialize<ApprovalReceipt>(line, Json));
-    }
-
-    private async Task<AuditHead?> HeadAsync(string tenant, CancellationToken cancellationToken)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
-        return await db.AuditEntries.AsNoTracking().Where(e => e.Tenant == tenant).OrderByDescending(e => e.Sequence)
-            .Select(e => new AuditHead(e.Sequence, e.Hash)).FirstOrDefaultAsync(cancellationToken);
     }
 
     /// <summary>

@@ -572,7 +572,9 @@ public sealed class AuditLog(
     }
 
     /// <summary>The newest row of the tenant's chain (null when it has none yet).</summary>
-    public async Task<AuditHead?> HeadAsync(string tenant, CancellationToken cancellationToken)
+    public Task<AuditHead?> HeadAsync(string tenant, CancellationToken cancellationToken) => ReadHeadAsync(dbFactory, tenant, cancellationToken);
+
+    internal static async Task<AuditHead?> ReadHeadAsync(IDbContextFactory<AppDbContext> dbFactory, string tenant, CancellationToken cancellationToken)
     {
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         return await db.AuditEntries.AsNoTracking().Where(e => e.Tenant == tenant).OrderByDescending(e => e.Sequence)
