@@ -7,9 +7,10 @@ namespace ReviewerPortal.Client;
 /// <summary>A signed approval receipt as the API returns it.</summary>
 public sealed record ApprovalReceipt(string Payload, string Signature, string Kid);
 
-/// <summary>What a verified receipt states.</summary>
+/// <summary>What a verified receipt states; <c>AuditSequence</c>/<c>AuditHash</c>: the tenant's audit head when it was issued.</summary>
 public sealed record ReceiptClaims(string ApprovalId, string Tenant, string JobId, string JobHash, string PolicySnapshot,
-    string Decision, IReadOnlyList<string> Deciders, DateTimeOffset DecidedAt, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string Kid);
+    string Decision, IReadOnlyList<string> Deciders, DateTimeOffset DecidedAt, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string Kid,
+    long? AuditSequence = null, string? AuditHash = null);
 
 /// <summary>A tenant's receipt-signing public key (ECDSA P-256, SubjectPublicKeyInfo, base64).</summary>
 public sealed record PublicSigningKey(string Kid, string PublicKey, DateTimeOffset CreatedAt, DateTimeOffset? RetiredAt);

@@ -238,18 +238,30 @@ public static class CopyStorageCommand
         return ((copied, existing), tenants);
     }
 
-    /// <summary>The tenant's chain as <see cref="AuditLog.VerifyAsync"/> checks it: each row links to the previous hash and hashes to its own.</summary>
+    /// <summary>
+    /// The tenant's chain as far as the database alone tells: each row links to the previous hash, a row of the old kind
+    /// hashes to its own and never follows a keyed one. A keyed row's MAC needs the chain key, which is not in the
+    /// database: <c>GET /api/v1/audit/verify</c> checks it (and the signed checkpoints) once the app runs on the target.
+    /// </summary>
     private static async Task<(bool Intact, int Verified)> VerifyChainAsync(AppDbContext db, string tenant, CancellationToken cancellationToken)
     {
         string? previous = null;
+        var keyed = false;
         var count = 0;
         await foreach (var entry in db.AuditEntries.AsNoTracking().Where(e => e.Tenant == tenant).OrderBy(e => e.Sequence)
                            .AsAsyncEnumerable().WithCancellation(cancellationToken))
         {
-            if (entry.PreviousHash != previous || entry.Hash != AuditLog.ComputeHash(entry))
+            var hashed = entry.ChainVersion switch
+            {
+                0 => !keyed && entry.Hash == AuditLog.ComputeHash(entry),
+                AuditLog.KeyedChain => true,
+                _ => false,
+            };
+            if (entry.PreviousHash != previous || !hashed)
             {
                 return (false, count);
             }
+            keyed |= entry.ChainVersion == AuditLog.KeyedChain;
             previous = entry.Hash;
             count++;
         }

@@ -21,11 +21,14 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
 {
     protected TestApp App { get; private set; } = null!;
 
+    /// <summary>Settings the app starts with, beside the test defaults.</summary>
+    protected virtual IDictionary<string, string?>? AppSettings => null;
+
     public async Task InitializeAsync()
     {
         // A loaded 2-core CI machine renders slower than a laptop: waits are bounded, not tight.
         DefaultWaitTimeout = TimeSpan.FromSeconds(10);
-        App = await TestApp.StartAsync();
+        App = await TestApp.StartAsync(settings: AppSettings);
         JSInterop.Mode = JSRuntimeMode.Loose;
         Services.AddMudServices();
         var sp = App.Services;

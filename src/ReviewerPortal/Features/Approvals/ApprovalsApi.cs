@@ -104,16 +104,18 @@ public static class ApprovalsApi
     }
 
     public static Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Approve(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, CancellationToken cancellationToken) =>
-        DecideAsync(id, Verdict.Approve, request, user, approvals, signer, cancellationToken);
+        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, Audit.AuditLog audit,
+        CancellationToken cancellationToken) =>
+        DecideAsync(id, Verdict.Approve, request, user, approvals, signer, audit, cancellationToken);
 
     public static Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Reject(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, CancellationToken cancellationToken) =>
-        DecideAsync(id, Verdict.Reject, request, user, approvals, signer, cancellationToken);
+        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, Audit.AuditLog audit,
+        CancellationToken cancellationToken) =>
+        DecideAsync(id, Verdict.Reject, request, user, approvals, signer, audit, cancellationToken);
 
     private static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> DecideAsync(
         string id, Verdict verdict, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer,
-        CancellationToken cancellationToken)
+        Audit.AuditLog audit, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.DecideRequest, optional: true);
         if (error is not null)
@@ -135,7 +137,7 @@ public static class ApprovalsApi
         var outcome = await approvals.DecideAsync(Caller.From(user), id, verdict,
             new DecideCommand(body.Reason, body.JobHash, body.PolicySnapshot), cancellationToken);
         var receipt = outcome.Kind is Outcome.Ok or Outcome.AlreadyDone && outcome.Approval is { } decided
-            ? await signer.IssueAsync(decided)
+            ? await signer.IssueAsync(decided, await audit.HeadAsync(decided.Tenant, cancellationToken))
             : null;
         return ToResult(outcome, verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected, receipt);
     }

@@ -47,7 +47,10 @@ public static class ApprovalsSetup
         services.AddSingleton<AccessChanges>();
         services.AddSingleton<HubAccessWarden>();
         services.AddSingleton<HubNegotiations>();
+        services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<AuditChainKey>();
+        services.AddSingleton<AuditCheckpoints>();
         services.AddSingleton<AuditReconciler>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<Counters>();
@@ -83,6 +86,7 @@ public static class ApprovalsSetup
         builder.Services.AddHostedService<AuditOutboxDrain>();
         builder.Services.AddHostedService<ApprovalIndexPruner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditReconciler>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditCheckpoints>());
         builder.Services.AddHostedService<AgentHubRelay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<HubAccessWarden>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dispatch.Dispatcher>());

@@ -6,7 +6,8 @@ namespace ReviewerPortal.Features.Audit;
 /// <summary>
 /// One transition in the audit history. Rows are append-only (database triggers refuse UPDATE and DELETE) and
 /// chained per tenant: <see cref="Hash"/> covers the row and the tenant's previous hash, so an edit made behind
-/// the app's back shows up in <c>GET /api/v1/audit/verify</c>.
+/// the app's back shows up in <c>GET /api/v1/audit/verify</c>. Since chain version 1 the hash is an HMAC whose key is
+/// not in the database (<see cref="AuditChainKey"/>), so whoever edits the database cannot recompute it.
 /// </summary>
 public sealed class AuditEntry
 {
@@ -32,6 +33,12 @@ public sealed class AuditEntry
     public long? ApprovalSeq { get; set; }
     public string? PreviousHash { get; set; }
     public string Hash { get; set; } = "";
+
+    /// <summary>
+    /// How <see cref="Hash"/> was made: 0, SHA-256 (rows written before the keyed chain); 1, HMAC-SHA256 with the
+    /// tenant's chain key. Once a tenant's chain holds a version 1 row, a later row of version 0 is a rewrite.
+    /// </summary>
+    public int ChainVersion { get; set; }
 }
 
 public sealed class AuditEntryConfiguration : IEntityTypeConfiguration<AuditEntry>

@@ -23,6 +23,8 @@ public sealed class AuditLog(
     IDbContextFactory<AppDbContext> dbFactory,
     RedisConnection redis,
     RedisDurability durability,
+    AuditChainKey chainKey,
+    AuditCheckpoints checkpoints,
     TimeProvider time,
     ILogger<AuditLog> logger) : IDisposable
 {
@@ -273,6 +275,7 @@ public sealed class AuditLog(
         {
             Complete(items[i], outcomes[i]);
         }
+        Advanced((written ?? items).Select(i => i.Entry));
         await Task.WhenAll((written ?? items).Select(i => RemoveFromOutboxAsync(i.Entry.Tenant, i.Json)));
     }
 
@@ -310,7 +313,7 @@ public sealed class AuditLog(
     /// constraint (a second claim of an approval's seq) is refused alone, so neither fails the unrelated rows beside it.
     /// The SQL is the same on both providers (quoted identifiers, <c>@</c> parameters, <c>ON CONFLICT DO NOTHING</c>).
     /// </summary>
-    private static async Task<InsertResult[]> InsertAsync(AppDbContext db, IReadOnlyList<AuditEntry> entries)
+    private async Task<InsertResult[]> InsertAsync(AppDbContext db, IReadOnlyList<AuditEntry> entries)
     {
         var connection = db.Database.GetDbConnection();
         var transaction = db.Database.CurrentTransaction?.GetDbTransaction();
@@ -326,9 +329,9 @@ public sealed class AuditLog(
         await using var head = Command(connection, transaction,
             "SELECT \"Hash\" FROM \"AuditEntries\" WHERE \"Tenant\" = @tenant ORDER BY \"Sequence\" DESC LIMIT 1", "@tenant");
         await using var existing = Command(connection, transaction,
-            "SELECT \"Sequence\", \"PreviousHash\", \"Hash\" FROM \"AuditEntries\" WHERE \"EntryId\" = @entryId", "@entryId");
+            "SELECT \"Sequence\", \"PreviousHash\", \"Hash\", \"ChainVersion\" FROM \"AuditEntries\" WHERE \"EntryId\" = @entryId", "@entryId");
         string[] columns = ["EntryId", "At", "Tenant", "ApprovalId", "JobId", "Actor", "Action", "FromState", "ToState", "Reason",
-            "PolicySnapshot", "JobHash", "Details", "ApprovalSeq", "PreviousHash", "Hash"];
+            "PolicySnapshot", "JobHash", "Details", "ApprovalSeq", "PreviousHash", "Hash", "ChainVersion"];
         // No conflict target: a skipped row is then told apart (its EntryId is there, or another unique index refused it).
         await using var insert = Command(connection, transaction, $"""
             INSERT INTO "AuditEntries" ({string.Join(", ", columns.Select(c => $"\"{c}\""))})
@@ -348,9 +351,10 @@ public sealed class AuditLog(
                 heads[e.Tenant] = previous;
             }
             e.PreviousHash = previous;
-            e.Hash = ComputeHash(e);
+            e.ChainVersion = KeyedChain;
+            e.Hash = ComputeMac(e, await chainKey.ForTenantAsync(e.Tenant));
             object?[] values = [e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action, e.FromState, e.ToState, e.Reason,
-                e.PolicySnapshot, e.JobHash, e.Details, e.ApprovalSeq, e.PreviousHash, e.Hash];
+                e.PolicySnapshot, e.JobHash, e.Details, e.ApprovalSeq, e.PreviousHash, e.Hash, e.ChainVersion];
             for (var i = 0; i < values.Length; i++)
             {
                 insert.Parameters[i].Value = values[i] ?? DBNull.Value;
@@ -371,6 +375,7 @@ public sealed class AuditLog(
                     e.Sequence = reader.GetInt64(0);
                     e.PreviousHash = reader.IsDBNull(1) ? null : reader.GetString(1);
                     e.Hash = reader.GetString(2);
+                    e.ChainVersion = reader.GetInt32(3);
                     results[n] = new InsertResult(false, null);
                     continue;
                 }
@@ -419,7 +424,18 @@ public sealed class AuditLog(
         await using var tx = await db.Database.BeginTransactionAsync();
         var rows = await InsertAsync(db, entries);
         await tx.CommitAsync();
+        Advanced(entries.Where((_, i) => rows[i].Inserted));
         return rows;
+    }
+
+    /// <summary>Tells the checkpoints where each tenant's chain stands after a commit (its newest committed row).</summary>
+    private void Advanced(IEnumerable<AuditEntry> committed)
+    {
+        foreach (var group in committed.Where(e => e.Sequence > 0).GroupBy(e => e.Tenant))
+        {
+            var head = group.MaxBy(e => e.Sequence)!;
+            checkpoints.HeadAdvanced(group.Key, head.Sequence, head.Hash, group.Count());
+        }
     }
 
     /// <summary>
@@ -481,31 +497,92 @@ public sealed class AuditLog(
         }
     }
 
-    /// <summary>Re-computes the tenant's hash chain; the first row that does not match is reported.</summary>
+    /// <summary>The chain version of the rows written now: HMAC-SHA256 with the tenant's chain key.</summary>
+    public const int KeyedChain = 1;
+
+    /// <summary>
+    /// Re-checks the tenant's chain and compares it with its signed checkpoints (kept outside the database). A row
+    /// whose hash or link does not match, a row of the old (unkeyed) kind after a keyed one, or a row that is not the one
+    /// a checkpoint signed is a rewrite (the first one is reported); a history that ends before the latest checkpoint,
+    /// or differs from it at its sequence, is truncated.
+    /// </summary>
     public async Task<AuditVerification> VerifyAsync(string tenant, CancellationToken cancellationToken)
     {
+        var signed = await checkpoints.ReadVerifiedAsync(tenant, cancellationToken);
+        var bySequence = new Dictionary<long, AuditCheckpointClaims>();
+        foreach (var checkpoint in signed)
+        {
+            bySequence.TryAdd(checkpoint.Sequence, checkpoint);
+        }
+        var latest = signed.Count == 0 ? null : signed[^1];
         await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
         string? previous = null;
+        byte[]? key = null;
+        var keyed = false;
         var count = 0;
+        long? rewritten = null;
+        long? last = null;
+        var truncated = false;
+        var seen = 0;
         await foreach (var entry in db.AuditEntries.AsNoTracking()
                            .Where(e => e.Tenant == tenant)
                            .OrderBy(e => e.Sequence)
                            .AsAsyncEnumerable()
                            .WithCancellation(cancellationToken))
         {
-            if (entry.PreviousHash != previous || entry.Hash != ComputeHash(entry))
+            last = entry.Sequence;
+            if (rewritten is null)
             {
-                return new AuditVerification(tenant, false, count, entry.Sequence);
+                var linked = entry.PreviousHash == previous;
+                var hashed = entry.ChainVersion switch
+                {
+                    0 => !keyed && entry.Hash == ComputeHash(entry),
+                    KeyedChain => entry.Hash == ComputeMac(entry, key ??= await chainKey.ForTenantAsync(tenant, cancellationToken)),
+                    _ => false,
+                };
+                keyed |= entry.ChainVersion == KeyedChain;
+                if (linked && hashed)
+                {
+                    count++;
+                }
+                else
+                {
+                    rewritten = entry.Sequence;
+                }
+            }
+            if (bySequence.TryGetValue(entry.Sequence, out var checkpoint))
+            {
+                seen++;
+                if (!string.Equals(checkpoint.Hash, entry.Hash, StringComparison.Ordinal))
+                {
+                    // Not the row that was signed: the history was replaced from here (or before).
+                    truncated = true;
+                    rewritten ??= entry.Sequence;
+                }
             }
             previous = entry.Hash;
-            count++;
         }
-        return new AuditVerification(tenant, true, count, null);
+        // A signed sequence that is not there: cut off at the end, or a row taken out of the middle.
+        if (seen < bySequence.Count)
+        {
+            truncated = true;
+        }
+        return new AuditVerification(tenant, rewritten is null && !truncated, count, rewritten, rewritten, truncated, last,
+            latest is null ? null : new AuditCheckpointSummary(latest.Sequence, latest.Hash, latest.At, latest.Kid), bySequence.Count);
     }
 
-    /// <summary>The row's hash over its fields and the previous hash; the approval seq joins only when set, so rows written
-    /// before it existed keep their hashes.</summary>
-    internal static string ComputeHash(AuditEntry e)
+    /// <summary>The newest row of the tenant's chain (null when it has none yet).</summary>
+    public Task<AuditHead?> HeadAsync(string tenant, CancellationToken cancellationToken) => ReadHeadAsync(dbFactory, tenant, cancellationToken);
+
+    internal static async Task<AuditHead?> ReadHeadAsync(IDbContextFactory<AppDbContext> dbFactory, string tenant, CancellationToken cancellationToken)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        return await db.AuditEntries.AsNoTracking().Where(e => e.Tenant == tenant).OrderByDescending(e => e.Sequence)
+            .Select(e => new AuditHead(e.Sequence, e.Hash)).FirstOrDefaultAsync(cancellationToken);
+    }
+
+    /// <summary>The row's fields and the previous hash, as hashed (version 0) or MACed (version 1).</summary>
+    private static string CanonicalText(AuditEntry e)
     {
         var text = string.Join('\u001f',
             e.PreviousHash, e.EntryId, e.At.UtcTicks, e.Tenant, e.ApprovalId, e.JobId, e.Actor, e.Action,
@@ -514,11 +591,36 @@ public sealed class AuditLog(
         {
             text += "\u001fseq=" + seq.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        return text;
     }
+
+    /// <summary>Chain version 0: the row's SHA-256 over its fields and the previous hash; the approval seq joins only when
+    /// set, so rows written before it existed keep their hashes.</summary>
+    internal static string ComputeHash(AuditEntry e) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(CanonicalText(e))));
+
+    /// <summary>Chain version 1: HMAC-SHA256 of the same text with the tenant's chain key.</summary>
+    internal static string ComputeMac(AuditEntry e, byte[] key) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(CanonicalText(e))));
+
+    /// <summary>The row's hash the way its <see cref="AuditEntry.ChainVersion"/> says (for tools that hold the key).</summary>
+    internal static string ComputeHash(AuditEntry e, byte[]? key) =>
+        e.ChainVersion == KeyedChain && key is not null ? ComputeMac(e, key) : ComputeHash(e);
 }
 
-public sealed record AuditVerification(string Tenant, bool Intact, int VerifiedEntries, long? FirstBrokenSequence);
+/// <summary>
+/// The answer of <c>GET /api/v1/audit/verify</c>. <paramref name="Rewritten"/>: the first sequence that is not what was
+/// written (null when none); <paramref name="Truncated"/>: the history ends before a signed checkpoint or differs from
+/// it there; <paramref name="Checkpoint"/>: the latest checkpoint whose signature verified (null when none yet);
+/// <paramref name="FirstBrokenSequence"/> is <paramref name="Rewritten"/> under its earlier name.
+/// </summary>
+public sealed record AuditVerification(string Tenant, bool Intact, int VerifiedEntries, long? FirstBrokenSequence,
+    long? Rewritten, bool Truncated, long? LastSequence, AuditCheckpointSummary? Checkpoint, int CheckpointsChecked);
+
+public sealed record AuditCheckpointSummary(long Sequence, string Hash, DateTimeOffset At, string Kid);
+
+/// <summary>Where a tenant's chain stands: its newest row.</summary>
+public sealed record AuditHead(long Sequence, string Hash);
 
 /// <summary>The audit table refused a row for a constraint other than its EntryId (e.g. a second entry for the same approval seq).</summary>
 public sealed class AuditConflictException(AuditEntry entry)

@@ -13,8 +13,11 @@ namespace ReviewerPortal.Features.Receipts;
 /// <param name="Kid">The tenant key that signed it.</param>
 public sealed record ApprovalReceipt(string Payload, string Signature, string Kid);
 
+/// <param name="AuditSequence">The tenant's audit head when the receipt was issued: its sequence…</param>
+/// <param name="AuditHash">…and its chain hash (compare with the signed audit checkpoints).</param>
 public sealed record ReceiptClaims(string ApprovalId, string Tenant, string JobId, string JobHash, string PolicySnapshot,
-    string Decision, IReadOnlyList<string> Deciders, DateTimeOffset DecidedAt, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string Kid);
+    string Decision, IReadOnlyList<string> Deciders, DateTimeOffset DecidedAt, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string Kid,
+    long? AuditSequence = null, string? AuditHash = null);
 
 public sealed record PublicSigningKey(string Kid, string PublicKey, DateTimeOffset CreatedAt, DateTimeOffset? RetiredAt);
 
@@ -32,7 +35,7 @@ public sealed class ReceiptSigner(RedisConnection redis, TimeProvider time)
     private IDatabase Db => redis.Database;
 
     /// <summary>A receipt for a decided approval; null while it is pending.</summary>
-    public async Task<ApprovalReceipt?> IssueAsync(Approval approval)
+    public async Task<ApprovalReceipt?> IssueAsync(Approval approval, Audit.AuditHead? auditHead = null)
     {
         if (approval.State == ApprovalStates.Pending || approval.DecidedAt is null)
         {
@@ -43,8 +46,22 @@ public sealed class ReceiptSigner(RedisConnection redis, TimeProvider time)
         {
             var now = time.GetUtcNow();
             var claims = new ReceiptClaims(approval.Id, approval.Tenant, approval.JobId, approval.JobHash, approval.PolicySnapshot,
-                approval.State, approval.DecidedBy is null ? [] : [approval.DecidedBy], approval.DecidedAt.Value, now, now + Validity, kid);
+                approval.State, approval.DecidedBy is null ? [] : [approval.DecidedBy], approval.DecidedAt.Value, now, now + Validity, kid,
+                auditHead?.Sequence, auditHead?.Hash);
             var payload = JsonSerializer.Serialize(claims, Json);
+            var signature = key.SignData(Encoding.UTF8.GetBytes(payload), HashAlgorithmName.SHA256);
+            return new ApprovalReceipt(payload, Base64Url(signature), kid);
+        }
+    }
+
+    /// <summary>Signs another statement of the tenant (an audit checkpoint) with its current receipt key, as receipts are.</summary>
+    /// <param name="payloadFor">The payload text, given the signing key's id.</param>
+    public async Task<ApprovalReceipt> SignAsync(string tenant, Func<string, string> payloadFor)
+    {
+        var (kid, key) = await CurrentKeyAsync(tenant);
+        using (key)
+        {
+            var payload = payloadFor(kid);
             var signature = key.SignData(Encoding.UTF8.GetBytes(payload), HashAlgorithmName.SHA256);
             return new ApprovalReceipt(payload, Base64Url(signature), kid);
         }

@@ -24,13 +24,15 @@ public static class ReceiptsApi
     }
 
     public static async Task<Results<Ok<ApprovalReceipt>, ProblemHttpResult>> Receipt(
-        string id, ClaimsPrincipal user, ApprovalService approvals, ReceiptSigner signer)
+        string id, ClaimsPrincipal user, ApprovalService approvals, ReceiptSigner signer, Audit.AuditLog audit, CancellationToken cancellationToken)
     {
         if (await approvals.GetAsync(Caller.From(user), id) is not { } approval)
         {
             return Problems.NotFound();
         }
-        return await signer.IssueAsync(approval) is { } receipt
+        // The receipt names the audit head it was issued at, so it can be held against the signed checkpoints.
+        var head = approval.State == ApprovalStates.Pending ? null : await audit.HeadAsync(approval.Tenant, cancellationToken);
+        return await signer.IssueAsync(approval, head) is { } receipt
             ? TypedResults.Ok(receipt)
             : Problems.Of(StatusCodes.Status409Conflict, "pending", "The approval is still pending: there is no decision to sign.");
     }

@@ -52,6 +52,12 @@ public static class RedisKeys
     public static RedisKey Case(string tenant, string id) => T(tenant) + "case:" + id;
     public static RedisKey Cases(string tenant) => T(tenant) + "cases";
 
+    /// <summary>The tenant's latest signed audit checkpoint (seq, at, the signed checkpoint).</summary>
+    public static RedisKey AuditCheckpoint(string tenant) => T(tenant) + "audit:checkpoint";
+
+    /// <summary>The audit chain's MAC key, protected with Data Protection (not tenant-scoped).</summary>
+    public static RedisKey AuditChainKey => Prefix + "audit:chain-key:v1";
+
     /// <summary>Timer member that expires an approval at its deadline.</summary>
     public static string ExpireTimer(string approvalId) => "expire|" + approvalId;
 

@@ -265,6 +265,9 @@ namespace ReviewerPortal.Data.Migrations.Postgres
                     b.Property<long>("At")
                         .HasColumnType("bigint");
 
+                    b.Property<int>("ChainVersion")
+                        .HasColumnType("integer");
+
                     b.Property<string>("Details")
                         .HasColumnType("text");
 
