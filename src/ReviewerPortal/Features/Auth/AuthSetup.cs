@@ -31,6 +31,8 @@ public static class AuthSetup
         services.AddSingleton<Approvals.HubConnections>();
         services.AddSingleton<Approvals.WaitSlots>();
         services.AddHostedService<KeyRevocationListener>();
+        services.AddSingleton<AccountChanges>();
+        services.AddHostedService(sp => sp.GetRequiredService<AccountChanges>());
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LocalAccountsOptions>().BindConfiguration(LocalAccountsOptions.Section);
         services.AddSingleton<LocalAccounts>();
@@ -67,7 +69,8 @@ public static class AuthSetup
             o.SlidingExpiration = true;
         });
         services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
-            .Configure<IOptions<AuthOptions>>((o, auth) => o.ExpireTimeSpan = auth.Value.IdleTimeout);
+            .Configure<IOptions<AuthOptions>>((o, auth) => o.ExpireTimeSpan = auth.Value.IdleTimeout)
+            .Configure(o => o.Events.OnValidatePrincipal = AccountChanges.ValidateCookieAsync);
         services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ExternalScheme).Configure(o =>
         {
             o.Cookie.HttpOnly = true;
@@ -138,7 +141,8 @@ public sealed class AccountUserManager(
     ILookupNormalizer keyNormalizer,
     IdentityErrorDescriber errors,
     IServiceProvider services,
-    ILogger<UserManager<IdentityUser>> logger)
+    ILogger<UserManager<IdentityUser>> logger,
+    AccountChanges changes)
     : UserManager<IdentityUser>(store, optionsAccessor, passwordHasher, userValidators, passwordValidators, keyNormalizer, errors, services, logger)
 {
     public override Task<IdentityResult> AddToRoleAsync(IdentityUser user, string role) => AddToRolesAsync(user, [role]);
@@ -153,4 +157,26 @@ public sealed class AccountUserManager(
 
     private async Task<IdentityResult> RenewStampAsync(IdentityUser user, IdentityResult result) =>
         result.Succeeded ? await UpdateSecurityStampAsync(user) : result;
+
+    /// <summary>A renewed stamp (sign-out, role change) is announced, so open sessions end within seconds everywhere.</summary>
+    public override async Task<IdentityResult> UpdateSecurityStampAsync(IdentityUser user) =>
+        await AnnounceAsync(user, await base.UpdateSecurityStampAsync(user));
+
+    public override async Task<IdentityResult> ChangePasswordAsync(IdentityUser user, string currentPassword, string newPassword) =>
+        await AnnounceAsync(user, await base.ChangePasswordAsync(user, currentPassword, newPassword));
+
+    public override async Task<IdentityResult> ResetPasswordAsync(IdentityUser user, string token, string newPassword) =>
+        await AnnounceAsync(user, await base.ResetPasswordAsync(user, token, newPassword));
+
+    public override async Task<IdentityResult> DeleteAsync(IdentityUser user) =>
+        await AnnounceAsync(user, await base.DeleteAsync(user));
+
+    private async Task<IdentityResult> AnnounceAsync(IdentityUser user, IdentityResult result)
+    {
+        if (result.Succeeded && user.UserName is { } name)
+        {
+            await changes.AnnounceAsync(name);
+        }
+        return result;
+    }
 }
