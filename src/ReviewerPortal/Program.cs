@@ -16,6 +16,7 @@ builder.AddApprovals();
 builder.AddDatabase();
 builder.AddAuth();
 builder.AddApprovalWorkers();
+builder.AddSecurityHeaders();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddOpenApi();
@@ -23,6 +24,7 @@ builder.Services.AddSignalR();
 
 var app = builder.Build();
 
+app.UseSecurityHeaders();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UsePortalAssets();
