@@ -4,6 +4,7 @@ using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Infrastructure.Http;
+using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
 if (CopyStorageCommand.Matches(args))
 {
@@ -17,6 +18,7 @@ builder.AddDatabase();
 builder.AddAuth();
 builder.AddApprovalWorkers();
 builder.AddSecurityHeaders();
+builder.AddRateLimits();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddOpenApi();
@@ -29,6 +31,7 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UsePortalAssets();
 app.UseAuthentication();
+app.UseRateLimits();
 app.UseAuthorization();
 app.UseAntiforgery();
 

@@ -3,7 +3,7 @@ namespace ReviewerPortal.Load;
 public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Duration, int Agents, int Reviewers, int Subscribers,
     int Pending, string Out, string Repo, TimeSpan Warmup, int Timers, int Rounds = 50, int Burst = 200)
 {
-    public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "all"];
+    public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "flood", "all"];
 
     public static LoadOptions? Parse(string[] args)
     {
