@@ -19,6 +19,7 @@ builder.AddAuth();
 builder.AddApprovalWorkers();
 builder.AddSecurityHeaders();
 builder.AddRateLimits();
+builder.AddPortalAccess();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddOpenApi();
@@ -28,8 +29,9 @@ var app = builder.Build();
 
 app.UseSecurityHeaders();
 app.UseExceptionHandler();
-app.UseStatusCodePages();
+app.UsePortalStatusPages();
 app.UsePortalAssets();
+app.UseRouting(); // after the status pages, so a re-executed request is routed again
 app.UseAuthentication();
 app.UseRateLimits();
 app.UseAuthorization();
