@@ -14,6 +14,13 @@ public sealed class ApprovalOptions
     [Range(1, 1_000)]
     public int MaxHubConnectionsPerCaller { get; set; } = 20;
 
+    /// <summary>Largest body of a submit or resubmit (the job and its payload); beyond, 400 naming this setting.</summary>
+    [Range(1024, 25 * 1024 * 1024)]
+    public int MaxSubmitBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>The submit size limit and the setting it comes from, for <c>JsonBody.ReadAsync</c>.</summary>
+    public (int Bytes, string Setting) SubmitLimit => (MaxSubmitBytes, $"{Section}:{nameof(MaxSubmitBytes)}");
+
     /// <summary>Time budget for loading and evaluating the tenant's policy at submit; past it the submit answers 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PolicyEvaluationTimeout { get; set; } = TimeSpan.FromSeconds(5);
