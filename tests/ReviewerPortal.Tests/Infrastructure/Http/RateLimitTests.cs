@@ -88,6 +88,14 @@ public sealed class RateLimitTests
 
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
         Assert.InRange(int.Parse(Assert.Single(limited.Headers.GetValues("Retry-After"))), 1, 10);
+        await AssertLimitedAsync(limited, "RateLimits:SignIn");
+        // A browser (Accept: text/html) is told in words, not JSON.
+        using var browserPost = new HttpRequestMessage(HttpMethod.Post, "/account/login") { Content = new FormUrlEncodedContent([]) };
+        browserPost.Headers.Accept.ParseAdd("text/html,application/xhtml+xml,*/*;q=0.8");
+        var page = await http.SendAsync(browserPost);
+        Assert.Equal(HttpStatusCode.TooManyRequests, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("Too many requests", await page.Content.ReadAsStringAsync());
         // Reading the sign-in page is not a sign-in attempt, and the API's callers have their own buckets.
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/account/login")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await app.Agent("acme").GetAsync("/api/v1/approvals?limit=1")).StatusCode);

@@ -114,6 +114,21 @@ public static class RateLimitsSetup
             ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds))
             : 1;
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        if (!Components.PortalAccess.IsApi(context.Request.Path)
+            && context.Request.Headers.Accept.ToString().Contains("text/html", StringComparison.OrdinalIgnoreCase))
+        {
+            // A person at the sign-in form or on a page: words, not JSON (no script, no inline style: the CSP holds).
+            context.Response.ContentType = "text/html; charset=utf-8";
+            await context.Response.WriteAsync($"""
+                <!DOCTYPE html>
+                <html lang="en"><head><meta charset="utf-8" /><title>Too many requests · ReviewerPortal</title>
+                <link href="/assets/css/portal.css" rel="stylesheet" /></head>
+                <body><main class="rp-status-page"><h1 class="rp-h1">Too many requests.</h1>
+                <p>Too many requests came from your {partition?.Who ?? "address"} in a short time. Wait {seconds} seconds, then <a href="{(HttpMethods.IsGet(context.Request.Method) ? System.Net.WebUtility.HtmlEncode(context.Request.Path + context.Request.QueryString) : "/")}">try again</a>.</p>
+                </main></body></html>
+                """, cancellationToken);
+            return;
+        }
         var detail = partition is null
             ? $"Too many requests. Retry after {seconds} s."
             : $"Too many requests from this {partition.Who}: {partition.Setting} allows {partition.Limit}. Retry after {seconds} s.";
