@@ -8,7 +8,9 @@ namespace ReviewerPortal.Load;
 /// <summary>
 /// Tenant acme floods the API far over its per-key rate limit while tenant globex submits at a modest, paced rate:
 /// globex's submit latency is measured alone first, then during the flood (printed, not asserted; the target is
-/// p99 during the flood within 2× of idle). Every loop is bounded in time and stops by itself.
+/// p99 during the flood within 2× of idle). <c>--flood-rate N</c> paces the flood at N requests/s (open loop);
+/// 0, the default, floods with 32 closed loops as fast as the machine answers. Every loop is bounded in time and
+/// count and stops by itself.
 /// </summary>
 public sealed class FloodScenario(LoadOptions options, string redis)
 {
@@ -46,11 +48,29 @@ public sealed class FloodScenario(LoadOptions options, string redis)
         using (var progress = new Progress("flood").Start(phase))
         using (var stop = new CancellationTokenSource(phase))
         {
+            var paced = options.FloodRate > 0;
+            var budget = paced ? options.FloodRate * phase.TotalSeconds : double.MaxValue;
+            var issued = 0L;
             var flood = Enumerable.Range(0, Flooders).Select(async f =>
             {
                 var n = 20_000_000 + f * 1_000_000;
+                var floodClock = Stopwatch.StartNew();
                 while (!stop.IsCancellationRequested)
                 {
+                    if (paced)
+                    {
+                        // Open loop at FloodRate overall: this loop's next request is due at its share of the schedule.
+                        var mine = Interlocked.Increment(ref issued);
+                        if (mine > budget)
+                        {
+                            break;
+                        }
+                        var due = TimeSpan.FromSeconds(mine / (double)options.FloodRate) - floodClock.Elapsed;
+                        if (due > TimeSpan.Zero)
+                        {
+                            try { await Task.Delay(due, stop.Token); } catch (OperationCanceledException) { break; }
+                        }
+                    }
                     var begin = Stopwatch.GetTimestamp();
                     try
                     {
@@ -88,7 +108,8 @@ public sealed class FloodScenario(LoadOptions options, string redis)
         report.Facts["globex p99 idle → during flood"] = string.Create(CultureInfo.InvariantCulture,
             $"{idleRow.P99:F2} ms → {duringRow.P99:F2} ms ({duringRow.P99 / idleRow.P99:F2}×)");
         report.Facts["globex errors (not 202) during the flood"] = during.Errors.ToString(CultureInfo.InvariantCulture);
-        report.Facts["acme limit"] = $"RateLimits:PerKey {PerKeyPermitsPerSecond}/s, burst {PerKeyPermitsPerSecond * 2}; {Flooders} concurrent loops";
+        report.Facts["acme limit"] = $"RateLimits:PerKey {PerKeyPermitsPerSecond}/s, burst {PerKeyPermitsPerSecond * 2}; {Flooders} concurrent loops, " +
+                                     (options.FloodRate > 0 ? $"paced at {options.FloodRate}/s" : "unpaced (as fast as answered)");
         report.Facts["acme other answers or failures"] = other.ToString(CultureInfo.InvariantCulture);
         return report;
     }

@@ -17,6 +17,7 @@ if (options is null)
           --approvals 2000      approvals whose SLA timers run in the timers scenario
           --rounds 50           garnet-kill: rounds of burst, kill -9 of Garnet, restart (per commit-wait setting)
           --burst 200           garnet-kill: approvals created per round
+          --flood-rate 0        flood: tenant acme's requests/s (0: 32 loops as fast as answered)
           --out artifacts/load  where the JSON reports go
         """);
     return 2;
