@@ -62,6 +62,22 @@ public sealed partial class PortalAccessPageTests
     }
 
     [Fact]
+    public async Task Another_tenants_queue_and_cases_are_the_same_404_page_as_a_tenant_that_does_not_exist()
+    {
+        await using var app = await TestApp.StartAsync();
+        using var gina = await SignedInAsync(app, "gina"); // approver of globex only
+
+        var pages = new List<string>();
+        foreach (var path in new[] { "/queue/acme", "/queue/nope", "/cases/acme", "/cases/nope" })
+        {
+            pages.Add(NotFoundText(await AssertPageAsync(await gina.GetAsync(path), HttpStatusCode.NotFound, "Tenant not found")));
+        }
+
+        Assert.Single(pages.Distinct());
+        Assert.Equal(HttpStatusCode.OK, (await gina.GetAsync("/queue/globex")).StatusCode);
+    }
+
+    [Fact]
     public async Task An_unknown_page_is_a_404_portal_page_and_an_unknown_api_route_stays_a_problem()
     {
         await using var app = await TestApp.StartAsync();
