@@ -4,6 +4,7 @@ using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Infrastructure.Http;
+using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
 if (CopyStorageCommand.Matches(args))
 {
@@ -16,6 +17,9 @@ builder.AddApprovals();
 builder.AddDatabase();
 builder.AddAuth();
 builder.AddApprovalWorkers();
+builder.AddSecurityHeaders();
+builder.AddRateLimits();
+builder.AddPortalAccess();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddOpenApi();
@@ -23,10 +27,13 @@ builder.Services.AddSignalR();
 
 var app = builder.Build();
 
+app.UseSecurityHeaders();
 app.UseExceptionHandler();
-app.UseStatusCodePages();
+app.UsePortalStatusPages();
 app.UsePortalAssets();
+app.UseRouting(); // after the status pages, so a re-executed request is routed again
 app.UseAuthentication();
+app.UseRateLimits();
 app.UseAuthorization();
 app.UseAntiforgery();
 

@@ -66,6 +66,11 @@ public sealed class AppProcess : IAsyncDisposable
         start.Environment["Storage__DataPath"] = DataPath;
         start.Environment["Demo__Enabled"] = "true";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        // The load tool drives one key far past the default request rate limits: lifted here, set again by the flood scenario.
+        start.Environment["RateLimits__PerKey__PermitsPerSecond"] = "1000000";
+        start.Environment["RateLimits__PerKey__Burst"] = "1000000";
+        start.Environment["RateLimits__PerAccount__PermitsPerSecond"] = "1000000";
+        start.Environment["RateLimits__PerAccount__Burst"] = "1000000";
         foreach (var (name, value) in _environment)
         {
             start.Environment[name] = value;

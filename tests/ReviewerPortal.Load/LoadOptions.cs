@@ -1,9 +1,9 @@
 namespace ReviewerPortal.Load;
 
 public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Duration, int Agents, int Reviewers, int Subscribers,
-    int Pending, string Out, string Repo, TimeSpan Warmup, int Timers, int Rounds = 50, int Burst = 200)
+    int Pending, string Out, string Repo, TimeSpan Warmup, int Timers, int Rounds = 50, int Burst = 200, int FloodRate = 0)
 {
-    public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "all"];
+    public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "flood", "all"];
 
     public static LoadOptions? Parse(string[] args)
     {
@@ -21,7 +21,7 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
         return new LoadOptions(args[0], map.GetValueOrDefault("redis"),
             TimeSpan.FromSeconds(Int("duration", args[0] == "faults" ? 30 : 20)), Int("agents", 16), Int("reviewers", 4),
             Int("subscribers", 200), Int("pending", 100_000), map.GetValueOrDefault("out") ?? Path.Combine(repo, "artifacts", "load"), repo,
-            TimeSpan.FromSeconds(Int("warmup", 20)), Int("approvals", 2000), Int("rounds", 50), Int("burst", 200));
+            TimeSpan.FromSeconds(Int("warmup", 20)), Int("approvals", 2000), Int("rounds", 50), Int("burst", 200), Int("flood-rate", 0));
     }
 
     private static string FindRepo()

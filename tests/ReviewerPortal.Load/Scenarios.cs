@@ -40,6 +40,7 @@ public sealed class Scenarios(LoadOptions options)
                     "timers" => await TimersAsync(),
                     "garnet-kill" => await new GarnetKillScenario(options).RunAsync(),
                     "scaleout" => await new ScaleOutScenario(options).RunAsync(),
+                    "flood" => await new FloodScenario(options, _redis).RunAsync(),
                     _ => await FaultsAsync(),
                 };
                 report.Print();

@@ -18,11 +18,27 @@ public abstract class PortalComponent : ComponentBase, IDisposable
     [CascadingParameter]
     private Task<AuthenticationState> AuthenticationState { get; set; } = default!;
 
+    /// <summary>Set while the page is prerendered for an HTTP request; null over the circuit.</summary>
+    [CascadingParameter]
+    private HttpContext? HttpContext { get; set; }
+
     [Inject]
     protected ChangeFeed Feed { get; set; } = default!;
 
     [Inject]
     protected TimeProvider Time { get; set; } = default!;
+
+    /// <summary>
+    /// Prerendered over HTTP, the answer is a 404 (the status page, re-executed, shows the same not-found words as the
+    /// page does over the circuit); over the circuit, nothing to do.
+    /// </summary>
+    protected void AnswerNotFound()
+    {
+        if (HttpContext is { Response.HasStarted: false } http)
+        {
+            http.Response.StatusCode = StatusCodes.Status404NotFound;
+        }
+    }
 
     protected async Task<Caller> CallerAsync() => Caller.From((await AuthenticationState).User);
 

@@ -25,6 +25,13 @@ public sealed class ApprovalOptions
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan HubAccessSweep { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>Largest body of a submit or resubmit (the job and its payload); beyond, 400 naming this setting.</summary>
+    [Range(1024, 25 * 1024 * 1024)]
+    public int MaxSubmitBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>The submit size limit and the setting it comes from, for <c>JsonBody.ReadAsync</c>.</summary>
+    public (int Bytes, string Setting) SubmitLimit => (MaxSubmitBytes, $"{Section}:{nameof(MaxSubmitBytes)}");
+
     /// <summary>Time budget for loading and evaluating the tenant's policy at submit; past it the submit answers 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PolicyEvaluationTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json;
@@ -13,7 +14,6 @@ namespace ReviewerPortal.Features.Approvals;
 public static partial class JobsApi
 {
     public static readonly IReadOnlyList<string> Priorities = ["low", "normal", "high", "critical"];
-    private const int MaxPayloadBytes = 64 * 1024;
 
     public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder routes)
     {
@@ -25,9 +25,9 @@ public static partial class JobsApi
     }
 
     public static async Task<Results<Ok<SubmitJobResponse>, Accepted<SubmitJobResponse>, ValidationProblem, ProblemHttpResult>> Submit(
-        HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken)
+        HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, IOptions<ApprovalOptions> options, CancellationToken cancellationToken)
     {
-        var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.SubmitJobRequest);
+        var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.SubmitJobRequest, maxBytes: options.Value.SubmitLimit);
         if (error is not null)
         {
             return error;
@@ -129,7 +129,7 @@ public static partial class JobsApi
         return errors;
     }
 
-    /// <summary>A payload as the API takes it: a JSON object of at most 64 KiB.</summary>
+    /// <summary>A payload as the API takes it: a JSON object (its size is bounded by the body's, Approvals:MaxSubmitBytes).</summary>
     internal static void ValidatePayload(JsonElement payload, Dictionary<string, string[]> errors)
     {
         if (payload.ValueKind == JsonValueKind.Undefined)
@@ -139,10 +139,6 @@ public static partial class JobsApi
         else if (payload.ValueKind != JsonValueKind.Object)
         {
             errors["payload"] = ["Must be a JSON object."];
-        }
-        else if (payload.GetRawText().Length > MaxPayloadBytes)
-        {
-            errors["payload"] = [$"At most {MaxPayloadBytes / 1024} KiB."];
         }
     }
 

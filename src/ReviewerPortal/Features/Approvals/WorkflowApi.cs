@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using ReviewerPortal.Features.Auth;
@@ -46,9 +47,10 @@ public static class WorkflowApi
     }
 
     public static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Resubmit(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken)
+        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, IOptions<ApprovalOptions> options,
+        CancellationToken cancellationToken)
     {
-        var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.ResubmitRequest);
+        var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.ResubmitRequest, maxBytes: options.Value.SubmitLimit);
         if (error is not null)
         {
             return error;

@@ -1,23 +1,28 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace ReviewerPortal.Infrastructure.Http;
 
 /// <summary>
 /// Reads a JSON body with the source-generated contract and turns every failure into a 400 naming the field:
-/// malformed JSON, a wrong type, or a field the contract does not know.
+/// malformed JSON, a wrong type, or a field the contract does not know; a body over its size limit or nested past
+/// <see cref="RequestLimitOptions.MaxJsonDepth"/> is a 400 on <c>body</c> naming the limit and its setting.
 /// </summary>
 public static class JsonBody
 {
-    public const int MaxBytes = 256 * 1024;
-
-    public static async Task<(T? Value, ValidationProblem? Error)> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type, bool optional = false)
+    /// <param name="maxBytes">This route's size limit, and the setting it comes from; default <see cref="RequestLimitOptions.MaxJsonBytes"/>.</param>
+    public static async Task<(T? Value, ValidationProblem? Error)> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type, bool optional = false,
+        (int Bytes, string Setting)? maxBytes = null)
         where T : class
     {
-        if (request.ContentLength is > MaxBytes)
+        var limits = request.HttpContext.RequestServices.GetRequiredService<IOptions<RequestLimitOptions>>().Value;
+        var (MaxBytes, setting) = maxBytes ?? (limits.MaxJsonBytes, $"{RequestLimitOptions.Section}:{nameof(RequestLimitOptions.MaxJsonBytes)}");
+        var tooLarge = $"The body is larger than {MaxBytes / 1024} KiB, this route's limit ({setting}).";
+        if (request.ContentLength > MaxBytes)
         {
-            return (null, Problems.Invalid("body", $"The body is larger than {MaxBytes / 1024} KiB."));
+            return (null, Problems.Invalid("body", tooLarge));
         }
         // Never more than the limit and one byte: a body sent chunked has no length to refuse it by up front.
         using var buffer = new MemoryStream();
@@ -29,7 +34,7 @@ public static class JsonBody
             buffer.Write(chunk, 0, read);
             if (buffer.Length > MaxBytes)
             {
-                return (null, Problems.Invalid("body", $"The body is larger than {MaxBytes / 1024} KiB."));
+                return (null, Problems.Invalid("body", tooLarge));
             }
         }
         if (buffer.Length == 0)
@@ -42,15 +47,42 @@ public static class JsonBody
         {
             return (null, Problems.Invalid("Content-Type", "Send the body as application/json."));
         }
+        var json = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        if (TooDeep(json, limits.MaxJsonDepth))
+        {
+            return (null, Problems.Invalid("body",
+                $"The JSON is nested deeper than {limits.MaxJsonDepth} levels, the limit ({RequestLimitOptions.Section}:{nameof(RequestLimitOptions.MaxJsonDepth)})."));
+        }
         try
         {
-            var value = JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), type);
+            var value = JsonSerializer.Deserialize(json, type);
             return value is null ? (null, Problems.Invalid("body", "The body must be a JSON object.")) : (value, null);
         }
         catch (JsonException ex)
         {
             return (null, Problems.Invalid(FieldOf(ex), Describe(ex)));
         }
+    }
+
+    /// <summary>One pass of the reader, before any object is built; other faults are left to the deserializer's messages.</summary>
+    private static bool TooDeep(ReadOnlySpan<byte> json, int maxDepth)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = maxDepth + 1 });
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.CurrentDepth >= maxDepth && reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return reader.CurrentDepth >= maxDepth;
+        }
+        return false;
     }
 
     private static string FieldOf(JsonException ex)

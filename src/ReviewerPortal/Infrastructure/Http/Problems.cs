@@ -31,7 +31,7 @@ public static class Problems
         404 => "Not found.",
         409 => "Conflict.",
         423 => "Locked.",
-        429 => "Throttled by policy.",
+        429 => code == "rate_limited" ? "Too many requests." : "Throttled by policy.",
         503 => "Service unavailable.",
         _ => "Error.",
     };
