@@ -54,7 +54,7 @@ public sealed class EmbeddedGarnetTests
         Assert.True(next.Reused);
         Assert.Equal(orphan.ProcessId, next.ProcessId);
         Assert.Equal(orphan.Port, next.Port);
-        Assert.True(await EmbeddedGarnet.PingAsync(next.Port, CancellationToken.None));
+        Assert.True(await EmbeddedGarnet.PingAsync(next.Port, null, CancellationToken.None));
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class EmbeddedGarnetTests
         await garnet.DisposeAsync();
 
         Assert.False(File.Exists(Path.Combine(data, "garnet.pid.json")));
-        Assert.False(await EmbeddedGarnet.PingAsync(garnet.Port, CancellationToken.None));
+        Assert.False(await EmbeddedGarnet.PingAsync(garnet.Port, null, CancellationToken.None));
         Assert.ThrowsAny<Exception>(() => Process.GetProcessById(pid).Kill());
     }
 }
