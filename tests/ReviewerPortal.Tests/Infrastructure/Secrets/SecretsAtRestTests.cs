@@ -1,11 +1,17 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ReviewerPortal.Client;
+using ReviewerPortal.Features.Dispatch;
+using ReviewerPortal.Features.Tenants;
+using ReviewerPortal.Infrastructure.Json;
 using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Tests.Features.Dispatch;
 using ReviewerPortal.Tests.Support;
 using StackExchange.Redis;
 
@@ -104,6 +110,100 @@ public sealed class SecretsAtRestTests
         }
         Assert.True(found.Count == 0, "Found on disk: " + string.Join("; ", found));
         Assert.DoesNotContain(logs.Lines, line => Secrets.Any(line.Contains) || line.Contains("PRIVATE KEY", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Receipt_keys_stored_in_plain_text_by_an_older_version_are_encrypted_and_their_receipts_still_verify()
+    {
+        await using var app = await TestApp.StartAsync();
+        var db = app.Services.GetRequiredService<RedisConnection>().Database;
+        using var retiredKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var currentKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var created = DateTimeOffset.UtcNow.AddDays(-3);
+        // As the previous version stored them: PKCS#8 in base64 beside the public key.
+        string Legacy(string kid, ECDsa key, DateTimeOffset? retiredAt) => JsonSerializer.Serialize(new
+        {
+            kid,
+            privateKey = Convert.ToBase64String(key.ExportPkcs8PrivateKey()),
+            publicKey = Convert.ToBase64String(key.ExportSubjectPublicKeyInfo()),
+            createdAt = created,
+            retiredAt,
+        }, JsonSerializerOptions.Web);
+        await db.KeyDeleteAsync(RedisKeys.SigningKeys("acme"));
+        await db.HashSetAsync(RedisKeys.SigningKeys("acme"),
+        [
+            new HashEntry("acme-old", Legacy("acme-old", retiredKey, created.AddDays(1))),
+            new HashEntry("acme-now", Legacy("acme-now", currentKey, null)),
+        ]);
+        await db.StringSetAsync(RedisKeys.SigningKeyCurrent("acme"), "acme-now");
+        // A receipt the previous version issued with the key that is retired now.
+        var oldPayload = JsonSerializer.Serialize(new ReceiptClaims("apr_old", "acme", "job_old", new string('b', 64), "snap", "approved", ["alice"],
+            created, created, DateTimeOffset.UtcNow.AddHours(1), "acme-old"), JsonSerializerOptions.Web);
+        var oldReceipt = new ApprovalReceipt(oldPayload,
+            Convert.ToBase64String(retiredKey.SignData(Encoding.UTF8.GetBytes(oldPayload), HashAlgorithmName.SHA256)).TrimEnd('=').Replace('+', '-').Replace('/', '_'),
+            "acme-old");
+
+        var keys = await (await app.Agent("acme").GetAsync("/api/v1/tenants/acme/keys")).Content.ReadFromJsonAsync<PublicKeys>();
+        var (receipt, jobHash) = await ApprovedReceiptAsync(app, 11);
+
+        Assert.True(ReceiptVerifier.Verify(oldReceipt, keys!.Keys, new string('b', 64), DateTimeOffset.UtcNow, out _, out var reason), reason);
+        Assert.Equal("acme-now", receipt.Kid); // the migrated key signs on
+        Assert.True(ReceiptVerifier.Verify(receipt, keys.Keys, jobHash, DateTimeOffset.UtcNow, out _, out reason), reason);
+        var stored = (await db.HashGetAllAsync(RedisKeys.SigningKeys("acme"))).ToDictionary(e => (string)e.Name!, e => JsonDocument.Parse((string)e.Value!).RootElement);
+        Assert.All(stored.Values, k => Assert.False(k.TryGetProperty("privateKey", out _), "no plain PKCS#8 left"));
+        Assert.True(stored["acme-now"].TryGetProperty("protectedKey", out _));
+        Assert.False(stored["acme-old"].TryGetProperty("protectedKey", out _), "a retired key keeps only its public half");
+        foreach (var key in new[] { retiredKey, currentKey })
+        {
+            Assert.DoesNotContain(Convert.ToBase64String(key.ExportPkcs8PrivateKey()),
+                string.Join('\n', stored.Values.Select(v => v.GetRawText())));
+        }
+    }
+
+    [Fact]
+    public async Task Tenant_secrets_stored_in_plain_text_by_an_older_version_are_encrypted_at_start_and_still_sign()
+    {
+        await using var receiver = WebhookReceiver.Start();
+        var dataPath = TestServers.NewTempDirectory("legacy-secrets"); // one SQLite file, so both starts share the Data Protection key ring
+        var prefix = $"t{Guid.NewGuid():N}:";
+        var settings = new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false", ["Notifications:Enabled"] = "false" };
+        await using (var older = await TestApp.StartAsync(settings: settings, dataPath: dataPath, keyPrefix: prefix))
+        {
+            // As the previous version stored them: in plain text, in the settings hash and in the workflow's JSON.
+            var db = older.Services.GetRequiredService<RedisConnection>().Database;
+            await db.HashSetAsync(RedisKeys.Settings("acme"),
+            [
+                new HashEntry("dispatchKind", "webhook"),
+                new HashEntry("dispatchTarget", receiver.Url),
+                new HashEntry("dispatchSecret", DispatchSecret),
+                new HashEntry("workflow", JsonSerializer.Serialize(new WorkflowSettings
+                {
+                    Notifications = new NotificationSettings
+                    {
+                        WebhookUrl = "http://127.0.0.1:9/notify",
+                        WebhookSecret = WebhookSecret,
+                        Smtp = new SmtpSettings { Host = "127.0.0.1", Port = 2525, From = "portal@example.invalid", UserName = "mailer", Password = SmtpPassword },
+                    },
+                }, AppJsonContext.Default.WorkflowSettings)),
+                new HashEntry("rev", Guid.NewGuid().ToString("N")),
+            ]);
+        }
+
+        await using var app = await TestApp.StartAsync(settings: settings, dataPath: dataPath, keyPrefix: prefix);
+
+        var raw = string.Join('\n', (await app.Services.GetRequiredService<RedisConnection>().Database.HashGetAllAsync(RedisKeys.Settings("acme")))
+            .Select(e => $"{e.Name}={e.Value}"));
+        Assert.DoesNotContain(Secrets, raw.Contains);
+        Assert.Contains("mailer", raw); // the rest of the settings as they were
+        var shown = await (await app.Account("ada").GetAsync("/api/v1/tenants/acme/settings")).Json();
+        Assert.Equal("(set)", shown.GetProperty("notifications").GetProperty("webhookSecret").GetString());
+        Assert.Equal("(set)", shown.GetProperty("notifications").GetProperty("smtp").GetProperty("password").GetString());
+        var submitted = await app.Agent("acme").SubmitPayment(12);
+        await app.Account("alice").Approve(submitted.Str("approvalId"));
+        await app.Services.GetRequiredService<Dispatcher>().RunDueAsync(CancellationToken.None);
+        var delivered = Assert.Single(receiver.Requests);
+        Assert.Equal("sha256=" + Dispatcher.Sign(DispatchSecret, delivered.Body), delivered.Signature);
+        Directory.Delete(dataPath, recursive: true);
     }
 
     private static async Task<(ApprovalReceipt Receipt, string JobHash)> ApprovedReceiptAsync(TestApp app, int amount)
