@@ -58,6 +58,22 @@ public sealed class EmbeddedGarnetTests
     }
 
     [Fact]
+    public async Task Orphan_that_takes_connections_without_the_password_is_replaced_not_reused()
+    {
+        var data = TestServers.NewTempDirectory("garnet-upgrade");
+        var orphan = await Start(data); // left running by a version that set no password
+
+        await using var next = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions { DataPath = data, Password = "the-new-password" },
+            NullLogger.Instance, CancellationToken.None);
+
+        Assert.False(next.Reused);
+        Assert.NotEqual(orphan.ProcessId, next.ProcessId);
+        Assert.False(await EmbeddedGarnet.PingAsync(next.Port, null, CancellationToken.None));
+        Assert.True(await EmbeddedGarnet.PingAsync(next.Port, "the-new-password", CancellationToken.None));
+        Assert.False(File.Exists(Path.Combine(data, "garnet-auth.conf")), "the file that gave Garnet its password is gone once it runs");
+    }
+
+    [Fact]
     public async Task Stale_pid_file_starts_a_fresh_server_and_dispose_stops_it()
     {
         var data = TestServers.NewTempDirectory("garnet-stale");
