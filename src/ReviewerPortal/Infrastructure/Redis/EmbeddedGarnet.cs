@@ -68,9 +68,6 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
     /// <summary>The password connections give, or null when the server takes connections without one.</summary>
     public string? Password { get; }
 
-    /// <summary>A StackExchange.Redis configuration string for this server, with its password.</summary>
-    public string Configuration => Password is null ? Endpoint : $"{Endpoint},password={Password}";
-
     /// <summary>
     /// The embedded server's password from <c>redis-password</c> in <paramref name="dataPath"/>, created at the first
     /// start (32 random bytes, base64url) readable and writable by the app's user only (mode 600 on Unix; a file found
