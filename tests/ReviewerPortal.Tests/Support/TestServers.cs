@@ -243,7 +243,9 @@ public sealed class RedisServerProcess : IAsyncDisposable
             await stream.WriteAsync("PING\r\n"u8.ToArray());
             var reply = new byte[64];
             var read = await stream.ReadAsync(reply).AsTask().WaitAsync(TimeSpan.FromSeconds(2));
-            return System.Text.Encoding.ASCII.GetString(reply, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+            // A server started with --requirepass answers NOAUTH: it is up (and has loaded its data) all the same.
+            var text = System.Text.Encoding.ASCII.GetString(reply, 0, read);
+            return text.StartsWith("+PONG", StringComparison.Ordinal) || text.StartsWith("-NOAUTH", StringComparison.Ordinal);
         }
         catch (Exception ex) when (ex is SocketException or IOException or TimeoutException)
         {

@@ -55,6 +55,8 @@ public static class ApprovalsSetup
         services.AddSingleton<AuditReconciler>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<Counters>();
+        services.AddSingleton<Infrastructure.Secrets.TenantSecrets>();
+        services.AddSingleton<Receipts.IReceiptSigner, Receipts.ProtectedReceiptSigner>();
         services.AddSingleton<Receipts.ReceiptSigner>();
         services.AddSingleton<Dispatch.DispatchSignal>();
         services.AddSingleton<Dispatch.Dispatcher>();
@@ -82,6 +84,7 @@ public static class ApprovalsSetup
     public static IHostApplicationBuilder AddApprovalWorkers(this IHostApplicationBuilder builder)
     {
         builder.Services.AddHostedService<Bootstrapper>();
+        builder.Services.AddHostedService<Infrastructure.Secrets.SecretsAtRestMigration>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ExpiryService>());
         builder.Services.AddHostedService<AuditOutboxDrain>();

@@ -31,6 +31,7 @@ namespace ReviewerPortal.Features.Dispatch;
 public sealed class Dispatcher(
     RedisConnection redis,
     TenantStore tenants,
+    Infrastructure.Secrets.TenantSecrets secrets,
     AuditLog audit,
     Counters counters,
     RedisLockFactory locks,
@@ -180,7 +181,8 @@ public sealed class Dispatcher(
         var jobId = JobId(fields, member)!;
         var message = Message(fields, member, attempt, publishedAt);
 
-        if (sink.Kind == DispatchSink.Webhook && !await PostAsync(sink, jobId, attempt, message, cancellationToken))
+        if (sink.Kind == DispatchSink.Webhook
+            && !await PostAsync(sink with { Secret = secrets.Reveal(tenant, sink.Secret) }, jobId, attempt, message, cancellationToken))
         {
             await FailedAsync(tenant, member, replay, fields, cancellationToken);
             return;

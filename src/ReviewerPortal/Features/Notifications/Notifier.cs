@@ -29,6 +29,7 @@ public sealed class NotifySignal : WakeSignal;
 public sealed class Notifier(
     RedisConnection redis,
     TenantStore tenants,
+    Infrastructure.Secrets.TenantSecrets secrets,
     AuditLog audit,
     Counters counters,
     RedisLockFactory locks,
@@ -130,11 +131,11 @@ public sealed class Notifier(
         var failures = new List<(string Channel, string Error)>();
         if (channels.WebhookUrl is { } url && stored[1].IsNullOrEmpty)
         {
-            await RecordAsync(await PostAsync(url, channels.WebhookSecret ?? "", notification, cancellationToken), "webhook");
+            await RecordAsync(await PostAsync(url, secrets.Reveal(tenant, channels.WebhookSecret) ?? "", notification, cancellationToken), "webhook");
         }
         if (channels.Smtp is { } smtp && stored[2].IsNullOrEmpty)
         {
-            await RecordAsync(await MailAsync(smtp, notification, cancellationToken), "email");
+            await RecordAsync(await MailAsync(smtp with { Password = secrets.Reveal(tenant, smtp.Password) }, notification, cancellationToken), "email");
         }
 
         if (failures.Count == 0)

@@ -1,9 +1,5 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using ReviewerPortal.Features.Approvals;
-using ReviewerPortal.Infrastructure.Redis;
-using StackExchange.Redis;
 
 namespace ReviewerPortal.Features.Receipts;
 
@@ -24,15 +20,14 @@ public sealed record PublicSigningKey(string Kid, string PublicKey, DateTimeOffs
 public sealed record PublicKeysResponse(string Tenant, string Algorithm, IReadOnlyList<PublicSigningKey> Keys);
 
 /// <summary>
-/// Per-tenant ECDSA P-256 signing keys in Redis (the newest signs; retired ones stay published so old receipts
-/// still verify) and the receipts they sign. An executor verifies a receipt offline with the public keys only.
+/// Issues receipts: the decision's claims, signed with the tenant's current key by the <see cref="IReceiptSigner"/>
+/// that holds the keys (by default <see cref="ProtectedReceiptSigner"/>). An executor verifies a receipt offline with
+/// the public keys only.
 /// </summary>
-public sealed class ReceiptSigner(RedisConnection redis, TimeProvider time)
+public sealed class ReceiptSigner(IReceiptSigner keys, TimeProvider time)
 {
     public static readonly TimeSpan Validity = TimeSpan.FromHours(24);
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
-    private IDatabase Db => redis.Database;
 
     /// <summary>A receipt for a decided approval; null while it is pending.</summary>
     public async Task<ApprovalReceipt?> IssueAsync(Approval approval, Audit.AuditHead? auditHead = null)
@@ -41,81 +36,20 @@ public sealed class ReceiptSigner(RedisConnection redis, TimeProvider time)
         {
             return null;
         }
-        var (kid, key) = await CurrentKeyAsync(approval.Tenant);
-        using (key)
-        {
-            var now = time.GetUtcNow();
-            var claims = new ReceiptClaims(approval.Id, approval.Tenant, approval.JobId, approval.JobHash, approval.PolicySnapshot,
+        var now = time.GetUtcNow();
+        return await keys.SignAsync(approval.Tenant, kid => JsonSerializer.Serialize(
+            new ReceiptClaims(approval.Id, approval.Tenant, approval.JobId, approval.JobHash, approval.PolicySnapshot,
                 approval.State, approval.DecidedBy is null ? [] : [approval.DecidedBy], approval.DecidedAt.Value, now, now + Validity, kid,
-                auditHead?.Sequence, auditHead?.Hash);
-            var payload = JsonSerializer.Serialize(claims, Json);
-            var signature = key.SignData(Encoding.UTF8.GetBytes(payload), HashAlgorithmName.SHA256);
-            return new ApprovalReceipt(payload, Base64Url(signature), kid);
-        }
+                auditHead?.Sequence, auditHead?.Hash),
+            Json));
     }
 
     /// <summary>Signs another statement of the tenant (an audit checkpoint) with its current receipt key, as receipts are.</summary>
     /// <param name="payloadFor">The payload text, given the signing key's id.</param>
-    public async Task<ApprovalReceipt> SignAsync(string tenant, Func<string, string> payloadFor)
-    {
-        var (kid, key) = await CurrentKeyAsync(tenant);
-        using (key)
-        {
-            var payload = payloadFor(kid);
-            var signature = key.SignData(Encoding.UTF8.GetBytes(payload), HashAlgorithmName.SHA256);
-            return new ApprovalReceipt(payload, Base64Url(signature), kid);
-        }
-    }
+    public Task<ApprovalReceipt> SignAsync(string tenant, Func<string, string> payloadFor) => keys.SignAsync(tenant, payloadFor);
 
-    public async Task<IReadOnlyList<PublicSigningKey>> PublicKeysAsync(string tenant)
-    {
-        await CurrentKeyAsync(tenant); // a tenant always has one
-        var entries = await Db.HashGetAllAsync(RedisKeys.SigningKeys(tenant));
-        return [.. entries.Select(e => JsonSerializer.Deserialize<StoredKey>((string)e.Value!, Json)!)
-            .OrderByDescending(k => k.CreatedAt)
-            .Select(k => new PublicSigningKey(k.Kid, k.PublicKey, k.CreatedAt, k.RetiredAt))];
-    }
+    public Task<IReadOnlyList<PublicSigningKey>> PublicKeysAsync(string tenant) => keys.PublicKeysAsync(tenant);
 
     /// <summary>Makes a new key current; the previous one is retired but stays published for verification.</summary>
-    public async Task<string> RotateAsync(string tenant)
-    {
-        var previous = (string?)await Db.StringGetAsync(RedisKeys.SigningKeyCurrent(tenant));
-        var kid = await CreateAsync(tenant, force: true);
-        if (previous is not null && (string?)await Db.HashGetAsync(RedisKeys.SigningKeys(tenant), previous) is { } json)
-        {
-            var stored = JsonSerializer.Deserialize<StoredKey>(json, Json)! with { RetiredAt = time.GetUtcNow() };
-            await Db.HashSetAsync(RedisKeys.SigningKeys(tenant), previous, JsonSerializer.Serialize(stored, Json));
-        }
-        return kid;
-    }
-
-    private async Task<(string Kid, ECDsa Key)> CurrentKeyAsync(string tenant)
-    {
-        var kid = (string?)await Db.StringGetAsync(RedisKeys.SigningKeyCurrent(tenant)) ?? await CreateAsync(tenant, force: false);
-        var stored = JsonSerializer.Deserialize<StoredKey>((string)(await Db.HashGetAsync(RedisKeys.SigningKeys(tenant), kid))!, Json)!;
-        var key = ECDsa.Create();
-        key.ImportPkcs8PrivateKey(Convert.FromBase64String(stored.PrivateKey), out _);
-        return (kid, key);
-    }
-
-    private async Task<string> CreateAsync(string tenant, bool force)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var kid = $"{tenant}-{time.GetUtcNow():yyyyMMddHHmmss}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
-        var stored = new StoredKey(kid, Convert.ToBase64String(key.ExportPkcs8PrivateKey()),
-            Convert.ToBase64String(key.ExportSubjectPublicKeyInfo()), time.GetUtcNow(), null);
-        await Db.HashSetAsync(RedisKeys.SigningKeys(tenant), kid, JsonSerializer.Serialize(stored, Json));
-        if (force)
-        {
-            await Db.StringSetAsync(RedisKeys.SigningKeyCurrent(tenant), kid);
-            return kid;
-        }
-        // Two instances creating the first key at once: one wins, both sign with the winner.
-        await Db.StringSetAsync(RedisKeys.SigningKeyCurrent(tenant), kid, when: When.NotExists);
-        return (string)(await Db.StringGetAsync(RedisKeys.SigningKeyCurrent(tenant)))!;
-    }
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    private sealed record StoredKey(string Kid, string PrivateKey, string PublicKey, DateTimeOffset CreatedAt, DateTimeOffset? RetiredAt);
+    public Task<string> RotateAsync(string tenant) => keys.RotateAsync(tenant);
 }

@@ -2,6 +2,7 @@ using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Policies;
 using ReviewerPortal.Infrastructure.Outbound;
+using ReviewerPortal.Infrastructure.Secrets;
 
 namespace ReviewerPortal.Features.Tenants;
 
@@ -9,7 +10,7 @@ public sealed record SettingsUpdate(IDictionary<string, string[]> Errors, Tenant
 
 /// <summary>Validates and applies a change of a tenant's settings, audited; the API and the admin page both call it.</summary>
 public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal,
-    Approvals.AccessChanges accessChanges, IServiceScopeFactory scopes, OutboundGuard outbound)
+    Approvals.AccessChanges accessChanges, IServiceScopeFactory scopes, OutboundGuard outbound, TenantSecrets secrets)
 {
     public async Task<SettingsUpdate> UpdateAsync(TenantSettings current, TenantSettingsRequest request, Caller caller, CancellationToken cancellationToken)
     {
@@ -86,6 +87,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         {
             return new SettingsUpdate(errors, null, null);
         }
+        updated = ProtectNewSecrets(updated, request);
 
         var entry = audit.NewEntry(current.Tenant, caller.Actor, "settings_changed");
         entry.Details = $"approvalTtl {DurationText.Format(current.ApprovalTtl)} → {DurationText.Format(updated.ApprovalTtl)}; " +
@@ -107,6 +109,28 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
             ? "The new TTL applies to approvals submitted from now on; pending approvals keep the deadline they were given."
             : null;
         return new SettingsUpdate(new Dictionary<string, string[]>(), updated, note);
+    }
+
+    /// <summary>The secrets this request sets, encrypted before they go anywhere (kept ones are encrypted already).</summary>
+    private TenantSettings ProtectNewSecrets(TenantSettings s, TenantSettingsRequest r)
+    {
+        if (r.Dispatch?.Secret is { Length: > 0 } dispatchSecret && s.Dispatch is { Kind: DispatchSink.Webhook } sink)
+        {
+            s = s with { Dispatch = sink with { Secret = secrets.Protect(s.Tenant, dispatchSecret) } };
+        }
+        if (r.Notifications is { } rn && s.Workflow.Notifications is { } n)
+        {
+            if (rn.WebhookSecret is { Length: > 0 } webhookSecret && n.WebhookSecret is not null)
+            {
+                n = n with { WebhookSecret = secrets.Protect(s.Tenant, webhookSecret) };
+            }
+            if (rn.Smtp?.Password is { Length: > 0 } password && n.Smtp is { } smtp)
+            {
+                n = n with { Smtp = smtp with { Password = secrets.Protect(s.Tenant, password) } };
+            }
+            s = s with { Workflow = s.Workflow with { Notifications = n } };
+        }
+        return s;
     }
 
     private static string Describe(WorkflowSettings w) =>

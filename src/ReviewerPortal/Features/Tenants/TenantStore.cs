@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using ReviewerPortal.Infrastructure.Redis;
+using ReviewerPortal.Infrastructure.Secrets;
 using StackExchange.Redis;
 
 namespace ReviewerPortal.Features.Tenants;
@@ -58,8 +59,10 @@ public static partial class TenantIds
 /// Tenants and their settings, in Redis next to their approvals. Settings are read on every call (who may decide,
 /// the workflow), so each instance keeps the last copy it read with its revision token: one HGET of the token tells
 /// whether the copy is still current; every write sets a new token in the same atomic step, so nothing stale is served.
+/// Secrets (the dispatch and notification webhook secrets, the SMTP password) are stored and read back encrypted
+/// (<see cref="TenantSecrets"/>): settings carry them in that form, and only the call that sends with one decrypts it.
 /// </summary>
-public sealed class TenantStore(RedisConnection redis)
+public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Rev, TenantSettings Settings)> _cache = new(StringComparer.Ordinal);
 
@@ -148,18 +151,63 @@ public sealed class TenantStore(RedisConnection redis)
             [RedisKeys.Settings(settings.Tenant), RedisKeys.AuditOutbox(settings.Tenant)], [.. args]);
     }
 
-    private static IEnumerable<KeyValuePair<string, string>> ToFields(TenantSettings s) =>
+    private IEnumerable<KeyValuePair<string, string>> ToFields(TenantSettings s) =>
     [
         new("displayName", s.DisplayName ?? ""),
         new("approvalTtlMs", ((long)s.ApprovalTtl.TotalMilliseconds).ToString()),
         new("approvers", string.Join(',', s.Approvers)),
         new("dispatchKind", s.Dispatch?.Kind ?? ""),
         new("dispatchTarget", s.Dispatch?.Target ?? ""),
-        new("dispatchSecret", s.Dispatch?.Secret ?? ""),
-        new("workflow", System.Text.Json.JsonSerializer.Serialize(s.Workflow, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings)),
+        new("dispatchSecret", secrets.SealIfPlain(s.Tenant, s.Dispatch?.Secret) ?? ""),
+        new("workflow", WorkflowJson(s.Tenant, s.Workflow)),
         // A new revision with every write: instances holding the previous copy read the settings again.
         new("rev", Guid.NewGuid().ToString("N")),
     ];
+
+    /// <summary>The workflow as stored, its secrets encrypted (plain ones from an older version included).</summary>
+    private string WorkflowJson(string tenant, WorkflowSettings w)
+    {
+        if (w.Notifications is { } n)
+        {
+            w = w with
+            {
+                Notifications = n with
+                {
+                    WebhookSecret = secrets.SealIfPlain(tenant, n.WebhookSecret),
+                    Smtp = n.Smtp is { } smtp ? smtp with { Password = secrets.SealIfPlain(tenant, smtp.Password) } : null,
+                },
+            };
+        }
+        return System.Text.Json.JsonSerializer.Serialize(w, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings);
+    }
+
+    /// <summary>
+    /// Encrypts the secrets an older version stored in plain text (at start, <see cref="SecretsAtRestMigration"/>); true
+    /// when it rewrote them. Only while the settings are unchanged: a write in between stored them encrypted already.
+    /// </summary>
+    public async Task<bool> SealPlainSecretsAsync(string tenant)
+    {
+        var key = RedisKeys.Settings(tenant);
+        var f = (await Db.HashGetAllAsync(key)).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
+        var settings = Parse(tenant, f);
+        var workflow = settings.Workflow.Notifications;
+        if (TenantSecrets.IsSealed(settings.Dispatch?.Secret) && TenantSecrets.IsSealed(workflow?.WebhookSecret)
+            && TenantSecrets.IsSealed(workflow?.Smtp?.Password))
+        {
+            return false;
+        }
+        var transaction = Db.CreateTransaction();
+        transaction.AddCondition(f.GetValueOrDefault("rev") is { Length: > 0 } rev
+            ? Condition.HashEqual(key, "rev", rev)
+            : Condition.HashNotExists(key, "rev"));
+        _ = transaction.HashSetAsync(key,
+        [
+            new HashEntry("dispatchSecret", secrets.SealIfPlain(tenant, settings.Dispatch?.Secret) ?? ""),
+            new HashEntry("workflow", WorkflowJson(tenant, settings.Workflow)),
+            new HashEntry("rev", Guid.NewGuid().ToString("N")),
+        ]);
+        return await transaction.ExecuteAsync();
+    }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 

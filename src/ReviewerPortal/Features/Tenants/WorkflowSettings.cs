@@ -253,8 +253,9 @@ public static class WorkflowSettingsValidator
             }
             url = n.WebhookUrl;
             // A secret left out keeps the one set before (the API never shows it back).
+            // (The one kept is stored encrypted, so only a new one is measured.)
             secret = n.WebhookSecret ?? current?.WebhookSecret;
-            if (secret is not { Length: >= 16 and <= 256 })
+            if (n.WebhookSecret is { } given ? given is not { Length: >= 16 and <= 256 } : secret is null)
             {
                 errors["notifications.webhookSecret"] = ["16 to 256 characters; used for the X-Signature HMAC-SHA256."];
             }

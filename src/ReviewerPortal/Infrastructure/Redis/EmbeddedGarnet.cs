@@ -21,6 +21,13 @@ public sealed class EmbeddedGarnetOptions
 
     /// <summary>Path of GarnetServer.dll; null finds it beside the app or in the NuGet cache.</summary>
     public string? ServerPath { get; init; }
+
+    /// <summary>
+    /// The password every connection must give (<c>AUTH</c>); null: none (test harnesses only; the app always sets one,
+    /// see <see cref="EmbeddedGarnet.LoadOrCreatePassword"/>). It reaches Garnet through a file readable only by this
+    /// user, never on the command line, where every user of the host could read it.
+    /// </summary>
+    public string? Password { get; init; }
 }
 
 /// <summary>
@@ -33,13 +40,18 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
 {
     public const string Version = "2.2.8";
     private const string PidFileName = "garnet.pid.json";
+    private const string AuthConfigFileName = "garnet-auth.conf";
+
+    /// <summary>The generated password of the embedded server, in its data folder (mode 600).</summary>
+    public const string PasswordFileName = "redis-password";
 
     private readonly Process? _process;
     private readonly string _pidFile;
     private readonly ILogger _logger;
 
-    private EmbeddedGarnet(int port, int processId, Process? process, bool reused, string pidFile, ILogger logger)
+    private EmbeddedGarnet(int port, int processId, Process? process, bool reused, string pidFile, ILogger logger, string? password = null)
     {
+        Password = password;
         Port = port;
         ProcessId = processId;
         _process = process;
@@ -53,13 +65,55 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
     public bool Reused { get; }
     public string Endpoint => $"127.0.0.1:{Port}";
 
+    /// <summary>The password connections give, or null when the server takes connections without one.</summary>
+    public string? Password { get; }
+
+    /// <summary>
+    /// The embedded server's password from <c>redis-password</c> in <paramref name="dataPath"/>, created at the first
+    /// start (32 random bytes, base64url) readable and writable by the app's user only (mode 600 on Unix; a file found
+    /// with wider permissions is narrowed).
+    /// </summary>
+    public static string LoadOrCreatePassword(string dataPath)
+    {
+        Directory.CreateDirectory(dataPath);
+        var file = Path.Combine(dataPath, PasswordFileName);
+        if (!File.Exists(file))
+        {
+            WritePrivateFile(file, System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        }
+        else if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(file) & ~(UnixFileMode.UserRead | UnixFileMode.UserWrite)) != 0)
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        var password = File.ReadAllText(file).Trim();
+        return password.Length > 0
+            ? password
+            : throw new InvalidOperationException($"{file} is empty: delete it (a new password is generated) or set Redis:Password.");
+    }
+
+    /// <summary>Writes a file only its owner can read (created so, never widened in between), replacing any before.</summary>
+    private static void WritePrivateFile(string file, string text)
+    {
+        var temp = file + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        using (var stream = new FileStream(temp, fileOptions))
+        {
+            stream.Write(Encoding.UTF8.GetBytes(text));
+        }
+        File.Move(temp, file, overwrite: true);
+    }
+
     public static async Task<EmbeddedGarnet> StartAsync(EmbeddedGarnetOptions options, ILogger logger, CancellationToken cancellationToken)
     {
         var dataPath = Path.GetFullPath(options.DataPath);
         Directory.CreateDirectory(dataPath);
         var pidFile = Path.Combine(dataPath, PidFileName);
 
-        if (await TryReuseAsync(pidFile, dataPath, logger, cancellationToken) is { } reused)
+        if (await TryReuseAsync(pidFile, dataPath, options.Password, logger, cancellationToken) is { } reused)
         {
             return reused;
         }
@@ -88,6 +142,18 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         if (options.CommitWait)
         {
             start.ArgumentList.Add("--aof-commit-wait");
+        }
+        var authConfig = Path.Combine(dataPath, AuthConfigFileName);
+        if (options.Password is not null)
+        {
+            // Garnet reads it at start; the file is removed once the server answers.
+            WritePrivateFile(authConfig, JsonSerializer.Serialize(new Dictionary<string, string>
+            {
+                ["AuthenticationMode"] = "Password",
+                ["Password"] = options.Password,
+            }));
+            start.ArgumentList.Add("--config-import-path");
+            start.ArgumentList.Add(authConfig);
         }
 
         var output = new Queue<string>();
@@ -121,7 +187,7 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         process.BeginErrorReadLine();
 
         var deadline = Stopwatch.StartNew();
-        while (!await PingAsync(port, cancellationToken))
+        while (!await PingAsync(port, options.Password, cancellationToken))
         {
             if (process.HasExited || deadline.Elapsed > options.StartTimeout)
             {
@@ -134,18 +200,21 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
                 {
                     tail = string.Join(Environment.NewLine, output);
                 }
+                File.Delete(authConfig);
                 throw new InvalidOperationException($"Garnet did not start on port {port}:{Environment.NewLine}{tail}");
             }
             await Task.Delay(50, cancellationToken);
         }
+        File.Delete(authConfig);
 
         await File.WriteAllTextAsync(pidFile, JsonSerializer.Serialize(new PidRecord(process.Id, port, dataPath)), cancellationToken);
-        logger.LogInformation("Embedded Garnet {Version} listening on 127.0.0.1:{Port} (pid {Pid}), data in {DataPath}",
-            Version, port, process.Id, dataPath);
-        return new EmbeddedGarnet(port, process.Id, process, false, pidFile, logger);
+        logger.LogInformation("Embedded Garnet {Version} listening on 127.0.0.1:{Port} (pid {Pid}), data in {DataPath}, {Auth}",
+            Version, port, process.Id, dataPath, options.Password is null ? "no password" : "password required");
+        return new EmbeddedGarnet(port, process.Id, process, false, pidFile, logger, options.Password);
     }
 
-    private static async Task<EmbeddedGarnet?> TryReuseAsync(string pidFile, string dataPath, ILogger logger, CancellationToken cancellationToken)
+    private static async Task<EmbeddedGarnet?> TryReuseAsync(string pidFile, string dataPath, string? password, ILogger logger,
+        CancellationToken cancellationToken)
     {
         if (!File.Exists(pidFile))
         {
@@ -165,7 +234,8 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         {
             return null;
         }
-        if (await PingAsync(record.Port, cancellationToken))
+        // An orphan started with another password (or none) does not answer this one: it is replaced.
+        if (await PingAsync(record.Port, password, cancellationToken))
         {
             logger.LogWarning("Reusing embedded Garnet left running by an earlier start (pid {Pid}, port {Port})", record.Pid, record.Port);
             await File.WriteAllTextAsync(pidFile, JsonSerializer.Serialize(record), cancellationToken);
@@ -177,7 +247,7 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
             catch (ArgumentException)
             {
             }
-            return new EmbeddedGarnet(record.Port, record.Pid, process, true, pidFile, logger);
+            return new EmbeddedGarnet(record.Port, record.Pid, process, true, pidFile, logger, password);
         }
         logger.LogWarning("Replacing an unresponsive embedded Garnet (pid {Pid})", record.Pid);
         try
@@ -235,8 +305,8 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         return File.Exists(cached) ? cached : null;
     }
 
-    /// <summary>Sends a RESP PING and expects +PONG.</summary>
-    public static async Task<bool> PingAsync(int port, CancellationToken cancellationToken)
+    /// <summary>Sends a RESP PING (after <c>AUTH</c> with <paramref name="password"/>, when given) and expects +PONG.</summary>
+    public static async Task<bool> PingAsync(int port, string? password, CancellationToken cancellationToken)
     {
         try
         {
@@ -245,10 +315,32 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
             using var client = new TcpClient();
             await client.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
             var stream = client.GetStream();
-            await stream.WriteAsync("*1\r\n$4\r\nPING\r\n"u8.ToArray(), timeout.Token);
-            var buffer = new byte[16];
-            var read = await stream.ReadAsync(buffer, timeout.Token);
-            return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+            var request = new StringBuilder();
+            var expected = "";
+            if (password is not null)
+            {
+                request.Append($"*2\r\n$4\r\nAUTH\r\n${Encoding.UTF8.GetByteCount(password)}\r\n{password}\r\n");
+                expected = "+OK\r\n";
+            }
+            request.Append("*1\r\n$4\r\nPING\r\n");
+            expected += "+PONG\r\n";
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(request.ToString()), timeout.Token);
+            var reply = new StringBuilder();
+            var buffer = new byte[64];
+            while (reply.Length < expected.Length)
+            {
+                var read = await stream.ReadAsync(buffer, timeout.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+                reply.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                if (!expected.StartsWith(reply.ToString(), StringComparison.Ordinal))
+                {
+                    break; // an error (NOAUTH, WRONGPASS) or something else: not this server, or not this password
+                }
+            }
+            return reply.ToString().StartsWith(expected, StringComparison.Ordinal);
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
         {

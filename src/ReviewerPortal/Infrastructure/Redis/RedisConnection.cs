@@ -33,19 +33,31 @@ public sealed class RedisConnection(
     internal async Task StartAsync(CancellationToken cancellationToken)
     {
         var config = options.Value.Configuration;
+        var password = string.IsNullOrEmpty(options.Value.Password) ? null : options.Value.Password;
         if (string.IsNullOrWhiteSpace(config))
         {
+            // The embedded server listens on loopback only and always requires a password.
             var dataPath = Path.Combine(storage.Value.ResolveDataPath(environment.ContentRootPath), "redis");
+            password ??= EmbeddedGarnet.LoadOrCreatePassword(dataPath);
             _embedded = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions
             {
                 DataPath = dataPath,
                 Port = options.Value.EmbeddedPort,
                 CommitWait = options.Value.EmbeddedCommitWait,
+                Password = password,
             }, loggers.CreateLogger("ReviewerPortal.EmbeddedGarnet"), cancellationToken);
             config = _embedded.Endpoint;
         }
 
         var parsed = ConfigurationOptions.Parse(config);
+        if (password is not null)
+        {
+            parsed.Password = password;
+        }
+        if (!string.IsNullOrEmpty(options.Value.User))
+        {
+            parsed.User = options.Value.User;
+        }
         parsed.AbortOnConnectFail = false;
         parsed.ConnectTimeout = Math.Min(parsed.ConnectTimeout, 5000);
         parsed.ClientName ??= "reviewerportal";

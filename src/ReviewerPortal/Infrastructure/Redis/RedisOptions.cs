@@ -7,10 +7,20 @@ public sealed class RedisOptions
     public const string Section = "Redis";
 
     /// <summary>
-    /// A StackExchange.Redis configuration string (e.g. <c>localhost:6379,password=…</c>).
+    /// A StackExchange.Redis configuration string (e.g. <c>redis.internal:6380,ssl=true</c>; the password in <see cref="Password"/>).
     /// Empty: the app starts an embedded Garnet server with its data under <c>Storage:DataPath</c>.
     /// </summary>
     public string? Configuration { get; set; }
+
+    /// <summary>
+    /// The password for Redis (<c>AUTH</c>), given to StackExchange.Redis over any <c>password=</c> in
+    /// <see cref="Configuration"/>. Embedded Garnet: the password it requires; empty: one generated at the first start
+    /// and kept in <c>{DataPath}/redis/redis-password</c> (readable by the app's user only).
+    /// </summary>
+    public string? Password { get; set; }
+
+    /// <summary>An ACL user name for an external Redis (<c>AUTH user password</c>); empty: the default user.</summary>
+    public string? User { get; set; }
 
     /// <summary>
     /// Prefix for every key and channel, to share one Redis with other apps or other instances' tests

@@ -54,7 +54,23 @@ public sealed class EmbeddedGarnetTests
         Assert.True(next.Reused);
         Assert.Equal(orphan.ProcessId, next.ProcessId);
         Assert.Equal(orphan.Port, next.Port);
-        Assert.True(await EmbeddedGarnet.PingAsync(next.Port, CancellationToken.None));
+        Assert.True(await EmbeddedGarnet.PingAsync(next.Port, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Orphan_that_takes_connections_without_the_password_is_replaced_not_reused()
+    {
+        var data = TestServers.NewTempDirectory("garnet-upgrade");
+        var orphan = await Start(data); // left running by a version that set no password
+
+        await using var next = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions { DataPath = data, Password = "the-new-password" },
+            NullLogger.Instance, CancellationToken.None);
+
+        Assert.False(next.Reused);
+        Assert.NotEqual(orphan.ProcessId, next.ProcessId);
+        Assert.False(await EmbeddedGarnet.PingAsync(next.Port, null, CancellationToken.None));
+        Assert.True(await EmbeddedGarnet.PingAsync(next.Port, "the-new-password", CancellationToken.None));
+        Assert.False(File.Exists(Path.Combine(data, "garnet-auth.conf")), "the file that gave Garnet its password is gone once it runs");
     }
 
     [Fact]
@@ -69,7 +85,7 @@ public sealed class EmbeddedGarnetTests
         await garnet.DisposeAsync();
 
         Assert.False(File.Exists(Path.Combine(data, "garnet.pid.json")));
-        Assert.False(await EmbeddedGarnet.PingAsync(garnet.Port, CancellationToken.None));
+        Assert.False(await EmbeddedGarnet.PingAsync(garnet.Port, null, CancellationToken.None));
         Assert.ThrowsAny<Exception>(() => Process.GetProcessById(pid).Kill());
     }
 }
