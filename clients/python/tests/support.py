@@ -68,12 +68,12 @@ class App:
             time.sleep(0.2)
         raise RuntimeError(f"the app did not answer /healthz within 120 s; see {self.log.name}")
 
-    def stop(self) -> None:
-        """Stops the app and its embedded Garnet (the whole process group this fixture started)."""
+    def stop(self, crash: bool = False) -> None:
+        """Stops the app and its embedded Garnet (the whole process group this fixture started); ``crash`` kills them."""
         if self.process is None:
             return
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGKILL if crash else signal.SIGTERM)
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)

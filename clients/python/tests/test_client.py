@@ -124,7 +124,7 @@ def test_wait_resumes_across_a_server_restart(app: App) -> None:
         job = rp.submit(PAY, "production", {"invoice": "INV-7", "amount": 420}, idempotency_key=unique("restart"))
         waiting = in_thread(lambda: rp.wait(job.approval_id or "", timeout=240))
         time.sleep(1.0)
-        app.stop()  # the long-poll's connection drops; the server is gone for a while
+        app.stop(crash=True)  # killed: the long-poll's connection drops; the server is gone for a while
         time.sleep(2.0)
         assert waiting.thread.is_alive()
         app.start()
