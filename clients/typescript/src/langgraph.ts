@@ -102,7 +102,8 @@ export async function pendingApprovals(graph: { getState(config: object): Promis
  */
 export async function resumeWhenDecided<T>(client: ReviewerPortalClient,
   graph: { getState(config: object): Promise<{ tasks: readonly { interrupts: readonly { id?: string; value?: unknown }[] }[] }>;
-    invoke(input: Command, config: object): Promise<T> },
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a compiled graph's invoke takes its own Command type
+    invoke(input: any, config: object): Promise<T> },
   config: object, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T | undefined> {
   const pending = await pendingApprovals(graph, config);
   if (pending.length === 0) return undefined;
