@@ -18,7 +18,7 @@ builder.AddAuth();
 builder.AddApprovalWorkers();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
-builder.Services.AddOpenApi();
+builder.AddApiDocumentation();
 builder.Services.AddSignalR();
 
 var app = builder.Build();
@@ -30,7 +30,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseAntiforgery();
 
-app.MapOpenApi("/openapi/{documentName}.json");
+app.MapApiDocumentation();
 app.MapApprovalsApis();
 app.MapAccountEndpoints();
 app.MapStaticAssets();

@@ -50,3 +50,29 @@ export interface ReceiptClaims {
 
 /** The operations the client calls, checked against the generated document at compile time. */
 export type OperationId = keyof operations;
+
+type JsonBody<Op extends keyof operations> = operations[Op] extends { requestBody?: { content: { "application/json": infer B } } } ? B : never;
+
+/** Request bodies as the document describes them. */
+export type SubmitJobRequest = JsonBody<"SubmitJob">;
+export type DecideRequest = JsonBody<"Approve">;
+export type ResubmitRequest = JsonBody<"Resubmit">;
+export type WithdrawRequest = JsonBody<"Withdraw">;
+export type RequestChangesRequest = JsonBody<"RequestChanges">;
+export type SideEffectRequest = JsonBody<"RecordSideEffect">;
+export type OpenCaseRequest = JsonBody<"OpenCase">;
+export type CaseDocumentsRequest = JsonBody<"SubmitCaseDocuments">;
+export type CaseDecisionRequest = JsonBody<"DecideCase">;
+export type JobResultRequest = JsonBody<"JobResult">;
+
+// What the client sends must fit what the document accepts: a renamed, removed or retyped field breaks this build.
+type Assert<T extends true> = T;
+type Fits<A, B extends A> = [Exclude<keyof B, keyof A>] extends [never] ? true : false;
+type DecideBody = { reason?: string; jobHash?: string; policySnapshot?: string };
+type SideEffectBody = { approvalId: string; actionId: string; result: unknown; jobHash?: string; policySnapshot?: string };
+export type _SubmitFits = Assert<Fits<SubmitJobRequest, JobSubmission>>;
+export type _DecideFits = Assert<Fits<DecideRequest, DecideBody>>;
+export type _ResubmitFits = Assert<Fits<ResubmitRequest, { payload: unknown; idempotencyKey?: string }>>;
+export type _WithdrawFits = Assert<Fits<WithdrawRequest, { reason?: string }>>;
+export type _SideEffectFits = Assert<Fits<SideEffectRequest, SideEffectBody>>;
+export type _CaseDecisionFits = Assert<Fits<CaseDecisionRequest, { decision: string; reason?: string; documents?: string[] }>>;

@@ -8,7 +8,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A tenant's approvals in one state, oldest first, cursor-paged. */
+        /**
+         * A tenant's approvals in one state, oldest first, cursor-paged.
+         * @description A tenant's approvals in one state, oldest first, cursor-paged.
+         */
         get: operations["ListApprovals"];
         put?: never;
         post?: never;
@@ -25,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One approval: state, job, snapshot, hashes, times, decider, reason. */
+        /**
+         * One approval: state, job, snapshot, hashes, times, decider, reason.
+         * @description The approval: its state, job, policy snapshot, job hash, votes, escalation and deadlines.
+         */
         get: operations["GetApproval"];
         put?: never;
         post?: never;
@@ -44,7 +50,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve under the approval's lock; idempotent (already_approved); 409 on drift. */
+        /**
+         * Approve under the approval's lock; idempotent (already_approved); 409 on drift.
+         * @description A reviewer approves. Idempotent: a second call answers `already_approved`; with a quorum each vote answers `vote_recorded` until it is met. With `jobHash` / `policySnapshot` the decision is bound to what the reviewer saw.
+         */
         post: operations["Approve"];
         delete?: never;
         options?: never;
@@ -59,7 +68,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Long-poll: answers as soon as the approval leaves pending, or after waitSeconds (≤ 60). */
+        /**
+         * Long-poll: answers as soon as the approval leaves pending, or after waitSeconds (≤ 60).
+         * @description Long-poll: answers when the approval leaves `pending` (decided, expired, withdrawn or changes requested) or after `waitSeconds` (at most 60) with the approval as it then is. Call again to go on waiting.
+         */
         get: operations["WaitForDecision"];
         put?: never;
         post?: never;
@@ -76,7 +88,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A signed receipt of the decision (409 while pending). */
+        /**
+         * A signed receipt of the decision (409 while pending).
+         * @description The decision's receipt, signed with the tenant's ECDSA P-256 key: verify `payload` offline with the public keys (`GET /api/v1/tenants/{tenant}/keys`).
+         */
         get: operations["GetReceipt"];
         put?: never;
         post?: never;
@@ -95,7 +110,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Take a fresh snapshot under the tenant's current policy (the way out of snapshot_changed). */
+        /**
+         * Take a fresh snapshot under the tenant's current policy (the way out of snapshot_changed).
+         * @description Re-evaluates a pending approval under the tenant's current policy (a fresh snapshot).
+         */
         post: operations["Reevaluate"];
         delete?: never;
         options?: never;
@@ -112,7 +130,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Reject under the approval's lock; idempotent (already_rejected). */
+        /**
+         * Reject under the approval's lock; idempotent (already_rejected).
+         * @description A reviewer rejects (idempotent: `already_rejected`).
+         */
         post: operations["Reject"];
         delete?: never;
         options?: never;
@@ -129,7 +150,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send the job back to the submitter with a comment; it may be resubmitted within the tenant's window. */
+        /**
+         * Send the job back to the submitter with a comment; it may be resubmitted within the tenant's window.
+         * @description A reviewer sends the job back to its submitter with what to change (`changes_requested`, or `rejected` when no resubmission is left).
+         */
         post: operations["RequestChanges"];
         delete?: never;
         options?: never;
@@ -146,7 +170,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The submitter's amended payload after changes were requested: a new version, new job hash, lineage kept. */
+        /**
+         * The submitter's amended payload after changes were requested: a new version, new job hash, lineage kept.
+         * @description The submitting agent's amended payload after changes were requested: version + 1, a new job id and hash, the lineage kept. The same `idempotencyKey` answers `already_resubmitted`.
+         */
         post: operations["Resubmit"];
         delete?: never;
         options?: never;
@@ -163,7 +190,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The submitter withdraws a pending approval or one waiting for resubmission. Final. */
+        /**
+         * The submitter withdraws a pending approval or one waiting for resubmission. Final.
+         * @description The submitting agent withdraws its request (final; `already_withdrawn` the second time).
+         */
         post: operations["Withdraw"];
         delete?: never;
         options?: never;
@@ -178,7 +208,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Audit entries, oldest first, filtered by tenant, approval, actor, action and time; paged by 'after'. */
+        /**
+         * Audit entries, oldest first, filtered by tenant, approval, actor, action and time; paged by 'after'.
+         * @description The append-only, hash-chained audit history, filtered by tenant, approval, actor, action and time, paged with `after`.
+         */
         get: operations["QueryAudit"];
         put?: never;
         post?: never;
@@ -195,7 +228,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Admin: re-compute a tenant's hash chain and report the first entry that does not match. */
+        /**
+         * Admin: re-compute a tenant's hash chain and report the first entry that does not match.
+         * @description Admin: re-checks the tenant's hash chain and names the first entry that breaks it.
+         */
         get: operations["VerifyAudit"];
         put?: never;
         post?: never;
@@ -212,10 +248,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A tenant's cases, newest first. */
+        /**
+         * A tenant's cases, newest first.
+         * @description A tenant's compliance cases, newest first.
+         */
         get: operations["ListCases"];
         put?: never;
-        /** Open a compliance case: documents requested → submitted → reviewer decision, looped up to N times within a window. */
+        /**
+         * Open a compliance case: documents requested → submitted → reviewer decision, looped up to N times within a window.
+         * @description Opens a compliance case asking for documents (201; the same `idempotencyKey` answers the first case).
+         */
         post: operations["OpenCase"];
         delete?: never;
         options?: never;
@@ -230,7 +272,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The case's state, iterations, deadlines and outcome. */
+        /**
+         * The case's state, iterations, deadlines and outcome.
+         * @description The case: its state, iterations, deadlines and outcome.
+         */
         get: operations["GetCase"];
         put?: never;
         post?: never;
@@ -249,7 +294,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** approve, reject, escalate, or request_documents (the next iteration). */
+        /**
+         * approve, reject, escalate, or request_documents (the next iteration).
+         * @description A reviewer decides a case in review: `approve`, `reject`, `escalate` or `request_documents`.
+         */
         post: operations["DecideCase"];
         delete?: never;
         options?: never;
@@ -266,7 +314,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Hand in the requested documents; the case goes to review. */
+        /**
+         * Hand in the requested documents; the case goes to review.
+         * @description The agent hands in the documents the case asks for; the case goes to review.
+         */
         post: operations["SubmitCaseDocuments"];
         delete?: never;
         options?: never;
@@ -283,7 +334,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit an action; the policy allows (200), denies (403), throttles (429) or parks it for a human (202). */
+        /**
+         * Submit an action; the policy allows (200), denies (403), throttles (429) or parks it for a human (202).
+         * @description An agent asks to run a job. The tenant's policy decides at once: `allow` (200, run it), `require_human` (202, an approval waits for a reviewer), `deny` (403) or `throttle` (429). The same `idempotencyKey` answers the first submission again (`replayed`), so a retry after a crash attaches to the same approval.
+         */
         post: operations["SubmitJob"];
         delete?: never;
         options?: never;
@@ -298,7 +352,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A job's state and its publication: none, pending, dispatched, completed, failed, stuck. */
+        /**
+         * A job's state and its publication: none, pending, dispatched, completed, failed, stuck.
+         * @description A job's state and publication (`pending`, `dispatched`, `completed`, `failed`, `stuck`).
+         */
         get: operations["GetJob"];
         put?: never;
         post?: never;
@@ -317,7 +374,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A worker reports a dispatched job completed or failed (stops its replay). Idempotent. */
+        /**
+         * A worker reports a dispatched job completed or failed (stops its replay). Idempotent.
+         * @description The agent reports a dispatched job's outcome (`completed` or `failed`), which stops its replay.
+         */
         post: operations["JobResult"];
         delete?: never;
         options?: never;
@@ -334,7 +394,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Records a side effect's result once per (approval, action); the same key again returns the first result. */
+        /**
+         * Records a side effect's result once per (approval, action); the same key again returns the first result.
+         * @description Records a side effect's result once per (approval, action): 201 the first time, 200 with the first result after, so a retried executor never runs an action twice.
+         */
         post: operations["RecordSideEffect"];
         delete?: never;
         options?: never;
@@ -349,7 +412,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** already_approved, snapshot_mismatch, job_mismatch, replayed_approved, dispatch_failures for a tenant. */
+        /**
+         * already_approved, snapshot_mismatch, job_mismatch, replayed_approved, dispatch_failures for a tenant.
+         * @description Counters: `already_approved`, `snapshot_mismatch`, `job_mismatch`, `replayed_approved`, `dispatch_failures`.
+         */
         get: operations["Stats"];
         put?: never;
         post?: never;
@@ -366,7 +432,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenants the caller can read. */
+        /**
+         * The tenants the caller can read.
+         * @description The tenants the caller can read.
+         */
         get: operations["ListTenants"];
         put?: never;
         post?: never;
@@ -383,10 +452,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's agent keys (never their secrets). */
+        /**
+         * The tenant's agent keys (never their secrets).
+         * @description Admin: the tenant's agent keys (never their secrets).
+         */
         get: operations["ListAgentKeys"];
         put?: never;
-        /** Creates an agent key; its secret is in this answer only. */
+        /**
+         * Creates an agent key; its secret is in this answer only.
+         * @description Admin: creates an agent key; its secret is in this answer only.
+         */
         post: operations["CreateAgentKey"];
         delete?: never;
         options?: never;
@@ -404,7 +479,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revokes an agent key: it stops working on every instance at once. */
+        /**
+         * Revokes an agent key: it stops working on every instance at once.
+         * @description Admin: revokes an agent key at once; its open hub connections end.
+         */
         delete: operations["RevokeAgentKey"];
         options?: never;
         head?: never;
@@ -418,7 +496,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's receipt-signing public keys (ECDSA P-256, SPKI base64), retired ones included. */
+        /**
+         * The tenant's receipt-signing public keys (ECDSA P-256, SPKI base64), retired ones included.
+         * @description The tenant's receipt-signing public keys (SubjectPublicKeyInfo, base64), retired ones included so old receipts still verify. Needs no credentials.
+         */
         get: operations["GetPublicKeys"];
         put?: never;
         post?: never;
@@ -437,7 +518,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Admin: a new signing key; old receipts stay verifiable. */
+        /**
+         * Admin: a new signing key; old receipts stay verifiable.
+         * @description Admin: a new signing key becomes current; the previous one is retired and stays published.
+         */
         post: operations["RotateKey"];
         delete?: never;
         options?: never;
@@ -452,7 +536,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Notifications waiting for delivery and the latest failed attempts. */
+        /**
+         * Notifications waiting for delivery and the latest failed attempts.
+         * @description Notifications waiting for delivery and the latest failed attempts.
+         */
         get: operations["NotificationStatus"];
         put?: never;
         post?: never;
@@ -469,9 +556,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's current policy and its snapshot hash. */
+        /**
+         * The tenant's current policy and its snapshot hash.
+         * @description The tenant's current policy (YAML) and its snapshot hash.
+         */
         get: operations["GetPolicy"];
-        /** Admin: publish a YAML policy (Content-Type: application/yaml) as the new current version. */
+        /**
+         * Admin: publish a YAML policy (Content-Type: application/yaml) as the new current version.
+         * @description Admin: publishes a YAML policy (`Content-Type: application/yaml`) as the tenant's new current version; a 400 names the line and column at fault.
+         */
         put: operations["PublishPolicy"];
         post?: never;
         delete?: never;
@@ -487,7 +580,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every published version, newest first. */
+        /**
+         * Every published version, newest first.
+         * @description Every published version of the tenant's policy, newest first.
+         */
         get: operations["GetPolicyHistory"];
         put?: never;
         post?: never;
@@ -504,6 +600,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description One published version of the policy, by its snapshot hash (what an approval was bound to). */
         get: operations["GetPolicyVersion"];
         put?: never;
         post?: never;
@@ -520,7 +617,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pending count, oldest age, age histogram and expiring-within-the-hour, from sorted-set counts. */
+        /**
+         * Pending count, oldest age, age histogram and expiring-within-the-hour, from sorted-set counts.
+         * @description The tenant's queue: pending count, oldest age, approvals expiring within the hour, an age histogram.
+         */
         get: operations["QueueStats"];
         put?: never;
         post?: never;
@@ -537,8 +637,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The tenant's settings (readers). */
         get: operations["GetTenantSettings"];
-        /** Admin: approval TTL, approvers, dispatch sink, SLA, reminders, escalation, timeout outcome, quorum, separation of duties, resubmission, notifications. */
+        /**
+         * Admin: approval TTL, approvers, dispatch sink, SLA, reminders, escalation, timeout outcome, quorum, separation of duties, resubmission, notifications.
+         * @description Admin: the tenant's approval TTL, approvers, dispatch sink, SLA, reminders, escalation, quorum, resubmission and notification settings.
+         */
         put: operations["PutTenantSettings"];
         post?: never;
         delete?: never;
@@ -554,7 +658,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness of Redis and the database (SQLite or PostgreSQL). */
+        /**
+         * Liveness of Redis and the database (SQLite or PostgreSQL).
+         * @description 200 when Redis and the store answer; 503 naming `redis`, `sqlite` or `postgres` otherwise.
+         */
         get: operations["Health"];
         put?: never;
         post?: never;
@@ -874,6 +981,20 @@ export interface components {
             version: number | string;
             yaml: string;
         };
+        /** @description An RFC 7807 problem document with a stable machine-readable `code`. */
+        Problem: {
+            /** @description What went wrong, e.g. `job_changed`. */
+            code?: string;
+            detail?: string;
+            /** @description 400: each field at fault and its messages. */
+            errors?: {
+                [key: string]: string[];
+            };
+            status?: number;
+            title?: string;
+            /** @description `urn:reviewerportal:problem:<code>`. */
+            type?: string;
+        };
         PublicKeysResponse: {
             algorithm: string;
             keys: components["schemas"]["PublicSigningKey"][];
@@ -1009,13 +1130,40 @@ export interface operations {
                     "application/json": components["schemas"]["ApprovalListResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1040,6 +1188,33 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     Approve: {
@@ -1051,7 +1226,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "validated invoice and policy context"
+                 *     }
+                 */
+                "application/json": {
+                    jobHash?: null | string;
+                    policySnapshot?: null | string;
+                    reason?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1062,13 +1250,67 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_an_approver`: not an approver of the tenant at this escalation level; `requester_may_not_approve`: the person the agent acts for (audited). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `job_changed` or `snapshot_changed`: the job or the policy drifted from what the reviewer saw; or the approval's state (`rejected`, `expired`, …). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`: another decision holds the approval's lock; try again. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1095,13 +1337,49 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_many_waits`: this key or account already holds the most open waits; `Retry-After`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1126,6 +1404,42 @@ export interface operations {
                     "application/json": components["schemas"]["ApprovalReceipt"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `pending`: no decision to sign yet. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     Reevaluate: {
@@ -1137,7 +1451,13 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    reason?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1148,13 +1468,67 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_an_approver`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The approval is no longer pending (its state is the code). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`: another decision holds the lock; try again. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1168,7 +1542,20 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "wrong vendor"
+                 *     }
+                 */
+                "application/json": {
+                    jobHash?: null | string;
+                    policySnapshot?: null | string;
+                    reason?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1179,13 +1566,67 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_an_approver`: not an approver of the tenant at this escalation level; `requester_may_not_approve`: the person the agent acts for (audited). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `job_changed` or `snapshot_changed`: the job or the policy drifted from what the reviewer saw; or the approval's state (`rejected`, `expired`, …). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`: another decision holds the approval's lock; try again. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1199,7 +1640,18 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "attach the purchase order"
+                 *     }
+                 */
+                "application/json": {
+                    reason?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1210,13 +1662,67 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_an_approver`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The approval is not pending (its state is the code). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1230,7 +1736,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    idempotencyKey?: null | string;
+                    payload?: unknown;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1241,13 +1754,67 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `policy_denied`: the policy denies the amended job; `not_the_submitter`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `resubmission_window_closed`, or the approval's state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1261,7 +1828,13 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    reason?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1272,13 +1845,67 @@ export interface operations {
                     "application/json": components["schemas"]["DecisionResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_the_submitter`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Already decided (its state is the code). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1310,13 +1937,49 @@ export interface operations {
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1341,13 +2004,49 @@ export interface operations {
                     "application/json": components["schemas"]["AuditVerification"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1373,13 +2072,40 @@ export interface operations {
                     "application/json": components["schemas"]["CaseListResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1391,7 +2117,20 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    documentDeadline?: null | string;
+                    documents?: null | string[];
+                    idempotencyKey?: null | string;
+                    /** Format: int32 */
+                    maxIterations?: null | number | string;
+                    onDocumentTimeout?: null | string;
+                    subject?: null | string;
+                    window?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1411,13 +2150,40 @@ export interface operations {
                     "application/json": components["schemas"]["CaseResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1442,6 +2208,33 @@ export interface operations {
                     "application/json": components["schemas"]["ComplianceCase"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     DecideCase: {
@@ -1453,7 +2246,15 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    decision?: null | string;
+                    documents?: null | string[];
+                    reason?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1464,13 +2265,58 @@ export interface operations {
                     "application/json": components["schemas"]["CaseResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_an_approver`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The case is not in review (its state is the code). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1484,7 +2330,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    documents?: unknown;
+                    note?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1495,13 +2348,58 @@ export interface operations {
                     "application/json": components["schemas"]["CaseResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The case does not ask for documents now (its state is the code). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1513,7 +2411,31 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "topic": "finance.payment.execute",
+                 *       "env": "production",
+                 *       "priority": "high",
+                 *       "payload": {
+                 *         "invoice": "INV-7",
+                 *         "amount": 420
+                 *       },
+                 *       "idempotencyKey": "pay-INV-7"
+                 *     }
+                 */
+                "application/json": {
+                    channel?: null | string;
+                    env?: null | string;
+                    idempotencyKey?: null | string;
+                    payload?: unknown;
+                    priority?: null | string;
+                    requestedBy?: null | string;
+                    topic?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1533,13 +2455,58 @@ export interface operations {
                     "application/json": components["schemas"]["SubmitJobResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `policy_denied`: the policy denies the job; `ruleId` names the rule. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `idempotency_key_reused`: the key was first used for a different job. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `policy_throttled`: the policy throttles this topic; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `policy_unavailable`: the policy could not be read, nothing was decided; `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1564,6 +2531,42 @@ export interface operations {
                     "application/json": components["schemas"]["JobStatusResponse"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     JobResult: {
@@ -1575,7 +2578,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    detail?: null | string;
+                    status?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1586,13 +2596,58 @@ export interface operations {
                     "application/json": components["schemas"]["JobResultResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_dispatched`: the job is not dispatched. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1604,7 +2659,17 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    actionId?: null | string;
+                    approvalId?: null | string;
+                    jobHash?: null | string;
+                    policySnapshot?: null | string;
+                    result?: unknown;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1624,13 +2689,58 @@ export interface operations {
                     "application/json": components["schemas"]["SideEffectResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unless approved and matching: `job_changed`, `snapshot_changed`, or the approval's state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1655,13 +2765,40 @@ export interface operations {
                     "application/json": components["schemas"]["StatsResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1682,6 +2819,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TenantListResponse"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1706,6 +2861,42 @@ export interface operations {
                     "application/json": components["schemas"]["AgentKeyList"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     CreateAgentKey: {
@@ -1717,7 +2908,13 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: null | string;
+                };
+            };
+        };
         responses: {
             /** @description Created */
             201: {
@@ -1728,13 +2925,40 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedAgentKey"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1758,6 +2982,42 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     GetPublicKeys: {
@@ -1778,6 +3038,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PublicKeysResponse"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1802,6 +3080,42 @@ export interface operations {
                     "application/json": components["schemas"]["PublicKeysResponse"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     NotificationStatus: {
@@ -1822,6 +3136,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotificationStatus"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1846,6 +3187,33 @@ export interface operations {
                     "application/json": components["schemas"]["PolicyResponse"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     PublishPolicy: {
@@ -1857,7 +3225,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/yaml": string;
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1868,13 +3240,40 @@ export interface operations {
                     "application/json": components["schemas"]["PolicyPublishResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1897,6 +3296,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PolicyHistoryResponse"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1922,6 +3348,33 @@ export interface operations {
                     "application/json": components["schemas"]["PolicyResponse"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     QueueStats: {
@@ -1942,6 +3395,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QueueStats"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1966,6 +3446,33 @@ export interface operations {
                     "application/json": components["schemas"]["TenantSettingsResponse"];
                 };
             };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     PutTenantSettings: {
@@ -1977,7 +3484,56 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    approvalTtl?: null | string;
+                    approvers?: null | string[];
+                    dispatch?: {
+                        key?: null | string;
+                        kind?: null | string;
+                        secret?: null | string;
+                        url?: null | string;
+                    };
+                    displayName?: null | string;
+                    escalation?: null | {
+                        approvers?: null | string[];
+                        sla?: null | string;
+                    }[];
+                    /** Format: int32 */
+                    maxReminders?: null | number | string;
+                    /** Format: int32 */
+                    maxResubmissions?: null | number | string;
+                    notifications?: {
+                        smtp?: {
+                            enableSsl?: null | boolean;
+                            from?: null | string;
+                            host?: null | string;
+                            password?: null | string;
+                            /** Format: int32 */
+                            port?: null | number | string;
+                            to?: null | string[];
+                            userName?: null | string;
+                        };
+                        webhookSecret?: null | string;
+                        webhookUrl?: null | string;
+                    };
+                    quorum?: {
+                        /** Format: int32 */
+                        of?: null | number | string;
+                        /** Format: int32 */
+                        rejectsToReject?: null | number | string;
+                        /** Format: int32 */
+                        required?: null | number | string;
+                    };
+                    reminderInterval?: null | string;
+                    requesterMayApprove?: null | boolean;
+                    resubmissionWindow?: null | string;
+                    sla?: null | string;
+                    timeoutOutcome?: null | string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -1988,13 +3544,49 @@ export interface operations {
                     "application/json": components["schemas"]["TenantSettingsResponse"];
                 };
             };
-            /** @description Bad Request */
+            /** @description `invalid_request`: `errors` names each field at fault. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2015,6 +3607,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthReport"];
+                };
+            };
+            /** @description `unavailable`: `problem` names what is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
