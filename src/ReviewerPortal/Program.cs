@@ -22,7 +22,7 @@ builder.AddRateLimits();
 builder.AddPortalAccess();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
-builder.Services.AddOpenApi();
+builder.AddApiDocumentation();
 builder.Services.AddSignalR();
 
 var app = builder.Build();
@@ -37,7 +37,7 @@ app.UseRateLimits();
 app.UseAuthorization();
 app.UseAntiforgery();
 
-app.MapOpenApi("/openapi/{documentName}.json");
+app.MapApiDocumentation();
 app.MapApprovalsApis();
 app.MapAccountEndpoints();
 app.MapStaticAssets();

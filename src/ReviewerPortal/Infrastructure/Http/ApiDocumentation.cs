@@ -1,0 +1,255 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+using ReviewerPortal.Features.Approvals;
+using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Features.Cases;
+using ReviewerPortal.Features.Dispatch;
+using ReviewerPortal.Features.Tenants;
+using Scalar.AspNetCore;
+
+namespace ReviewerPortal.Infrastructure.Http;
+
+/// <summary>
+/// The OpenAPI document (<c>/openapi/v1.json</c>), complete enough to generate clients from, and the interactive API
+/// reference beside it (<c>/scalar/v1</c>): bearer security schemes from each endpoint's authorization policy, every
+/// request body (the handlers read theirs themselves), every status the API answers with its problem codes, and a
+/// description on every operation. Kept in one place so the endpoint files stay about behaviour.
+/// </summary>
+public static class ApiDocumentation
+{
+    public const string AgentKey = "agentKey";
+    public const string ApiToken = "apiToken";
+    public const string Problem = "Problem";
+
+    public static IHostApplicationBuilder AddApiDocumentation(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOpenApi(options =>
+        {
+            options.AddDocumentTransformer<DocumentTransformer>();
+            options.AddOperationTransformer<OperationTransformer>();
+        });
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapApiDocumentation(this IEndpointRouteBuilder routes)
+    {
+        routes.MapOpenApi("/openapi/{documentName}.json");
+        routes.MapScalarApiReference("/scalar", options => options
+            .WithTitle("ReviewerPortal API")
+            .WithOpenApiRoutePattern("/openapi/{documentName}.json")
+            .AddPreferredSecuritySchemes([AgentKey, ApiToken]));
+        return routes;
+    }
+
+    /// <summary>What the endpoint metadata cannot say: the body, the problem answers and a description, by operation id.</summary>
+    private sealed record Doc(string Description, Type? Body = null, string? Example = null, params (int Status, string Text)[] Answers);
+
+    private const string NotFound = "`not_found`: no such object for this caller (another tenant's is a 404 too, never a 403).";
+    private const string Invalid = "`invalid_request`: `errors` names each field at fault.";
+    private const string Unavailable = "`store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again.";
+
+    private static readonly Dictionary<string, Doc> Docs = new()
+    {
+        ["SubmitJob"] = new("An agent asks to run a job. The tenant's policy decides at once: `allow` (200, run it), `require_human` " +
+            "(202, an approval waits for a reviewer), `deny` (403) or `throttle` (429). The same `idempotencyKey` answers the first " +
+            "submission again (`replayed`), so a retry after a crash attaches to the same approval.", typeof(SubmitJobRequest),
+            """{"topic":"finance.payment.execute","env":"production","priority":"high","payload":{"invoice":"INV-7","amount":420},"idempotencyKey":"pay-INV-7"}""",
+            (403, "`policy_denied`: the policy denies the job; `ruleId` names the rule."),
+            (409, "`idempotency_key_reused`: the key was first used for a different job."),
+            (429, "`policy_throttled`: the policy throttles this topic; `Retry-After` says when to try again."),
+            (503, "`policy_unavailable`: the policy could not be read, nothing was decided; " + Unavailable)),
+        ["GetApproval"] = new("The approval: its state, job, policy snapshot, job hash, votes, escalation and deadlines.", null, null, (404, NotFound)),
+        ["WaitForDecision"] = new("Long-poll: answers when the approval leaves `pending` (decided, expired, withdrawn or changes " +
+            "requested) or after `waitSeconds` (at most 60) with the approval as it then is. Call again to go on waiting.", null, null,
+            (404, NotFound), (429, "`too_many_waits`: this key or account already holds the most open waits; `Retry-After`.")),
+        ["ListApprovals"] = new("A tenant's approvals in one state, oldest first, cursor-paged.", null, null, (404, NotFound)),
+        ["Approve"] = new("A reviewer approves. Idempotent: a second call answers `already_approved`; with a quorum each vote " +
+            "answers `vote_recorded` until it is met. With `jobHash` / `policySnapshot` the decision is bound to what the reviewer saw.",
+            typeof(DecideRequest), """{"reason":"validated invoice and policy context"}""", Decide()),
+        ["Reject"] = new("A reviewer rejects (idempotent: `already_rejected`).", typeof(DecideRequest), """{"reason":"wrong vendor"}""", Decide()),
+        ["Reevaluate"] = new("Re-evaluates a pending approval under the tenant's current policy (a fresh snapshot).", typeof(ReevaluateRequest), null,
+            (403, "`not_an_approver`."), (404, NotFound), (409, "The approval is no longer pending (its state is the code)."),
+            (423, "`lock_busy`: another decision holds the lock; try again.")),
+        ["RequestChanges"] = new("A reviewer sends the job back to its submitter with what to change (`changes_requested`, or " +
+            "`rejected` when no resubmission is left).", typeof(RequestChangesRequest), """{"reason":"attach the purchase order"}""",
+            (403, "`not_an_approver`."), (404, NotFound), (409, "The approval is not pending (its state is the code)."), (423, "`lock_busy`.")),
+        ["Resubmit"] = new("The submitting agent's amended payload after changes were requested: version + 1, a new job id and " +
+            "hash, the lineage kept. The same `idempotencyKey` answers `already_resubmitted`.", typeof(ResubmitRequest), null,
+            (403, "`policy_denied`: the policy denies the amended job; `not_the_submitter`."), (404, NotFound),
+            (409, "`resubmission_window_closed`, or the approval's state."), (423, "`lock_busy`.")),
+        ["Withdraw"] = new("The submitting agent withdraws its request (final; `already_withdrawn` the second time).", typeof(WithdrawRequest), null,
+            (403, "`not_the_submitter`."), (404, NotFound), (409, "Already decided (its state is the code)."), (423, "`lock_busy`.")),
+        ["GetReceipt"] = new("The decision's receipt, signed with the tenant's ECDSA P-256 key: verify `payload` offline with the " +
+            "public keys (`GET /api/v1/tenants/{tenant}/keys`).", null, null, (404, NotFound), (409, "`pending`: no decision to sign yet.")),
+        ["GetPublicKeys"] = new("The tenant's receipt-signing public keys (SubjectPublicKeyInfo, base64), retired ones included so " +
+            "old receipts still verify. Needs no credentials.", null, null, (404, NotFound)),
+        ["RotateKey"] = new("Admin: a new signing key becomes current; the previous one is retired and stays published.", null, null, (404, NotFound)),
+        ["RecordSideEffect"] = new("Records a side effect's result once per (approval, action): 201 the first time, 200 with the " +
+            "first result after, so a retried executor never runs an action twice.", typeof(SideEffectRequest), null,
+            (404, NotFound), (409, "Unless approved and matching: `job_changed`, `snapshot_changed`, or the approval's state.")),
+        ["GetJob"] = new("A job's state and publication (`pending`, `dispatched`, `completed`, `failed`, `stuck`).", null, null, (404, NotFound)),
+        ["JobResult"] = new("The agent reports a dispatched job's outcome (`completed` or `failed`), which stops its replay.", typeof(JobResultRequest), null,
+            (404, NotFound), (409, "`not_dispatched`: the job is not dispatched.")),
+        ["OpenCase"] = new("Opens a compliance case asking for documents (201; the same `idempotencyKey` answers the first case).", typeof(OpenCaseRequest)),
+        ["SubmitCaseDocuments"] = new("The agent hands in the documents the case asks for; the case goes to review.", typeof(CaseDocumentsRequest), null,
+            (404, NotFound), (409, "The case does not ask for documents now (its state is the code).")),
+        ["DecideCase"] = new("A reviewer decides a case in review: `approve`, `reject`, `escalate` or `request_documents`.", typeof(CaseDecisionRequest), null,
+            (403, "`not_an_approver`."), (404, NotFound), (409, "The case is not in review (its state is the code).")),
+        ["PutTenantSettings"] = new("Admin: the tenant's approval TTL, approvers, dispatch sink, SLA, reminders, escalation, quorum, " +
+            "resubmission and notification settings.", typeof(TenantSettingsRequest), null, (404, NotFound)),
+        ["CreateAgentKey"] = new("Admin: creates an agent key; its secret is in this answer only.", typeof(CreateAgentKeyRequest)),
+        ["PublishPolicy"] = new("Admin: publishes a YAML policy (`Content-Type: application/yaml`) as the tenant's new current version; " +
+            "a 400 names the line and column at fault.", typeof(string)),
+        ["QueueStats"] = new("The tenant's queue: pending count, oldest age, approvals expiring within the hour, an age histogram.", null, null, (404, NotFound)),
+        ["NotificationStatus"] = new("Notifications waiting for delivery and the latest failed attempts.", null, null, (404, NotFound)),
+        ["Stats"] = new("Counters: `already_approved`, `snapshot_mismatch`, `job_mismatch`, `replayed_approved`, `dispatch_failures`.", null, null, (404, NotFound)),
+        ["ListTenants"] = new("The tenants the caller can read."),
+        ["GetTenantSettings"] = new("The tenant's settings (readers).", null, null, (404, NotFound)),
+        ["ListAgentKeys"] = new("Admin: the tenant's agent keys (never their secrets).", null, null, (404, NotFound)),
+        ["RevokeAgentKey"] = new("Admin: revokes an agent key at once; its open hub connections end.", null, null, (404, NotFound)),
+        ["GetPolicy"] = new("The tenant's current policy (YAML) and its snapshot hash.", null, null, (404, NotFound)),
+        ["GetPolicyHistory"] = new("Every published version of the tenant's policy, newest first.", null, null, (404, NotFound)),
+        ["GetPolicyVersion"] = new("One published version of the policy, by its snapshot hash (what an approval was bound to).", null, null, (404, NotFound)),
+        ["QueryAudit"] = new("The append-only, hash-chained audit history, filtered by tenant, approval, actor, action and time, paged with `after`.", null, null, (404, NotFound)),
+        ["VerifyAudit"] = new("Admin: re-checks the tenant's hash chain and names the first entry that breaks it.", null, null, (404, NotFound)),
+        ["ListCases"] = new("A tenant's compliance cases, newest first.", null, null, (404, NotFound)),
+        ["GetCase"] = new("The case: its state, iterations, deadlines and outcome.", null, null, (404, NotFound)),
+        ["Health"] = new("200 when Redis and the store answer; 503 naming `redis`, `sqlite` or `postgres` otherwise.", null, null,
+            (503, "`unavailable`: `problem` names what is down.")),
+    };
+
+    private static (int, string)[] Decide() =>
+    [
+        (403, "`not_an_approver`: not an approver of the tenant at this escalation level; `requester_may_not_approve`: the person the agent acts for (audited)."),
+        (404, NotFound),
+        (409, "`job_changed` or `snapshot_changed`: the job or the policy drifted from what the reviewer saw; or the approval's state (`rejected`, `expired`, …)."),
+        (423, "`lock_busy`: another decision holds the approval's lock; try again."),
+    ];
+
+    private sealed class DocumentTransformer : IOpenApiDocumentTransformer
+    {
+        public Task TransformAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
+        {
+            document.Info.Title = "ReviewerPortal API";
+            document.Info.Description = "The approval control plane for automations and AI agents. Agents authenticate with an agent key, " +
+                "people with an API token (both `Authorization: Bearer …`). Errors are RFC 7807 problem documents with a stable `code`.";
+            document.Info.Contact = new OpenApiContact { Name = "ReviewerPortal" };
+            foreach (var server in document.Servers ?? [])
+            {
+                server.Url = server.Url?.TrimEnd('/'); // spectral:oas (oas3-server-trailing-slash)
+            }
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes[AgentKey] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "An agent key of the tenant (agents submit, wait, resubmit, withdraw).",
+            };
+            document.Components.SecuritySchemes[ApiToken] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http, Scheme = "bearer", Description = "A person's API token (reviewers, on-call, admins).",
+            };
+            document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
+            document.Components.Schemas[Problem] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "An RFC 7807 problem document with a stable machine-readable `code`.",
+                Properties = new Dictionary<string, IOpenApiSchema>
+                {
+                    ["type"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "`urn:reviewerportal:problem:<code>`." },
+                    ["title"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer },
+                    ["detail"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["code"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "What went wrong, e.g. `job_changed`." },
+                    ["errors"] = new OpenApiSchema
+                    {
+                        Type = JsonSchemaType.Object,
+                        Description = "400: each field at fault and its messages.",
+                        AdditionalProperties = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.String } },
+                    },
+                },
+            };
+            return Task.CompletedTask;
+        }
+    }
+
+    private sealed class OperationTransformer : IOpenApiOperationTransformer
+    {
+        public async Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+        {
+            var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+            var document = context.Document!;
+            operation.Responses ??= new OpenApiResponses();
+            if (!metadata.OfType<IAllowAnonymous>().Any() && metadata.OfType<IAuthorizeData>().Any())
+            {
+                var policies = metadata.OfType<IAuthorizeData>().Select(a => a.Policy).ToHashSet();
+                List<string> schemes = policies.Contains(AuthSetup.AgentPolicy) ? [AgentKey]
+                    : policies.Contains(AuthSetup.AccountPolicy) || policies.Contains(AuthSetup.AdminPolicy) ? [ApiToken]
+                    : [AgentKey, ApiToken];
+                operation.Security = [.. schemes.Select(s => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(s, document)] = [] })];
+                AddProblem(operation, context.Document!, 401, "Missing, unknown or revoked key or token.");
+                if (schemes.Count == 1 || policies.Contains(AuthSetup.AdminPolicy))
+                {
+                    AddProblem(operation, context.Document!, 403, "The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only).");
+                }
+            }
+            if (operation.OperationId is not { } id || !Docs.TryGetValue(id, out var doc))
+            {
+                if (string.IsNullOrWhiteSpace(operation.Description))
+                {
+                    operation.Description = operation.Summary;
+                }
+                return;
+            }
+            operation.Description = doc.Description;
+            if (doc.Body == typeof(string))
+            {
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Content = new Dictionary<string, OpenApiMediaType> { ["application/yaml"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } } },
+                };
+            }
+            else if (doc.Body is { } body)
+            {
+                var media = new OpenApiMediaType { Schema = await context.GetOrCreateSchemaAsync(body, null, cancellationToken) };
+                if (doc.Example is { } example)
+                {
+                    media.Example = JsonNode.Parse(example);
+                }
+                operation.RequestBody = new OpenApiRequestBody { Required = true, Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = media } };
+            }
+            if (operation.Responses.ContainsKey("400"))
+            {
+                AddProblem(operation, context.Document!, 400, Invalid);
+            }
+            foreach (var (status, text) in doc.Answers)
+            {
+                AddProblem(operation, context.Document!, status, text);
+            }
+            if (operation.Responses.ContainsKey("503") is false && id != "Health")
+            {
+                AddProblem(operation, context.Document!, 503, Unavailable);
+            }
+        }
+
+        private static void AddProblem(OpenApiOperation operation, OpenApiDocument document, int status, string text)
+        {
+            var key = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (operation.Responses!.TryGetValue(key, out var existing) && existing is OpenApiResponse known)
+            {
+                known.Description = string.IsNullOrWhiteSpace(known.Description) || known.Description is "Bad Request" ? text : $"{known.Description} {text}";
+                return;
+            }
+            operation.Responses[key] = new OpenApiResponse
+            {
+                Description = text,
+                Content = new Dictionary<string, OpenApiMediaType>
+                {
+                    ["application/problem+json"] = new() { Schema = new OpenApiSchemaReference(Problem, document) },
+                },
+            };
+        }
+    }
+}
