@@ -19,8 +19,13 @@ public sealed class FencingTests
         var redis = await TestServers.GarnetAsync();
         var prefix = $"f{Guid.NewGuid():N}:";
         var lease = new Dictionary<string, string?> { ["Redis:LockLease"] = "00:00:01" };
-        await using var a = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: lease);
-        await using var b = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: lease);
+        // Two audit stores (A's is stalled below) but one Data Protection key ring, as a fleet shares it: what one instance
+        // protects in Redis (the audit chain key, tenant secrets) the other reads.
+        var keyRing = new DirectoryInfo(TestServers.NewTempDirectory("fencing-keys"));
+        void SharedKeys(IServiceCollection services) =>
+            Microsoft.AspNetCore.DataProtection.DataProtectionBuilderExtensions.PersistKeysToFileSystem(services.AddDataProtection(), keyRing);
+        await using var a = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: lease, services: SharedKeys);
+        await using var b = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: lease, services: SharedKeys);
         var id = (await a.Agent("acme").SubmitPayment(100)).Str("approvalId");
         var aliceOnA = a.Account("alice");
         await aliceOnA.GetAsync("/api/v1/tenants"); // warm the token cache before the audit store stalls
