@@ -3,6 +3,7 @@ using ReviewerPortal.Components;
 using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Features.Mcp;
 using ReviewerPortal.Infrastructure.Http;
 
 if (CopyStorageCommand.Matches(args))
@@ -16,6 +17,7 @@ builder.AddApprovals();
 builder.AddDatabase();
 builder.AddAuth();
 builder.AddApprovalWorkers();
+builder.AddMcpGateway();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddOpenApi();
@@ -33,6 +35,7 @@ app.UseAntiforgery();
 app.MapOpenApi("/openapi/{documentName}.json");
 app.MapApprovalsApis();
 app.MapAccountEndpoints();
+app.MapMcpGateway();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
