@@ -221,9 +221,11 @@ public sealed class McpGatewayTests : IAsyncLifetime
 
     // ------------------------------------------------------------------ helpers
 
-    private async Task<McpClient> ConnectAsync(string upstream, string token = "demo-acme-agent")
+    private Task<McpClient> ConnectAsync(string upstream) => ConnectAsync(_app, upstream);
+
+    internal static async Task<McpClient> ConnectAsync(TestApp app, string upstream, string token = "demo-acme-agent")
     {
-        var http = _app.WithToken(token);
+        var http = app.WithToken(token);
         var transport = new HttpClientTransport(new HttpClientTransportOptions
         {
             Endpoint = new Uri(http.BaseAddress!, "/mcp/" + upstream),
@@ -232,7 +234,7 @@ public sealed class McpGatewayTests : IAsyncLifetime
         return await McpClient.CreateAsync(transport, new McpClientOptions(), NullLoggerFactory.Instance);
     }
 
-    private static Task<CallToolResult> Call(McpClient client, string tool, IReadOnlyDictionary<string, object?> arguments, string key,
+    internal static Task<CallToolResult> Call(McpClient client, string tool, IReadOnlyDictionary<string, object?> arguments, string key,
         IProgress<ProgressNotificationValue>? progress = null, CancellationToken cancellationToken = default) =>
         client.CallToolAsync(tool, arguments, progress, new RequestOptions
         {
@@ -256,18 +258,22 @@ public sealed class McpGatewayTests : IAsyncLifetime
         return http.SendAsync(request);
     }
 
-    private async Task<JsonElement[]> PendingListAsync()
+    private Task<JsonElement[]> PendingListAsync() => PendingListAsync(_app);
+
+    internal static async Task<JsonElement[]> PendingListAsync(TestApp app)
     {
-        var list = await (await _app.Account("alice").GetAsync("/api/v1/approvals?tenant=acme&state=pending&limit=100")).Json();
+        var list = await (await app.Account("alice").GetAsync("/api/v1/approvals?tenant=acme&state=pending&limit=100")).Json();
         return [.. list.GetProperty("items").EnumerateArray()];
     }
 
     /// <summary>The pending approval submitted with <paramref name="key"/>, once the gateway has parked it.</summary>
-    private async Task<JsonElement> PendingAsync(string key)
+    private Task<JsonElement> PendingAsync(string key) => PendingAsync(_app, key);
+
+    internal static async Task<JsonElement> PendingAsync(TestApp app, string key)
     {
         for (var attempt = 0; attempt < 200; attempt++)
         {
-            var found = (await PendingListAsync()).Where(a => a.TryGetProperty("idempotencyKey", out var k) && k.GetString() == key).ToList();
+            var found = (await PendingListAsync(app)).Where(a => a.TryGetProperty("idempotencyKey", out var k) && k.GetString() == key).ToList();
             if (found.Count > 0)
             {
                 return Assert.Single(found);
@@ -277,9 +283,9 @@ public sealed class McpGatewayTests : IAsyncLifetime
         throw new TimeoutException($"No pending approval with key {key}.");
     }
 
-    private static string Text(CallToolResult result) => string.Concat(result.Content.OfType<TextContentBlock>().Select(b => b.Text));
+    internal static string Text(CallToolResult result) => string.Concat(result.Content.OfType<TextContentBlock>().Select(b => b.Text));
 
-    private static int ClosedPort()
+    internal static int ClosedPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
