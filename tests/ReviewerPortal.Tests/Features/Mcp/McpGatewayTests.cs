@@ -32,6 +32,9 @@ public sealed class McpGatewayTests : IAsyncLifetime
             when: { topic: mcp.files.email }
             decision: throttle
             rate: 1/hour
+          - id: allow-mcp-scripts
+            when: { topic: "mcp.scripts.*" }
+            decision: allow
           - id: mcp-pay-needs-a-human
             when: { topic: mcp.files.pay, channel: mcp }
             decision: require_human
@@ -49,6 +52,9 @@ public sealed class McpGatewayTests : IAsyncLifetime
             ["McpGateway:Upstreams:files:Tenants:0"] = "acme",
             ["McpGateway:Upstreams:down:Url"] = $"http://127.0.0.1:{ClosedPort()}/mcp",
             ["McpGateway:Upstreams:down:Tenants:0"] = "acme",
+            ["McpGateway:Upstreams:scripts:Command"] = "python3",
+            ["McpGateway:Upstreams:scripts:Arguments:0"] = Path.Combine(AppContext.BaseDirectory, "Features", "Mcp", "stdio_upstream.py"),
+            ["McpGateway:Upstreams:scripts:Tenants:0"] = "acme",
             ["McpGateway:ProgressInterval"] = "00:00:00.200",
         });
         var published = await _app.Account("ada").PutAsync("/api/v1/tenants/acme/policy", new StringContent(Policy, Encoding.UTF8, "application/yaml"));
@@ -178,6 +184,24 @@ public sealed class McpGatewayTests : IAsyncLifetime
 
         Assert.NotEqual(true, result.IsError);
         Assert.Equal(1, _upstream.CallsOf("pay"));
+    }
+
+    [SkippableFact]
+    public async Task A_stdio_upstream_that_dies_is_started_again_on_the_next_call()
+    {
+        Skip.IfNot(File.Exists("/usr/bin/python3") || File.Exists("/usr/local/bin/python3"), "python3 runs the stdio test upstream");
+        await using var client = await ConnectAsync("scripts");
+
+        var before = await client.CallToolAsync("whoami", new Dictionary<string, object?>());
+        var died = await client.CallToolAsync("die", new Dictionary<string, object?>());
+        var after = await client.CallToolAsync("whoami", new Dictionary<string, object?>());
+
+        Assert.NotEqual(true, before.IsError);
+        Assert.StartsWith("pid ", Text(before));
+        Assert.True(died.IsError);
+        Assert.NotEqual(true, after.IsError);
+        Assert.StartsWith("pid ", Text(after));
+        Assert.NotEqual(Text(before), Text(after)); // a new process
     }
 
     [Fact]
