@@ -186,6 +186,29 @@ public sealed class McpGatewayTests : IAsyncLifetime
         Assert.Equal(1, _upstream.CallsOf("pay"));
     }
 
+    [Fact]
+    public async Task The_same_JSON_RPC_id_retried_in_the_same_session_attaches_to_the_same_approval()
+    {
+        using var http = _app.Agent("acme");
+        var initialized = await Initialize(http, "files");
+        var session = initialized.Headers.GetValues("Mcp-Session-Id").Single();
+        (await Rpc(http, session, new { jsonrpc = "2.0", method = "notifications/initialized" })).Dispose();
+        var call = new { jsonrpc = "2.0", id = 41, method = "tools/call", @params = new { name = "pay", arguments = new { invoice = "INV-41", amount = 41 } } };
+
+        var first = await Rpc(http, session, call);
+        var reading = first.Content.ReadAsStringAsync();
+        var approval = await PendingAsync(a => a.GetProperty("job").GetProperty("payload").Str("invoice") == "INV-41");
+        first.Dispose(); // the client drops the connection while the call waits
+        await Assert.ThrowsAnyAsync<Exception>(() => reading);
+        using var second = await Rpc(http, session, call);
+        await _app.Account("alice").Approve(approval.Str("id"));
+        var body = await second.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromMinutes(2)); // bounded: a second approval would wait forever
+
+        Assert.Contains("pay ran with", body);
+        Assert.Equal(1, await _app.AuditCountAsync(null, "submitted")); // one approval, however often the call came
+        Assert.Equal(1, _upstream.CallsOf("pay"));
+    }
+
     [SkippableFact]
     public async Task A_stdio_upstream_that_dies_is_started_again_on_the_next_call()
     {
@@ -283,6 +306,29 @@ public sealed class McpGatewayTests : IAsyncLifetime
     }
 
     private Task<JsonElement[]> PendingListAsync() => PendingListAsync(_app);
+
+    private static Task<HttpResponseMessage> Rpc(HttpClient http, string session, object message, CancellationToken cancellationToken = default)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/files") { Content = JsonContent.Create(message) };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        request.Headers.Add("Mcp-Session-Id", session);
+        request.Headers.Add("MCP-Protocol-Version", "2025-11-25");
+        return http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    private async Task<JsonElement> PendingAsync(Func<JsonElement, bool> match)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            if ((await PendingListAsync()).Where(match).ToList() is { Count: > 0 } found)
+            {
+                return Assert.Single(found);
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("No such pending approval.");
+    }
 
     internal static async Task<JsonElement[]> PendingListAsync(TestApp app)
     {
