@@ -3,6 +3,7 @@ using ReviewerPortal.Components;
 using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Features.Mcp;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
@@ -20,6 +21,7 @@ builder.AddApprovalWorkers();
 builder.AddSecurityHeaders();
 builder.AddRateLimits();
 builder.AddPortalAccess();
+builder.AddMcpGateway();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.AddApiDocumentation();
@@ -40,6 +42,7 @@ app.UseAntiforgery();
 app.MapApiDocumentation();
 app.MapApprovalsApis();
 app.MapAccountEndpoints();
+app.MapMcpGateway();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 

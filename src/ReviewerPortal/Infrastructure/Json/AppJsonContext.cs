@@ -55,6 +55,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(Features.Dispatch.SideEffectRequest))]
 [JsonSerializable(typeof(Features.Dispatch.SideEffectResponse))]
 [JsonSerializable(typeof(Features.Dispatch.StatsResponse))]
+[JsonSerializable(typeof(Features.Mcp.ForwardRecord))]
 [JsonSerializable(typeof(Features.Dispatch.JobStatusResponse))]
 [JsonSerializable(typeof(Features.Cases.ComplianceCase))]
 [JsonSerializable(typeof(Features.Cases.OpenCaseRequest))]
