@@ -770,6 +770,14 @@ export interface components {
             version: number | string;
             votes: components["schemas"]["Vote"][];
         };
+        AuditCheckpointSummary: {
+            /** Format: date-time */
+            at: string;
+            hash: string;
+            kid: string;
+            /** Format: int64 */
+            sequence: number | string;
+        };
         AuditEntry: {
             action: string;
             actor: string;
@@ -778,6 +786,8 @@ export interface components {
             approvalSeq?: null | number | string;
             /** Format: date-time */
             at?: string;
+            /** Format: int32 */
+            chainVersion?: number | string;
             details?: null | string;
             entryId: string;
             fromState?: null | string;
@@ -798,10 +808,18 @@ export interface components {
             nextAfter: null | number | string;
         };
         AuditVerification: {
+            checkpoint: null | components["schemas"]["AuditCheckpointSummary"];
+            /** Format: int32 */
+            checkpointsChecked: number | string;
             /** Format: int64 */
             firstBrokenSequence: null | number | string;
             intact: boolean;
+            /** Format: int64 */
+            lastSequence: null | number | string;
+            /** Format: int64 */
+            rewritten: null | number | string;
             tenant: string;
+            truncated: boolean;
             /** Format: int32 */
             verifiedEntries: number | string;
         };
@@ -1041,6 +1059,7 @@ export interface components {
             password?: null | string;
             /** Format: int32 */
             port?: null | number | string;
+            security?: null | string;
             to?: null | string[];
             userName?: null | string;
         };
@@ -3512,6 +3531,7 @@ export interface operations {
                             password?: null | string;
                             /** Format: int32 */
                             port?: null | number | string;
+                            security?: null | string;
                             to?: null | string[];
                             userName?: null | string;
                         };

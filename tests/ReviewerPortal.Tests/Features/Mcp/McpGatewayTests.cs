@@ -199,7 +199,15 @@ public sealed class McpGatewayTests : IAsyncLifetime
         var reading = first.Content.ReadAsStringAsync();
         var approval = await PendingAsync(a => a.GetProperty("job").GetProperty("payload").Str("invoice") == "INV-41");
         first.Dispose(); // the client drops the connection while the call waits
-        await Assert.ThrowsAnyAsync<Exception>(() => reading);
+        try
+        {
+            // Usually the read fails with the dropped connection; whatever it got, the tool had not run unapproved.
+            Assert.DoesNotContain("pay ran with", await reading);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+        Assert.Equal(0, _upstream.CallsOf("pay"));
         using var second = await Rpc(http, session, call);
         await _app.Account("alice").Approve(approval.Str("id"));
         var body = await second.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromMinutes(2)); // bounded: a second approval would wait forever
