@@ -10,26 +10,17 @@ namespace ReviewerPortal.BrowserTests;
 /// </summary>
 public sealed class ContentSecurityPolicyTests : IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
     private TestApp? _app;
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private BrowserSession? _browser;
 
     public async Task InitializeAsync()
     {
-        if (!File.Exists(Chromium))
+        if (!BrowserSession.Installed)
         {
             return;
         }
         _app = await TestApp.StartAsync(kestrel: true);
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-        });
+        _browser = await BrowserSession.LaunchAsync();
     }
 
     public async Task DisposeAsync()
@@ -38,7 +29,6 @@ public sealed class ContentSecurityPolicyTests : IAsyncLifetime
         {
             await _browser.DisposeAsync();
         }
-        _playwright?.Dispose();
         if (_app is not null)
         {
             await _app.DisposeAsync();
@@ -49,7 +39,7 @@ public sealed class ContentSecurityPolicyTests : IAsyncLifetime
     {
         get
         {
-            Skip.If(_app is null, "chromium is not installed: apt-get install -y chromium");
+            Skip.If(_app is null, BrowserSession.NotInstalled);
             return _app!;
         }
     }
@@ -57,15 +47,13 @@ public sealed class ContentSecurityPolicyTests : IAsyncLifetime
     /// <summary>A signed-in page that records every console error, page error and CSP violation report.</summary>
     private async Task<(IPage Page, List<string> Errors)> SignInAsync(string user)
     {
-        var context = await _browser!.NewContextAsync(new BrowserNewContextOptions { BaseURL = App.BaseUrl, ViewportSize = new() { Width = 1440, Height = 900 } });
-        context.SetDefaultTimeout(15_000);
+        var page = await _browser!.NewPageAsync(App.BaseUrl);
         var errors = new List<string>();
         // Reported by the page itself, whatever the console shows.
-        await context.AddInitScriptAsync("""
+        await page.Context.AddInitScriptAsync("""
             document.addEventListener('securitypolicyviolation', e =>
               console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + e.blockedURI));
             """);
-        var page = await context.NewPageAsync();
         page.Console += (_, message) =>
         {
             if (message.Type == "error")

@@ -12,15 +12,13 @@ namespace ReviewerPortal.BrowserTests;
 /// </summary>
 public sealed class OidcSignInBrowserTests : IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
     private TestOidcProvider? _provider;
     private TestApp? _app;
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private BrowserSession? _browser;
 
     public async Task InitializeAsync()
     {
-        if (!File.Exists(Chromium))
+        if (!BrowserSession.Installed)
         {
             return;
         }
@@ -31,14 +29,7 @@ public sealed class OidcSignInBrowserTests : IAsyncLifetime
         settings["Authentication:Oidc:RoleMappings:0:ApproverOf"] = "acme";
         _app = await TestApp.StartAsync(settings: settings, kestrel: true);
         _provider.RedirectUris.Add(_app.BaseUrl.TrimEnd('/') + "/signin-oidc");
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-        });
+        _browser = await BrowserSession.LaunchAsync();
     }
 
     public async Task DisposeAsync()
@@ -47,7 +38,6 @@ public sealed class OidcSignInBrowserTests : IAsyncLifetime
         {
             await _browser.DisposeAsync();
         }
-        _playwright?.Dispose();
         if (_app is not null)
         {
             await _app.DisposeAsync();
@@ -60,10 +50,8 @@ public sealed class OidcSignInBrowserTests : IAsyncLifetime
 
     private async Task<IPage> NewPageAsync()
     {
-        Skip.If(_app is null, "chromium is not installed: apt-get install -y chromium");
-        var context = await _browser!.NewContextAsync(new BrowserNewContextOptions { BaseURL = _app!.BaseUrl });
-        context.SetDefaultTimeout(15_000);
-        return await context.NewPageAsync();
+        Skip.If(_app is null, BrowserSession.NotInstalled);
+        return await _browser!.NewPageAsync(_app!.BaseUrl);
     }
 
     [SkippableFact]

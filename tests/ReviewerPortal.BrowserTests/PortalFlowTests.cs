@@ -9,26 +9,17 @@ namespace ReviewerPortal.BrowserTests;
 /// <summary>The portal in Debian's chromium against the running app, as reviewers use it.</summary>
 public sealed class PortalFlowTests : IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
     private TestApp? _app;
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private BrowserSession? _browser;
 
     public async Task InitializeAsync()
     {
-        if (!File.Exists(Chromium))
+        if (!BrowserSession.Installed)
         {
             return;
         }
         _app = await TestApp.StartAsync(kestrel: true);
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-        });
+        _browser = await BrowserSession.LaunchAsync();
     }
 
     public async Task DisposeAsync()
@@ -37,7 +28,6 @@ public sealed class PortalFlowTests : IAsyncLifetime
         {
             await _browser.DisposeAsync();
         }
-        _playwright?.Dispose();
         if (_app is not null)
         {
             await _app.DisposeAsync();
@@ -48,27 +38,14 @@ public sealed class PortalFlowTests : IAsyncLifetime
     {
         get
         {
-            Skip.If(_app is null, "chromium is not installed: apt-get install -y chromium");
+            Skip.If(_app is null, BrowserSession.NotInstalled);
             return _app!;
         }
     }
 
-    private async Task<IPage> SignInAsync(string user)
-    {
-        var context = await _browser!.NewContextAsync(new BrowserNewContextOptions { BaseURL = App.BaseUrl, ViewportSize = new() { Width = 1440, Height = 900 } });
-        context.SetDefaultTimeout(15_000);
-        var page = await context.NewPageAsync();
-        await page.GotoAsync("/account/login");
-        await page.FillAsync("#username", user);
-        await page.FillAsync("#password", $"demo-{user}");
-        await page.ClickAsync("#sign-in");
-        await Expect(page.GetByTestId("signed-in-user")).ToHaveTextAsync(user);
-        await Interactive(page);
-        return page;
-    }
+    private Task<IPage> SignInAsync(string user) => _browser!.SignInAsync(App.BaseUrl, user);
 
-    /// <summary>Waits until the page runs over its circuit (prerendered HTML ignores input until then).</summary>
-    private static Task Interactive(IPage page) => Expect(page.Locator("[data-interactive=yes]")).ToBeVisibleAsync();
+    private static Task Interactive(IPage page) => BrowserSession.Interactive(page);
 
     private static async Task GoAsync(IPage page, string url)
     {

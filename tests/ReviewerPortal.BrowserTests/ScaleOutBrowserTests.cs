@@ -10,31 +10,22 @@ namespace ReviewerPortal.BrowserTests;
 /// </summary>
 public sealed class ScaleOutBrowserTests : IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
     private TestApp? _a;
     private TestApp? _b;
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private BrowserSession? _browser;
 
     public async Task InitializeAsync()
     {
         var cluster = await TestServers.RedisClusterAsync();
         var pg = await TestServers.PostgresAsync();
-        if (!File.Exists(Chromium) || cluster is null || pg is null)
+        if (!BrowserSession.Installed || cluster is null || pg is null)
         {
             return;
         }
         var prefix = $"sb{Guid.NewGuid():N}:";
         _a = await TestApp.StartAsync(redis: cluster, postgres: pg, keyPrefix: prefix, kestrel: true);
         _b = await TestApp.StartAsync(redis: cluster, postgres: pg, keyPrefix: prefix, kestrel: true);
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-        });
+        _browser = await BrowserSession.LaunchAsync();
     }
 
     public async Task DisposeAsync()
@@ -43,7 +34,6 @@ public sealed class ScaleOutBrowserTests : IAsyncLifetime
         {
             await _browser.DisposeAsync();
         }
-        _playwright?.Dispose();
         foreach (var app in new[] { _a, _b })
         {
             if (app is not null)
@@ -57,14 +47,7 @@ public sealed class ScaleOutBrowserTests : IAsyncLifetime
     public async Task Signed_in_on_A_the_queue_on_B_opens_without_signing_in_and_shows_what_happens_on_A_live()
     {
         Skip.If(_a is null || _b is null, "chromium, redis-server (cluster) and postgresql are needed");
-        var context = await _browser!.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new() { Width = 1440, Height = 900 } });
-        context.SetDefaultTimeout(15_000);
-        var page = await context.NewPageAsync();
-        await page.GotoAsync(_a.BaseUrl + "/account/login");
-        await page.FillAsync("#username", "alice");
-        await page.FillAsync("#password", "demo-alice");
-        await page.ClickAsync("#sign-in");
-        await Expect(page.GetByTestId("signed-in-user")).ToHaveTextAsync("alice");
+        var page = await _browser!.SignInAsync(_a.BaseUrl, "alice");
 
         // The same browser on B (another port of the same host: the same cookie): no sign-in page.
         await page.GotoAsync(_b.BaseUrl + "/queue/acme");

@@ -7,26 +7,17 @@ namespace ReviewerPortal.BrowserTests;
 /// <summary>An open portal page does not outlive its account's sign-out: the circuit checks the security stamp too.</summary>
 public sealed class SessionBrowserTests : IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
     private TestApp? _app;
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private BrowserSession? _browser;
 
     public async Task InitializeAsync()
     {
-        if (!File.Exists(Chromium))
+        if (!BrowserSession.Installed)
         {
             return;
         }
         _app = await TestApp.StartAsync(kestrel: true, settings: new Dictionary<string, string?> { ["Auth:SecurityStampValidationInterval"] = "00:10:00" });
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-        });
+        _browser = await BrowserSession.LaunchAsync();
     }
 
     public async Task DisposeAsync()
@@ -35,26 +26,16 @@ public sealed class SessionBrowserTests : IAsyncLifetime
         {
             await _browser.DisposeAsync();
         }
-        _playwright?.Dispose();
         if (_app is not null)
         {
             await _app.DisposeAsync();
         }
     }
 
-    private async Task<IPage> SignInAsync(string user)
+    private Task<IPage> SignInAsync(string user)
     {
-        Skip.If(_app is null, "chromium is not installed: apt-get install -y chromium");
-        var context = await _browser!.NewContextAsync(new BrowserNewContextOptions { BaseURL = _app!.BaseUrl });
-        context.SetDefaultTimeout(15_000);
-        var page = await context.NewPageAsync();
-        await page.GotoAsync("/account/login");
-        await page.FillAsync("#username", user);
-        await page.FillAsync("#password", $"demo-{user}");
-        await page.ClickAsync("#sign-in");
-        await Expect(page.GetByTestId("signed-in-user")).ToHaveTextAsync(user);
-        await Expect(page.Locator("[data-interactive=yes]")).ToBeVisibleAsync();
-        return page;
+        Skip.If(_app is null, BrowserSession.NotInstalled);
+        return _browser!.SignInAsync(_app!.BaseUrl, user);
     }
 
     [SkippableFact]
