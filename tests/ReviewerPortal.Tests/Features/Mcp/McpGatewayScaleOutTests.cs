@@ -19,8 +19,10 @@ public sealed class McpGatewayScaleOutTests
             ["McpGateway:Upstreams:files:Url"] = upstream.Url,
             ["McpGateway:Upstreams:files:Tenants:0"] = "acme",
         };
-        await using var a = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: settings);
-        await using var b = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: settings);
+        // One Redis and one database (with its Data Protection key ring), as a fleet shares them.
+        var data = TestServers.NewTempDirectory("mcp-fleet");
+        await using var a = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: settings, dataPath: data);
+        await using var b = await TestApp.StartAsync(redis: redis, keyPrefix: prefix, settings: settings, dataPath: data);
         var published = await a.Account("ada").PutAsync("/api/v1/tenants/acme/policy",
             new StringContent(McpGatewayTests.Policy, Encoding.UTF8, "application/yaml"));
         Assert.True(published.IsSuccessStatusCode);
@@ -33,7 +35,7 @@ public sealed class McpGatewayScaleOutTests
         var callOnB = McpGatewayTests.Call(onB, "pay", arguments, "pay-INV-2X");
         Assert.Equal(approval.Str("id"), (await McpGatewayTests.PendingAsync(b, "pay-INV-2X")).Str("id"));
         await b.Account("alice").Approve(approval.Str("id"));
-        var results = await Task.WhenAll(callOnA, callOnB);
+        var results = await Task.WhenAll(callOnA, callOnB).WaitAsync(TimeSpan.FromMinutes(2)); // bounded: a lost wake-up fails, not hangs
 
         Assert.Equal(1, upstream.CallsOf("pay"));
         Assert.All(results, r => Assert.NotEqual(true, r.IsError));
