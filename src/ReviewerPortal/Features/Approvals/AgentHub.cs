@@ -53,9 +53,15 @@ public sealed class AgentHub(TenantAccess access, HubConnections connections, Hu
 /// </summary>
 public sealed class HubConnections(Microsoft.Extensions.Options.IOptions<ApprovalOptions> options)
 {
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HubCallerContext> _open = new();
+    /// <summary>An open connection and the tenant groups it is in.</summary>
+    private sealed class Entry(HubCallerContext context)
+    {
+        public HubCallerContext Context { get; } = context;
+        public System.Collections.Immutable.ImmutableHashSet<string> Tenants = [];
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Entry> _open = new();
     private readonly Lock _admit = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Immutable.ImmutableHashSet<string>> _tenants = new();
 
     /// <summary>Registers the connection unless its key or account already holds the most it may here.</summary>
     public bool Admit(HubCallerContext context)
@@ -63,40 +69,47 @@ public sealed class HubConnections(Microsoft.Extensions.Options.IOptions<Approva
         var holder = WaitSlots.HolderOf(context.User!);
         lock (_admit)
         {
-            if (_open.Values.Count(c => WaitSlots.HolderOf(c.User!) == holder) >= options.Value.MaxHubConnectionsPerCaller)
+            if (_open.Values.Count(e => WaitSlots.HolderOf(e.Context.User!) == holder) >= options.Value.MaxHubConnectionsPerCaller)
             {
                 return false;
             }
-            _open[context.ConnectionId] = context;
+            _open[context.ConnectionId] = new Entry(context);
             return true;
         }
     }
 
-    public void Closed(HubCallerContext context)
+    public void Closed(HubCallerContext context) => _open.TryRemove(context.ConnectionId, out _);
+
+    // A connection that closed meanwhile is not brought back by a late join or leave.
+    public void Joined(HubCallerContext context, string tenant)
     {
-        _open.TryRemove(context.ConnectionId, out _);
-        _tenants.TryRemove(context.ConnectionId, out _);
+        if (_open.TryGetValue(context.ConnectionId, out var entry))
+        {
+            System.Collections.Immutable.ImmutableInterlocked.Update(ref entry.Tenants, set => set.Add(tenant));
+        }
     }
 
-    public void Joined(HubCallerContext context, string tenant) =>
-        _tenants.AddOrUpdate(context.ConnectionId, _ => [tenant], (_, set) => set.Add(tenant));
+    public void Left(HubCallerContext context, string tenant)
+    {
+        if (_open.TryGetValue(context.ConnectionId, out var entry))
+        {
+            System.Collections.Immutable.ImmutableInterlocked.Update(ref entry.Tenants, set => set.Remove(tenant));
+        }
+    }
 
-    public void Left(HubCallerContext context, string tenant) =>
-        _tenants.AddOrUpdate(context.ConnectionId, _ => [], (_, set) => set.Remove(tenant));
+    public IReadOnlySet<string> TenantsOf(string connectionId) => _open.TryGetValue(connectionId, out var entry) ? entry.Tenants : [];
 
-    public IReadOnlySet<string> TenantsOf(string connectionId) => _tenants.GetValueOrDefault(connectionId, []);
-
-    public IReadOnlyList<HubCallerContext> Open() => [.. _open.Values];
+    public IReadOnlyList<HubCallerContext> Open() => [.. _open.Values.Select(e => e.Context)];
 
     /// <summary>Every (holder, tenant) pair this instance's connections are in the group of.</summary>
     public IReadOnlyList<(string Holder, string Tenant)> JoinedTenants() =>
-        [.. _open.Values.SelectMany(c => _tenants.GetValueOrDefault(c.ConnectionId, []).Select(t => (Caller.From(c.User!).Actor, t)))];
+        [.. _open.Values.SelectMany(e => e.Tenants.Select(t => (Caller.From(e.Context.User!).Actor, t)))];
 
     /// <summary>Ends every connection opened with the key of <paramref name="keyHash"/>; answers how many.</summary>
     public int Abort(string keyHash)
     {
         var ended = 0;
-        foreach (var context in _open.Values.Where(c => c.User?.FindFirst(ClaimNames.KeyHash)?.Value == keyHash))
+        foreach (var context in Open().Where(c => c.User?.FindFirst(ClaimNames.KeyHash)?.Value == keyHash))
         {
             context.Abort();
             ended++;
