@@ -18,6 +18,7 @@ builder.AddApprovals();
 builder.AddDatabase();
 builder.AddAuth();
 builder.AddApprovalWorkers();
+builder.AddReverseProxySupport();
 builder.AddSecurityHeaders();
 builder.AddRateLimits();
 builder.AddPortalAccess();
@@ -29,6 +30,7 @@ builder.Services.AddSignalR();
 
 var app = builder.Build();
 
+app.UseReverseProxySupport();
 app.UseSecurityHeaders();
 app.UseExceptionHandler();
 app.UsePortalStatusPages();
