@@ -1,3 +1,5 @@
+using System.CommandLine;
+
 namespace ReviewerPortal.Load;
 
 public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Duration, int Agents, int Reviewers, int Subscribers,
@@ -5,23 +7,62 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
 {
     public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "flood", "all"];
 
-    public static LoadOptions? Parse(string[] args)
+    /// <summary>
+    /// The command line: a scenario and its options, parsed and checked by System.CommandLine (a bad number or an
+    /// unknown scenario is an error naming it, with the usage, exit code 1), then <paramref name="run"/>.
+    /// </summary>
+    public static RootCommand Command(Func<LoadOptions, Task<int>> run)
     {
-        if (args.Length == 0 || !Known.Contains(args[0]))
+        var scenario = new Argument<string>("scenario") { Description = "What to measure; 'all' runs baseline, fanout, queue, faults and timers." };
+        scenario.AcceptOnlyFromAmong(Known);
+        var redis = new Option<string?>("--redis") { Description = "Use this Redis (host:port; a comma-separated list for scaleout's cluster). Default: start an embedded Garnet with its append-only log." };
+        var duration = new Option<int?>("--duration") { Description = "Seconds of load per timed scenario (default 20; faults 30; flood: half idle, half flooded)." };
+        duration.Validators.Add(result => AtLeast(result, "--duration", 1));
+        var warmup = Positive("--warmup", "Unmeasured seconds of cycles first (cycle, baseline): tiered JIT settles in about 20 s.", 20, allowZero: true);
+        var agents = Positive("--agents", "Concurrent agents (cycle, faults, scaleout).", 16);
+        var reviewers = Positive("--reviewers", "Concurrent reviewers.", 4);
+        var subscribers = Positive("--subscribers", "Fan-out subscribers.", 200);
+        var pending = Positive("--pending", "Pending approvals for the queue scenario.", 100_000);
+        var approvals = Positive("--approvals", "Approvals whose SLA timers run in the timers scenario.", 2000);
+        var rounds = Positive("--rounds", "garnet-kill: rounds of burst, kill -9 of Garnet, restart (per commit-wait setting).", 50);
+        var burst = Positive("--burst", "garnet-kill: approvals created per round.", 200);
+        var floodRate = Positive("--flood-rate", "flood: tenant acme's requests/s (0: 32 loops as fast as answered).", 0, allowZero: true);
+        var output = new Option<string?>("--out") { Description = "Where the JSON reports go (default artifacts/load)." };
+
+        var command = new RootCommand("ReviewerPortal's load and fault harness: starts the app (and Garnet) and prints the figures.")
         {
-            return null;
-        }
-        var map = new Dictionary<string, string>();
-        for (var i = 1; i + 1 < args.Length; i += 2)
+            scenario, redis, duration, warmup, agents, reviewers, subscribers, pending, approvals, rounds, burst, floodRate, output,
+        };
+        command.SetAction(async (result, _) =>
         {
-            map[args[i].TrimStart('-')] = args[i + 1];
+            var name = result.GetValue(scenario)!;
+            var repo = FindRepo();
+            var seconds = result.GetValue(duration) ?? (name == "faults" ? 30 : 20);
+            var options = new LoadOptions(name, result.GetValue(redis),
+                TimeSpan.FromSeconds(seconds), result.GetValue(agents), result.GetValue(reviewers),
+                result.GetValue(subscribers), result.GetValue(pending), result.GetValue(output) ?? Path.Combine(repo, "artifacts", "load"), repo,
+                TimeSpan.FromSeconds(result.GetValue(warmup)), result.GetValue(approvals), result.GetValue(rounds), result.GetValue(burst),
+                result.GetValue(floodRate));
+            return await run(options);
+        });
+        return command;
+    }
+
+    /// <summary>A whole number option that is at least 1 (or 0 where that means something); the default when absent.</summary>
+    private static Option<int> Positive(string name, string description, int fallback, bool allowZero = false)
+    {
+        var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => fallback };
+        option.Validators.Add(result => AtLeast(result, name, allowZero ? 0 : 1));
+        return option;
+    }
+
+    /// <summary>A number below <paramref name="minimum"/> is an error; what is no number at all the parser reports itself.</summary>
+    private static void AtLeast(System.CommandLine.Parsing.OptionResult result, string name, int minimum)
+    {
+        if (result.Tokens.Count > 0 && int.TryParse(result.Tokens[^1].Value, out var value) && value < minimum)
+        {
+            result.AddError($"{name} must be {minimum} or more, not {value}.");
         }
-        int Int(string key, int fallback) => map.TryGetValue(key, out var v) ? int.Parse(v) : fallback;
-        var repo = FindRepo();
-        return new LoadOptions(args[0], map.GetValueOrDefault("redis"),
-            TimeSpan.FromSeconds(Int("duration", args[0] == "faults" ? 30 : 20)), Int("agents", 16), Int("reviewers", 4),
-            Int("subscribers", 200), Int("pending", 100_000), map.GetValueOrDefault("out") ?? Path.Combine(repo, "artifacts", "load"), repo,
-            TimeSpan.FromSeconds(Int("warmup", 20)), Int("approvals", 2000), Int("rounds", 50), Int("burst", 200), Int("flood-rate", 0));
     }
 
     private static string FindRepo()
