@@ -7,7 +7,7 @@ namespace ReviewerPortal.Features.Reading;
 /// the exact time in the reviewer's own zone ("2026-12-04 08:22:35 Europe/Berlin (UTC+01:00)") for the record, and
 /// durations as a person says them ("23 h 59 min", "2 d 4 h", "45 s").
 /// </summary>
-public static class TimeText
+public static partial class TimeText
 {
     private const int MaxZoneLength = 64;
 
@@ -52,6 +52,17 @@ public static class TimeText
         return $"{text} {zone.Id} (UTC{sign}{offset.Duration().ToString(@"hh\:mm", CultureInfo.InvariantCulture)})";
     }
 
+    /// <summary>Midnight starting <paramref name="date"/> in <paramref name="zone"/> (an hour later where midnight is skipped).</summary>
+    public static DateTimeOffset StartOfDay(DateTime date, TimeZoneInfo zone)
+    {
+        var local = DateTime.SpecifyKind(date.Date, DateTimeKind.Unspecified);
+        while (zone.IsInvalidTime(local))
+        {
+            local = local.AddMinutes(30);
+        }
+        return new DateTimeOffset(local, zone.GetUtcOffset(local));
+    }
+
     /// <summary>"12 min ago", "in 3 h 20 min"; under a minute either way, "just now" / "in under a minute".</summary>
     public static string Relative(DateTimeOffset at, DateTimeOffset now)
     {
@@ -89,4 +100,44 @@ public static class TimeText
         }
         return span.Hours == 0 ? $"{(long)span.TotalDays} d" : $"{(long)span.TotalDays} d {span.Hours} h";
     }
+
+    /// <summary>
+    /// Text split around the ISO 8601 timestamps written into it (audit reasons such as "expires
+    /// 2026-12-04T07:22:35.3225793+00:00"), so each can be shown like every other time. The stored text is unchanged.
+    /// </summary>
+    public static IReadOnlyList<(string Text, DateTimeOffset? At)> SplitTimestamps(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return [];
+        }
+        var parts = new List<(string, DateTimeOffset?)>();
+        var pending = new System.Text.StringBuilder();
+        var last = 0;
+        foreach (System.Text.RegularExpressions.Match match in Timestamp().Matches(text))
+        {
+            pending.Append(text, last, match.Index - last);
+            last = match.Index + match.Length;
+            if (!DateTimeOffset.TryParse(match.Value, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at))
+            {
+                pending.Append(match.Value);
+                continue;
+            }
+            if (pending.Length > 0)
+            {
+                parts.Add((pending.ToString(), null));
+                pending.Clear();
+            }
+            parts.Add((match.Value, at));
+        }
+        pending.Append(text, last, text.Length - last);
+        if (pending.Length > 0)
+        {
+            parts.Add((pending.ToString(), null));
+        }
+        return parts;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})")]
+    private static partial System.Text.RegularExpressions.Regex Timestamp();
 }

@@ -84,4 +84,21 @@ public sealed class TimeTextTests
     [InlineData(3 * 86400, "3 d")]
     public void Durations_are_human(int seconds, string expected) =>
         Assert.Equal(expected, TimeText.Duration(TimeSpan.FromSeconds(seconds)));
+
+    [Fact]
+    public void Timestamps_inside_audit_text_are_found_for_display()
+    {
+        var parts = TimeText.SplitTimestamps("rule r1; expires 2026-12-04T07:22:35.3225793+00:00 then 2026-12-05T08:00:00Z.");
+
+        Assert.Equal(5, parts.Count);
+        Assert.Equal(("rule r1; expires ", (DateTimeOffset?)null), parts[0]);
+        Assert.Equal(new DateTimeOffset(2026, 12, 4, 7, 22, 35, TimeSpan.Zero).AddTicks(3225793), parts[1].At);
+        Assert.Equal(" then ", parts[2].Text);
+        Assert.Equal(new DateTimeOffset(2026, 12, 5, 8, 0, 0, TimeSpan.Zero), parts[3].At);
+        Assert.Equal(".", parts[4].Text);
+        Assert.Equal([("no time here", (DateTimeOffset?)null)], TimeText.SplitTimestamps("no time here"));
+        Assert.Empty(TimeText.SplitTimestamps(null));
+        // Not a real instant: left as text.
+        Assert.Equal([("2026-13-45T99:00:00Z", (DateTimeOffset?)null)], TimeText.SplitTimestamps("2026-13-45T99:00:00Z"));
+    }
 }
