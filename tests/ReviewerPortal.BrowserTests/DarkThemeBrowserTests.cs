@@ -56,11 +56,33 @@ public sealed partial class DarkThemeBrowserTests : IAsyncLifetime
         var opened = await app.Agent("acme").PostAsJsonAsync("/api/v1/cases", new { subject = "Onboarding Initech GmbH", documents = new[] { "passport" } });
         Assert.True(opened.IsSuccessStatusCode);
 
+        // Before sign-in: the first page tells the server the device is dark; from the next page on, it renders dark.
+        var anonymous = await (await _browser!.Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = app.BaseUrl, ViewportSize = new() { Width = 1440, Height = 900 }, ColorScheme = ColorScheme.Dark,
+        })).NewPageAsync();
+        await anonymous.GotoAsync("/account/login");
+        await anonymous.ReloadAsync();
+        await ExpectDarkAsync(anonymous);
+        await NoContrastViolationAsync(anonymous, "/account/login");
+        await Screenshot(anonymous, "dark-login");
+
         var alice = await SignInAsync("alice", ColorScheme.Dark, "Europe/Berlin");
         await CheckDarkAsync(alice, "/queue/acme", "queue-row", "dark-queue");
         await CheckDarkAsync(alice, $"/approvals/{id}", "decision-panel", "dark-approval");
         // The exact time names the browser's zone, on hover (title) and in the server-rendered page itself.
         Assert.Matches(ExactBerlin(), await alice.Locator("[data-testid=audit-trail] .rp-when").First.GetAttributeAsync("title") ?? "");
+        // Keyboard focus shows the exact time too (the tooltip the time is described by).
+        var when = alice.Locator("[data-testid=audit-trail] .rp-when").First;
+        var tip = alice.Locator("[data-testid=audit-trail] .rp-when-tip").First;
+        await Expect(tip).ToBeHiddenAsync();
+        await when.FocusAsync();
+        await alice.Keyboard.PressAsync("Shift+Tab");
+        await alice.Keyboard.PressAsync("Tab");
+        await Expect(tip).ToBeVisibleAsync();
+        await Expect(tip).ToHaveTextAsync(ExactBerlin());
+        await NoContrastViolationAsync(alice, "focused time");
+        await Screenshot(alice, "dark-approval-time-focused");
         var prerendered = System.Net.WebUtility.HtmlDecode(await (await alice.Context.APIRequest.GetAsync($"/approvals/{id}")).TextAsync());
         Assert.Matches(ExactBerlin(), prerendered);
         Assert.DoesNotContain("+00:00", prerendered[prerendered.IndexOf("audit-trail", StringComparison.Ordinal)..]);
