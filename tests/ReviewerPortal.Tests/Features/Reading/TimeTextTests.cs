@@ -101,4 +101,14 @@ public sealed class TimeTextTests
         // Not a real instant: left as text.
         Assert.Equal([("2026-13-45T99:00:00Z", (DateTimeOffset?)null)], TimeText.SplitTimestamps("2026-13-45T99:00:00Z"));
     }
+
+    [Theory]
+    [InlineData("Europe/Berlin", "2026-07-01", "2026-06-30T22:00:00Z")]
+    [InlineData("Europe/Berlin", "2026-12-04", "2026-12-03T23:00:00Z")]
+    [InlineData("America/New_York", "2026-03-08", "2026-03-08T05:00:00Z")]
+    [InlineData("America/New_York", "2026-03-09", "2026-03-09T04:00:00Z")]
+    [InlineData("UTC", "2026-03-09", "2026-03-09T00:00:00Z")]
+    public void Audit_date_filters_start_at_midnight_in_the_reviewers_zone(string zone, string day, string expected) =>
+        Assert.Equal(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture),
+            TimeText.StartOfDay(DateTime.Parse(day, System.Globalization.CultureInfo.InvariantCulture), TimeText.Zone(zone)));
 }
