@@ -4,6 +4,7 @@ using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Mcp;
+using ReviewerPortal.Features.Reading;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
@@ -23,6 +24,7 @@ builder.AddSecurityHeaders();
 builder.AddRateLimits();
 builder.AddPortalAccess();
 builder.AddMcpGateway();
+builder.AddReading();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.AddApiDocumentation();

@@ -43,3 +43,14 @@ window.reviewerPortal.notify = function (title, body, url) {
   const n = new Notification(title, { body: body, icon: "/assets/icons/logo.svg", tag: url });
   n.onclick = function () { window.focus(); window.location.href = url; };
 };
+
+// The reader's IANA time zone (asked when the rp-tz cookie was not there yet when the page was rendered).
+window.reviewerPortal.timeZone = function () {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { return null; }
+};
+
+// The theme chosen in the top bar, for pages shown before sign-in (the account keeps it too).
+window.reviewerPortal.rememberTheme = function (value) {
+  document.cookie = "rp-theme=" + encodeURIComponent(value) + "; path=/; max-age=31536000; samesite=lax" +
+    (location.protocol === "https:" ? "; secure" : "");
+};

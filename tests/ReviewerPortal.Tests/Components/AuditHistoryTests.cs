@@ -24,8 +24,11 @@ public sealed class AuditHistoryTests : PortalTestContext
         var cut = Render<AuditHistory>();
 
         cut.WaitForElement("[data-testid=audit-verify]").Click();
-        cut.WaitForAssertion(() => Assert.Equal(
-            $"Chain intact up to #{sequences[^1]}, last signed checkpoint #{checkpoint} at {at.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC", Verified(cut)));
+        cut.WaitForAssertion(() => Assert.StartsWith(
+            $"Chain intact up to #{sequences[^1]}, last signed checkpoint #{checkpoint}, signed ", Verified(cut)));
+        // The signing time reads like every other time: relative, the exact time (the reader's zone, UTC here) on hover.
+        Assert.Equal(ReviewerPortal.Features.Reading.TimeText.Exact(at, TimeZoneInfo.Utc),
+            cut.Find("[data-testid=audit-verify-result] .rp-when").GetAttribute("title"));
 
         await using var db = await AuditTamperTests.Sqlite(App);
         await AuditTamperTests.ExecuteAsync(db, $"DELETE FROM AuditEntries WHERE Tenant = 'acme' AND Sequence > {sequences[^4]}");

@@ -43,6 +43,9 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
         Services.AddSingleton(sp.GetRequiredService<AuditLog>());
         Services.AddSingleton(sp.GetRequiredService<IDbContextFactory<AppDbContext>>());
         Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Cases.CaseService>());
+        Services.AddScoped<ReviewerPortal.Features.Reading.ReaderContext>();
+        Services.AddScoped<ReviewerPortal.Features.Reading.RelativeTimeTicker>();
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Reading.ThemeStore>());
     }
 
     async Task IAsyncLifetime.DisposeAsync()

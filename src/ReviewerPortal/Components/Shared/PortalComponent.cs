@@ -125,17 +125,8 @@ public static class Display
     private static bool IsHidden(char c) =>
         c is '\u061C' or (>= '\u200B' and <= '\u200F') or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069') or '\uFEFF';
 
-    public static string Age(TimeSpan age)
-    {
-        if (age < TimeSpan.Zero)
-        {
-            age = TimeSpan.Zero;
-        }
-        return age.TotalMinutes < 1 ? $"{(int)age.TotalSeconds}s"
-            : age.TotalHours < 1 ? $"{(int)age.TotalMinutes}m"
-            : age.TotalDays < 1 ? $"{(int)age.TotalHours}h {age.Minutes}m"
-            : $"{(int)age.TotalDays}d {age.Hours}h";
-    }
+    /// <summary>A duration as the portal writes every duration ("23 h 59 min"); points in time use the When component.</summary>
+    public static string Age(TimeSpan age) => ReviewerPortal.Features.Reading.TimeText.Duration(age);
 
     /// <summary>CSS class for time left: amber under a fifth of the TTL or an hour, red under 5% or ten minutes.</summary>
     public static string Urgency(Approval approval, DateTimeOffset now)

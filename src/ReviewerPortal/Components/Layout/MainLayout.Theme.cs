@@ -1,0 +1,75 @@
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+using ReviewerPortal.Features.Reading;
+
+namespace ReviewerPortal.Components.Layout;
+
+/// <summary>
+/// The theme: the reader's choice (light, dark, or the device's setting) as the page request found it, so the
+/// server-rendered page is already in the right colours; while it follows the device, changes there apply live.
+/// </summary>
+public partial class MainLayout
+{
+    private MudThemeProvider? _themeProvider;
+    private bool _watching;
+
+    [Inject]
+    private ReaderContext Reader { get; set; } = default!;
+
+    private bool FollowSystem => Reader.Preferences.Theme == ThemeChoice.System;
+
+    private bool Dark
+    {
+        get => Reader.Preferences.IsDark;
+        set
+        {
+            if (FollowSystem)
+            {
+                Reader.SystemDarkIs(value);
+            }
+        }
+    }
+
+    protected override async Task OnAfterRenderAsync(bool firstRender)
+    {
+        if (firstRender && FollowSystem)
+        {
+            await FollowSystemAsync();
+        }
+    }
+
+    private async Task FollowSystemAsync()
+    {
+        if (_themeProvider is null)
+        {
+            return;
+        }
+        var dark = await _themeProvider.GetSystemDarkModeAsync();
+        if (dark != Reader.Preferences.SystemDark)
+        {
+            Reader.SystemDarkIs(dark);
+            StateHasChanged();
+        }
+        if (!_watching)
+        {
+            _watching = true;
+            await _themeProvider.WatchSystemDarkModeAsync(SystemDarkModeChangedAsync);
+        }
+    }
+
+    private Task SystemDarkModeChangedAsync(bool dark)
+    {
+        Reader.SystemDarkIs(dark);
+        return InvokeAsync(StateHasChanged);
+    }
+
+    private async Task ThemeChosenAsync(ThemeChoice theme)
+    {
+        Reader.ChooseTheme(theme);
+        if (theme == ThemeChoice.System)
+        {
+            await FollowSystemAsync();
+        }
+        StateHasChanged();
+    }
+}
