@@ -240,9 +240,11 @@ public sealed class BlobCheckpointStore : IAuditCheckpointStore
         catch (Exception ex) when (ex is RequestFailedException or AggregateException or HttpRequestException or IOException
                                        || (ex is TaskCanceledException && ex.InnerException is TimeoutException))
         {
-            throw new CheckpointStoreUnavailableException($"{_address}{name[_prefix.Length..]}: {FirstLine(ex.Message)}", ex);
+            throw new CheckpointStoreUnavailableException($"{_address}{name[_prefix.Length..]}: {Reason(ex)}", ex);
         }
     }
 
-    private static string FirstLine(string message) => message.Split('\n')[0].Trim();
+    /// <summary>The last attempt's reason (the SDK's retry wrapper repeats every attempt's), on one line.</summary>
+    private static string Reason(Exception ex) =>
+        (ex is AggregateException { InnerExceptions.Count: > 0 } all ? all.InnerExceptions[^1].Message : ex.Message).Split('\n')[0].Trim();
 }

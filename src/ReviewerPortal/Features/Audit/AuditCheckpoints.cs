@@ -208,6 +208,10 @@ public sealed class AuditCheckpoints(
                 _waiting.TryRemove(tenant, out _);
             }
         }
+        if (error is null && _lastPushError is not null)
+        {
+            logger.LogInformation("The checkpoint store takes audit checkpoints again: every waiting one is written");
+        }
         _lastPushError = error;
     }
 
