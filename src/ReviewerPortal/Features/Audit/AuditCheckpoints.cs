@@ -74,16 +74,21 @@ public sealed class AuditCheckpoints(
         """;
 
     /// <summary>
-    /// A pending checkpoint reached the store: drops it from KEYS[2] and raises 'pushed' in KEYS[1] to its sequence;
-    /// ARGV[2] (when not empty) is the creation time of the log the push created, kept unless one is known.
+    /// A pending checkpoint reached the store: drops it from KEYS[2] and raises field ARGV[3] ('pushed|{store}') in
+    /// KEYS[1] to its sequence; ARGV[2] (when not empty) is the creation time of the log the push created, kept in field
+    /// ARGV[4] ('logCreated|{store}') unless one is known. Per store, so a deployment moved to another store with the
+    /// same Redis is not taken for a tampered log.
     /// </summary>
     private const string Pushed = """
         redis.call('HDEL', KEYS[2], ARGV[1])
-        local p = redis.call('HGET', KEYS[1], 'pushed')
-        if not p or tonumber(ARGV[1]) > tonumber(p) then redis.call('HSET', KEYS[1], 'pushed', ARGV[1]) end
-        if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], 'logCreated', ARGV[2]) end
+        local p = redis.call('HGET', KEYS[1], ARGV[3])
+        if not p or tonumber(ARGV[1]) > tonumber(p) then redis.call('HSET', KEYS[1], ARGV[3], ARGV[1]) end
+        if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], ARGV[4], ARGV[2]) end
         return 1
         """;
+
+    private string PushedField => "pushed|" + store.Describe("");
+    private string CreatedField => "logCreated|" + store.Describe("");
 
     private readonly ConcurrentDictionary<string, TenantState> _states = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _due = new(0);
@@ -196,7 +201,8 @@ public sealed class AuditCheckpoints(
                 }
                 await redis.Database.ScriptEvaluateAsync(Pushed,
                     [RedisKeys.AuditCheckpoint(tenant), RedisKeys.AuditCheckpointPending(tenant)],
-                    [sequence, created is { } c ? c.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) : ""]);
+                    [sequence, created is { } c ? c.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) : "",
+                        PushedField, CreatedField]);
                 left--;
             }
             if (left > 0)
@@ -372,7 +378,7 @@ public sealed class AuditCheckpoints(
     public async Task<CheckpointReading> ReadAsync(string tenant, CancellationToken cancellationToken)
     {
         var db = redis.Database;
-        var known = await db.HashGetAsync(RedisKeys.AuditCheckpoint(tenant), ["checkpoint", "pushed", "logCreated"]);
+        var known = await db.HashGetAsync(RedisKeys.AuditCheckpoint(tenant), ["checkpoint", PushedField, CreatedField]);
         var fromRedis = (await db.HashValuesAsync(RedisKeys.AuditCheckpointPending(tenant))).Select(v => (string)v!).ToList();
         if ((string?)known[0] is { } latest)
         {
