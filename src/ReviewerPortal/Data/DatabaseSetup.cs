@@ -31,7 +31,13 @@ public static class DatabaseSetup
         services.AddHostedService<DatabaseStartup>();
         // One key ring in the database, one application name: a cookie or anti-forgery token issued by one instance
         // is accepted by every other (and, on SQLite, the ring lives in the database file).
-        services.AddDataProtection().SetApplicationName(ApplicationName).PersistKeysToDbContext<AppDbContext>();
+        var dataProtection = services.AddDataProtection().SetApplicationName(ApplicationName).PersistKeysToDbContext<AppDbContext>();
+        // Opt-in: the ring's keys encrypted at rest with an X.509 certificate; a bad setting fails the start here.
+        var certificateOptions = builder.Configuration.GetSection(DataProtectionCertificateOptions.Section).Get<DataProtectionCertificateOptions>();
+        if (certificateOptions is not null && DataProtectionCertificate.Load(certificateOptions, contentRoot) is { } certificate)
+        {
+            dataProtection.ProtectKeysWithCertificate(certificate);
+        }
         return builder;
     }
 

@@ -230,7 +230,7 @@ export interface paths {
         };
         /**
          * Admin: re-compute a tenant's hash chain and report the first entry that does not match.
-         * @description Admin: re-checks the tenant's hash chain and names the first entry that breaks it.
+         * @description Admin: re-checks the tenant's keyed chain against its signed checkpoints: `rewritten` (first bad sequence), `truncated`, and `checkpointLog` (`ok`, `unreachable` when the checkpoint store does not answer, `tampered` when its log was replaced or lost checkpoints; `intact` is false unless `ok`).
          */
         get: operations["VerifyAudit"];
         put?: never;
@@ -809,6 +809,8 @@ export interface components {
         };
         AuditVerification: {
             checkpoint: null | components["schemas"]["AuditCheckpointSummary"];
+            checkpointLog: string;
+            checkpointProblem: null | string;
             /** Format: int32 */
             checkpointsChecked: number | string;
             /** Format: int64 */

@@ -50,6 +50,10 @@ public static class ApprovalsSetup
         services.AddSingleton<HubNegotiations>();
         services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<IAuditCheckpointStore>(sp =>
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuditOptions>>().Value.IsBlobStore
+                ? ActivatorUtilities.CreateInstance<BlobCheckpointStore>(sp)
+                : ActivatorUtilities.CreateInstance<FileCheckpointStore>(sp));
         services.AddSingleton<AuditChainKey>();
         services.AddSingleton<AuditCheckpoints>();
         services.AddSingleton<AuditReconciler>();

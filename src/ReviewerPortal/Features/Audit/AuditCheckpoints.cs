@@ -8,7 +8,6 @@ using ReviewerPortal.Data;
 using ReviewerPortal.Features.Receipts;
 using ReviewerPortal.Features.Tenants;
 using ReviewerPortal.Infrastructure.Redis;
-using ReviewerPortal.Infrastructure.Storage;
 using StackExchange.Redis;
 
 namespace ReviewerPortal.Features.Audit;
@@ -16,12 +15,28 @@ namespace ReviewerPortal.Features.Audit;
 /// <summary>What a checkpoint states: the tenant's chain head <c>{sequence, hash}</c> at <c>at</c>, signed by key <c>kid</c>.</summary>
 public sealed record AuditCheckpointClaims(string Tenant, long Sequence, string Hash, DateTimeOffset At, string Kid);
 
+/// <summary>A tenant's verified checkpoints, oldest first, and the state of its checkpoint log (<see cref="Ok"/>, …).</summary>
+public sealed record CheckpointReading(IReadOnlyList<AuditCheckpointClaims> Checkpoints, string Log, string? Problem)
+{
+    public const string Ok = "ok";
+    public const string Unreachable = "unreachable";
+    public const string Tampered = "tampered";
+}
+
 /// <summary>
 /// Signed checkpoints of each tenant's audit chain, kept outside the database: every <see cref="AuditOptions.CheckpointEvery"/>
 /// entries and every <see cref="AuditOptions.CheckpointInterval"/> while the history grows, the head is signed with the
 /// tenant's receipt key (ECDSA P-256, like receipts, so the published keys verify it), stored as the tenant's latest in
-/// Redis and appended to <c>{CheckpointPath}/{tenant}.jsonl</c>. A tenant's first keyed entry is checkpointed at once,
-/// so a downgrade of the whole keyed history is caught too.
+/// Redis and appended to the tenant's log in the checkpoint store (<see cref="IAuditCheckpointStore"/>: the file
+/// <c>{CheckpointPath}/{tenant}.jsonl</c> by default, or an append blob in Azure Blob Storage). A tenant's first keyed
+/// entry is checkpointed at once, so a downgrade of the whole keyed history is caught too.
+/// <para>
+/// Outbox: a checkpoint is stored in Redis together with a pending copy, and only the push (right away, then every
+/// <see cref="CheckpointStoreOptions.RetryInterval"/> while the store does not take it) moves it to the log; nothing a
+/// decision waits for touches the store. Checkpoints still waiting are logged and listed on <c>/healthz</c>, and count
+/// for verification from Redis meanwhile. Redis also remembers the highest sequence pushed and when the app created
+/// each object-store log, so a log that lost checkpoints or was deleted and written again is reported as tampered.
+/// </para>
 /// <para>
 /// Several instances: the latest checkpoint in Redis only moves forward, and a time-triggered one only once per
 /// interval, in one script (<see cref="Store"/>), so instances neither repeat nor reorder it; the one that wins appends
@@ -34,8 +49,8 @@ public sealed class AuditCheckpoints(
     IDbContextFactory<AppDbContext> dbFactory,
     TenantStore tenants,
     IOptions<AuditOptions> options,
-    IOptions<StorageOptions> storage,
-    IHostEnvironment environment,
+    IAuditCheckpointStore store,
+    AuditChainKey chainKey,
     TimeProvider time,
     ILogger<AuditCheckpoints> logger) : BackgroundService
 {
@@ -43,7 +58,8 @@ public sealed class AuditCheckpoints(
 
     /// <summary>
     /// Stores a checkpoint as the latest when it is past the stored one, and (for a time-triggered one) at least
-    /// ARGV[4] ms after it. KEYS[1] the tenant's checkpoint hash; ARGV: sequence, at (unix ms), signed JSON, min age (ms).
+    /// ARGV[4] ms after it, with a pending copy for the checkpoint store. KEYS[1] the tenant's checkpoint hash, KEYS[2]
+    /// its pending checkpoints (sequence → signed JSON); ARGV: sequence, at (unix ms), signed JSON, min age (ms).
     /// </summary>
     private const string Store = """
         local s = redis.call('HGET', KEYS[1], 'seq')
@@ -53,14 +69,36 @@ public sealed class AuditCheckpoints(
           if tonumber(ARGV[2]) - at < tonumber(ARGV[4]) then return 0 end
         end
         redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'at', ARGV[2], 'checkpoint', ARGV[3])
+        redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
         return 1
         """;
+
+    /// <summary>
+    /// A pending checkpoint reached the store: drops it from KEYS[2] and raises field ARGV[3] ('pushed|{store}') in
+    /// KEYS[1] to its sequence; ARGV[2] (when not empty) is the creation time of the log the push created, kept in field
+    /// ARGV[4] ('logCreated|{store}') unless one is known. Per store, so a deployment moved to another store with the
+    /// same Redis is not taken for a tampered log.
+    /// </summary>
+    private const string Pushed = """
+        redis.call('HDEL', KEYS[2], ARGV[1])
+        local p = redis.call('HGET', KEYS[1], ARGV[3])
+        if not p or tonumber(ARGV[1]) > tonumber(p) then redis.call('HSET', KEYS[1], ARGV[3], ARGV[1]) end
+        if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], ARGV[4], ARGV[2]) end
+        return 1
+        """;
+
+    private string PushedField => "pushed|" + store.Describe("");
+    private string CreatedField => "logCreated|" + store.Describe("");
 
     private readonly ConcurrentDictionary<string, TenantState> _states = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _due = new(0);
     private readonly SemaphoreSlim _writing = new(1, 1);
+    private readonly SemaphoreSlim _push = new(0);
+    private readonly ConcurrentDictionary<string, int> _waiting = new(StringComparer.Ordinal);
+    private volatile string? _lastPushError;
 
-    public string Folder => options.Value.ResolveCheckpointPath(storage.Value, environment.ContentRootPath);
+    /// <summary>Checkpoints this instance last saw waiting for the store, and the store's last error (null once they all went).</summary>
+    public (int Waiting, string? LastError) PushState => (_waiting.Values.Sum(), _waiting.Values.Sum() > 0 ? _lastPushError : null);
 
     /// <summary>The writer committed <paramref name="entries"/> rows of the tenant, the newest at <paramref name="sequence"/>.</summary>
     public void HeadAdvanced(string tenant, long sequence, string hash, int entries)
@@ -80,7 +118,107 @@ public sealed class AuditCheckpoints(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.WhenAll(CountLoopAsync(stoppingToken), TimeLoopAsync(stoppingToken));
+        await Task.WhenAll(CountLoopAsync(stoppingToken), TimeLoopAsync(stoppingToken), PushLoopAsync(stoppingToken), RetryTickAsync(stoppingToken));
+    }
+
+    /// <summary>Moves pending checkpoints (and the chain key) to the checkpoint store whenever one is written or a retry is due.</summary>
+    private async Task PushLoopAsync(CancellationToken stoppingToken)
+    {
+        _push.Release(); // once at start: what an earlier run left pending
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _push.WaitAsync(stoppingToken);
+                while (_push.CurrentCount > 0 && _push.Wait(0))
+                {
+                    // Coalesce: one pass serves every signal given so far.
+                }
+                await PushPendingAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Pushing audit checkpoints to the checkpoint store failed; tried again later");
+            }
+        }
+    }
+
+    private async Task RetryTickAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.CheckpointStore.RetryInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                _push.Release();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>
+    /// One pass: each tenant's pending checkpoints, oldest first, appended to its log and then dropped from Redis; a
+    /// failure leaves the rest of that tenant's pending for the next pass (so its log stays in order).
+    /// </summary>
+    internal async Task PushPendingAsync(CancellationToken cancellationToken)
+    {
+        string? error = null;
+        try
+        {
+            await chainKey.EnsureStoredAsync(cancellationToken);
+        }
+        catch (CheckpointStoreUnavailableException ex)
+        {
+            error = ex.Message;
+            logger.LogError("The audit chain key could not be written to the checkpoint store ({Error}); tried again later", ex.Message);
+        }
+        var names = (await tenants.ListAsync()).Concat(_states.Keys).Concat(_waiting.Keys).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var tenant in names)
+        {
+            var pending = (await redis.Database.HashGetAllAsync(RedisKeys.AuditCheckpointPending(tenant)))
+                .Select(e => (Sequence: (long)e.Name, Line: (string)e.Value!)).OrderBy(e => e.Sequence).ToList();
+            var left = pending.Count;
+            foreach (var (sequence, line) in pending)
+            {
+                DateTimeOffset? created;
+                try
+                {
+                    created = await store.AppendAsync(tenant, line, cancellationToken);
+                }
+                catch (CheckpointStoreUnavailableException ex)
+                {
+                    error = ex.Message;
+                    logger.LogError("Audit checkpoint {Sequence} of {Tenant} is in Redis but the checkpoint store did not take it " +
+                                    "({Error}); {Count} wait, tried again in {Retry}", sequence, tenant, ex.Message, left,
+                        options.Value.CheckpointStore.RetryInterval);
+                    break;
+                }
+                await redis.Database.ScriptEvaluateAsync(Pushed,
+                    [RedisKeys.AuditCheckpoint(tenant), RedisKeys.AuditCheckpointPending(tenant)],
+                    [sequence, created is { } c ? c.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) : "",
+                        PushedField, CreatedField]);
+                left--;
+            }
+            if (left > 0)
+            {
+                _waiting[tenant] = left;
+            }
+            else
+            {
+                _waiting.TryRemove(tenant, out _);
+            }
+        }
+        if (error is null && _lastPushError is not null)
+        {
+            logger.LogInformation("The checkpoint store takes audit checkpoints again: every waiting one is written");
+        }
+        _lastPushError = error;
     }
 
     /// <summary>Checkpoints a tenant that has none yet, or whose writes since the last one reached CheckpointEvery.</summary>
@@ -198,7 +336,8 @@ public sealed class AuditCheckpoints(
             var signed = await signer.SignAsync(tenant,
                 kid => JsonSerializer.Serialize(new AuditCheckpointClaims(tenant, sequence, hash, at, kid), Json));
             var line = JsonSerializer.Serialize(signed, Json);
-            var stored = (long)await redis.Database.ScriptEvaluateAsync(Store, [RedisKeys.AuditCheckpoint(tenant)],
+            var stored = (long)await redis.Database.ScriptEvaluateAsync(Store,
+                [RedisKeys.AuditCheckpoint(tenant), RedisKeys.AuditCheckpointPending(tenant)],
                 [sequence, at.ToUnixTimeMilliseconds(), line, (long)minAge.TotalMilliseconds]);
             if (stored != 1)
             {
@@ -207,16 +346,7 @@ public sealed class AuditCheckpoints(
                 return;
             }
             state.Remember(new AuditCheckpointClaims(tenant, sequence, hash, at, signed.Kid), written);
-            try
-            {
-                var file = LogFile(tenant);
-                Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-                await File.AppendAllTextAsync(file, line + "\n");
-            }
-            catch (IOException ex)
-            {
-                logger.LogError(ex, "Audit checkpoint {Sequence} of {Tenant} is in Redis but could not be appended to the log", sequence, tenant);
-            }
+            _push.Release();
             logger.LogInformation("Audit checkpoint of {Tenant} at {Sequence}", tenant, sequence);
         }
         finally
@@ -234,28 +364,59 @@ public sealed class AuditCheckpoints(
 
     /// <summary>
     /// Every checkpoint of the tenant whose signature verifies with one of its published keys and that names the tenant,
-    /// from the log file and Redis, one per sequence, oldest first. One that does not verify is logged and left out.
+    /// from its log in the checkpoint store and from Redis, one per sequence, oldest first.
     /// </summary>
-    public async Task<IReadOnlyList<AuditCheckpointClaims>> ReadVerifiedAsync(string tenant, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<AuditCheckpointClaims>> ReadVerifiedAsync(string tenant, CancellationToken cancellationToken) =>
+        (await ReadAsync(tenant, cancellationToken)).Checkpoints;
+
+    /// <summary>
+    /// The tenant's verified checkpoints (see <see cref="ReadVerifiedAsync"/>) and the state of its log: <c>ok</c>,
+    /// <c>unreachable</c> (the store did not answer: only Redis's checkpoints are known) or <c>tampered</c> (a line that
+    /// does not verify, a log created at another time than the one the app created, or a log without a checkpoint the
+    /// app appended to it). A line in Redis that does not verify is logged and left out.
+    /// </summary>
+    public async Task<CheckpointReading> ReadAsync(string tenant, CancellationToken cancellationToken)
     {
-        var lines = new List<string>();
-        var file = LogFile(tenant);
-        if (File.Exists(file))
+        var db = redis.Database;
+        var known = await db.HashGetAsync(RedisKeys.AuditCheckpoint(tenant), ["checkpoint", PushedField, CreatedField]);
+        var fromRedis = (await db.HashValuesAsync(RedisKeys.AuditCheckpointPending(tenant))).Select(v => (string)v!).ToList();
+        if ((string?)known[0] is { } latest)
         {
-            lines.AddRange((await File.ReadAllLinesAsync(file, cancellationToken)).Where(l => !string.IsNullOrWhiteSpace(l)));
+            fromRedis.Add(latest);
         }
-        if ((string?)await redis.Database.HashGetAsync(RedisKeys.AuditCheckpoint(tenant), "checkpoint") is { } latest)
+        var state = CheckpointReading.Ok;
+        string? problem = null;
+        CheckpointLog? log = null;
+        try
         {
-            lines.Add(latest);
+            log = await store.ReadAsync(tenant, cancellationToken);
         }
-        if (lines.Count == 0)
+        catch (CheckpointStoreUnavailableException ex)
         {
-            return [];
+            state = CheckpointReading.Unreachable;
+            problem = $"the checkpoint store did not answer ({ex.Message})";
+        }
+        if (log is null or { Lines.Count: 0 } && fromRedis.Count == 0 && known[1].IsNull)
+        {
+            return new CheckpointReading([], state, problem);
         }
         var keys = (await signer.PublicKeysAsync(tenant)).ToDictionary(k => k.Kid, StringComparer.Ordinal);
         var verified = new SortedDictionary<long, AuditCheckpointClaims>();
+        long inLog = 0;
         var rejected = 0;
-        foreach (var line in lines)
+        foreach (var line in log?.Lines ?? [])
+        {
+            if (Verify(line, tenant, keys) is { } claims)
+            {
+                verified.TryAdd(claims.Sequence, claims);
+                inLog = Math.Max(inLog, claims.Sequence);
+            }
+            else
+            {
+                rejected++;
+            }
+        }
+        foreach (var line in fromRedis)
         {
             if (Verify(line, tenant, keys) is { } claims)
             {
@@ -263,14 +424,34 @@ public sealed class AuditCheckpoints(
             }
             else
             {
-                rejected++;
+                logger.LogWarning("An audit checkpoint of {Tenant} in Redis does not verify with its keys and was not used", tenant);
             }
         }
-        if (rejected > 0)
+        if (log is not null)
         {
-            logger.LogWarning("{Count} audit checkpoints of {Tenant} do not verify with its keys and were not used", rejected, tenant);
+            var pushed = (long?)known[1] ?? 0;
+            var created = (long?)known[2];
+            if (rejected > 0)
+            {
+                problem = $"{rejected} line(s) of the checkpoint log do not verify with the tenant's keys";
+            }
+            else if (created is { } c && log.CreatedOn?.ToUnixTimeMilliseconds() != c)
+            {
+                problem = log.CreatedOn is null
+                    ? "the checkpoint log the app created is gone"
+                    : $"the checkpoint log was replaced: created {log.CreatedOn:O}, the app created it {DateTimeOffset.FromUnixTimeMilliseconds(c):O}";
+            }
+            else if (inLog < pushed)
+            {
+                problem = $"the checkpoint log ends at #{inLog} but checkpoint #{pushed} was appended to it";
+            }
+            if (problem is not null)
+            {
+                state = CheckpointReading.Tampered;
+                logger.LogWarning("Audit checkpoint log of {Tenant} ({Log}): {Problem}", tenant, store.Describe(Uri.EscapeDataString(tenant) + ".jsonl"), problem);
+            }
         }
-        return [.. verified.Values];
+        return new CheckpointReading([.. verified.Values], state, problem);
     }
 
     private static AuditCheckpointClaims? Verify(string line, string tenant, Dictionary<string, PublicSigningKey> keys)
@@ -301,8 +482,6 @@ public sealed class AuditCheckpoints(
 
     private static AuditCheckpointClaims? Claims(ApprovalReceipt? signed) =>
         signed is null ? null : JsonSerializer.Deserialize<AuditCheckpointClaims>(signed.Payload, Json);
-
-    private string LogFile(string tenant) => Path.Combine(Folder, Uri.EscapeDataString(tenant) + ".jsonl");
 
     private sealed class TenantState
     {

@@ -508,7 +508,8 @@ public sealed class AuditLog(
     /// </summary>
     public async Task<AuditVerification> VerifyAsync(string tenant, CancellationToken cancellationToken)
     {
-        var signed = await checkpoints.ReadVerifiedAsync(tenant, cancellationToken);
+        var reading = await checkpoints.ReadAsync(tenant, cancellationToken);
+        var signed = reading.Checkpoints;
         var bySequence = new Dictionary<long, AuditCheckpointClaims>();
         foreach (var checkpoint in signed)
         {
@@ -567,8 +568,11 @@ public sealed class AuditLog(
         {
             truncated = true;
         }
-        return new AuditVerification(tenant, rewritten is null && !truncated, count, rewritten, rewritten, truncated, last,
-            latest is null ? null : new AuditCheckpointSummary(latest.Sequence, latest.Hash, latest.At, latest.Kid), bySequence.Count);
+        // A log that could not be read, or that was tampered with, proves nothing about the end of the history.
+        return new AuditVerification(tenant, rewritten is null && !truncated && reading.Log == CheckpointReading.Ok, count, rewritten,
+            rewritten, truncated, last,
+            latest is null ? null : new AuditCheckpointSummary(latest.Sequence, latest.Hash, latest.At, latest.Kid), bySequence.Count,
+            reading.Log, reading.Problem);
     }
 
     /// <summary>The newest row of the tenant's chain (null when it has none yet).</summary>
@@ -612,10 +616,14 @@ public sealed class AuditLog(
 /// The answer of <c>GET /api/v1/audit/verify</c>. <paramref name="Rewritten"/>: the first sequence that is not what was
 /// written (null when none); <paramref name="Truncated"/>: the history ends before a signed checkpoint or differs from
 /// it there; <paramref name="Checkpoint"/>: the latest checkpoint whose signature verified (null when none yet);
-/// <paramref name="FirstBrokenSequence"/> is <paramref name="Rewritten"/> under its earlier name.
+/// <paramref name="FirstBrokenSequence"/> is <paramref name="Rewritten"/> under its earlier name;
+/// <paramref name="CheckpointLog"/>: the checkpoint log outside the database, <c>ok</c>, <c>unreachable</c> (the store did
+/// not answer: truncation cannot be ruled out, so not intact) or <c>tampered</c> (see <see cref="AuditCheckpoints.ReadAsync"/>),
+/// with <paramref name="CheckpointProblem"/> saying what was found.
 /// </summary>
 public sealed record AuditVerification(string Tenant, bool Intact, int VerifiedEntries, long? FirstBrokenSequence,
-    long? Rewritten, bool Truncated, long? LastSequence, AuditCheckpointSummary? Checkpoint, int CheckpointsChecked);
+    long? Rewritten, bool Truncated, long? LastSequence, AuditCheckpointSummary? Checkpoint, int CheckpointsChecked,
+    string CheckpointLog, string? CheckpointProblem);
 
 public sealed record AuditCheckpointSummary(long Sequence, string Hash, DateTimeOffset At, string Kid);
 

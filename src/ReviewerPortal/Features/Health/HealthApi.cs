@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ReviewerPortal.Data;
+using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Infrastructure.Redis;
 using ReviewerPortal.Infrastructure.Storage;
 
@@ -45,7 +46,7 @@ public static class HealthApi
 
     public static async Task<Results<Ok<HealthReport>, JsonHttpResult<HealthReport>>> Check(
         RedisConnection redis, RedisDurability durability, IDbContextFactory<AppDbContext> dbFactory, IOptions<StorageOptions> storage,
-        CancellationToken cancellationToken)
+        AuditCheckpoints checkpoints, IAuditCheckpointStore checkpointStore, CancellationToken cancellationToken)
     {
         var redisOk = await Probe(async () => await redis.Database.PingAsync());
         var databaseOk = await Probe(async () =>
@@ -68,13 +69,20 @@ public static class HealthApi
             },
             storage.Value.IsPostgres ? databaseState : null)
         {
-            Warnings = durability.Warnings,
+            Warnings = CheckpointWarning(checkpoints, checkpointStore) is { } waiting ? [.. durability.Warnings, waiting] : durability.Warnings,
             Durability = new DurabilityReport(durability.Mode, durability.Waits, durability.Shortfalls),
         };
         return redisOk && databaseOk
             ? TypedResults.Ok(report)
             : TypedResults.Json(report, statusCode: StatusCodes.Status503ServiceUnavailable);
     }
+
+    /// <summary>Checkpoints that wait in Redis for the checkpoint store (still healthy: decisions go on; they are pushed later).</summary>
+    private static string? CheckpointWarning(AuditCheckpoints checkpoints, IAuditCheckpointStore store) =>
+        checkpoints.PushState is { Waiting: > 0 } state
+            ? $"audit checkpoint store {store.Describe("")}: {state.Waiting} checkpoint(s) wait in Redis to be written" +
+              (state.LastError is { } error ? $" (last error: {error})" : "")
+            : null;
 
     private static async Task<bool> Probe(Func<Task> probe)
     {

@@ -113,7 +113,9 @@ public static class ApiDocumentation
         ["GetPolicyHistory"] = new("Every published version of the tenant's policy, newest first.", null, null, (404, NotFound)),
         ["GetPolicyVersion"] = new("One published version of the policy, by its snapshot hash (what an approval was bound to).", null, null, (404, NotFound)),
         ["QueryAudit"] = new("The append-only, hash-chained audit history, filtered by tenant, approval, actor, action and time, paged with `after`.", null, null, (404, NotFound)),
-        ["VerifyAudit"] = new("Admin: re-checks the tenant's hash chain and names the first entry that breaks it.", null, null, (404, NotFound)),
+        ["VerifyAudit"] = new("Admin: re-checks the tenant's keyed chain against its signed checkpoints: `rewritten` (first bad " +
+            "sequence), `truncated`, and `checkpointLog` (`ok`, `unreachable` when the checkpoint store does not answer, " +
+            "`tampered` when its log was replaced or lost checkpoints; `intact` is false unless `ok`).", null, null, (404, NotFound)),
         ["ListCases"] = new("A tenant's compliance cases, newest first.", null, null, (404, NotFound)),
         ["GetCase"] = new("The case: its state, iterations, deadlines and outcome.", null, null, (404, NotFound)),
         ["Health"] = new("200 when Redis and the store answer; 503 naming `redis`, `sqlite` or `postgres` otherwise.", null, null,

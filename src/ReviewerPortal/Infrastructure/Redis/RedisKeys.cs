@@ -55,6 +55,9 @@ public static class RedisKeys
     /// <summary>The tenant's latest signed audit checkpoint (seq, at, the signed checkpoint).</summary>
     public static RedisKey AuditCheckpoint(string tenant) => T(tenant) + "audit:checkpoint";
 
+    /// <summary>The tenant's signed checkpoints not yet in the checkpoint store (sequence → signed JSON): the store's outbox.</summary>
+    public static RedisKey AuditCheckpointPending(string tenant) => T(tenant) + "audit:checkpoint:pending";
+
     /// <summary>The audit chain's MAC key, protected with Data Protection (not tenant-scoped).</summary>
     public static RedisKey AuditChainKey => Prefix + "audit:chain-key:v1";
 
