@@ -7,8 +7,15 @@ window.reviewerPortal.queueKeys = function (dotnet) {
     document.removeEventListener("keydown", window.reviewerPortal._queueHandler);
   }
   const handler = function (e) {
-    const tag = (e.target && e.target.tagName) || "";
+    const target = e.target || document.body;
+    const tag = target.tagName || "";
     if (e.ctrlKey || e.metaKey || e.altKey || tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") {
+      return;
+    }
+    // Only on the page itself or in the queue: Enter on the menu, a filter, a link or a button keeps its own meaning.
+    const inQueue = target === document.body || target === document.documentElement
+      || (target.closest && target.closest("[data-testid=queue]"));
+    if (!inQueue || (e.key === "Enter" && tag === "A")) {
       return;
     }
     if (!document.querySelector("[data-testid=queue]")) {
@@ -54,3 +61,19 @@ window.reviewerPortal.rememberTheme = function (value) {
   document.cookie = "rp-theme=" + encodeURIComponent(value) + "; path=/; max-age=31536000; samesite=lax" +
     (location.protocol === "https:" ? "; secure" : "");
 };
+// The phone menu (a <details> in the top bar): closes when a destination is chosen, on a click elsewhere and on Escape.
+document.addEventListener("click", function (e) {
+  document.querySelectorAll("details.rp-menu[open]").forEach(function (menu) {
+    if (!menu.contains(e.target) || (e.target.closest && e.target.closest(".rp-menu-panel a"))) {
+      menu.open = false;
+    }
+  });
+});
+document.addEventListener("keydown", function (e) {
+  if (e.key !== "Escape") { return; }
+  const menu = document.querySelector("details.rp-menu[open]");
+  if (menu) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  }
+});

@@ -8,10 +8,13 @@ public static class PortalTheme
     {
         PaletteLight = new PaletteLight
         {
+            // Every colour that carries white text (filled buttons and chips) or is used as text meets WCAG AA 4.5:1.
             Primary = "#3949ab",
-            Secondary = "#00897b",
+            Secondary = "#00796b",
             AppbarBackground = "#283593",
-            Warning = "#b26a00",
+            Info = "#1565c0",
+            Success = "#2e7d32",
+            Warning = "#8a5300",
             Error = "#c62828",
         },
         // Dark: every text and control colour at least 4.5:1 on the background and the surface (WCAG AA), filled

@@ -150,6 +150,35 @@ public static class Display
         return text.Length <= max ? text : text[..(max - 1)] + "…";
     }
 
+    /// <summary>
+    /// The first <paramref name="max"/> top-level payload fields as name and value text (values cut at
+    /// <paramref name="maxValue"/> characters), for a queue card on a phone; nothing for a payload that is not an object.
+    /// </summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> KeyFields(System.Text.Json.JsonElement payload, int max = 4, int maxValue = 40)
+    {
+        if (payload.ValueKind != System.Text.Json.JsonValueKind.Object)
+        {
+            return [];
+        }
+        return [.. payload.EnumerateObject().Take(max).Select(p =>
+        {
+            var value = Visible(Scalar(p.Value));
+            return KeyValuePair.Create(Visible(p.Name), value.Length <= maxValue ? value : value[..(maxValue - 1)] + "…");
+        })];
+    }
+
+    /// <summary>What a screen reader hears when the pending count moves: "2 new requests, 5 pending"; null when it did not move.</summary>
+    public static string? QueueChange(long before, long after)
+    {
+        var delta = after - before;
+        return delta switch
+        {
+            > 0 => $"{delta} new request{(delta == 1 ? "" : "s")}, {after} pending",
+            < 0 => $"{-delta} request{(delta == -1 ? "" : "s")} left the queue, {after} pending",
+            _ => null,
+        };
+    }
+
     private static string Scalar(System.Text.Json.JsonElement value) => value.ValueKind switch
     {
         System.Text.Json.JsonValueKind.String => value.GetString() ?? "",
