@@ -1,0 +1,88 @@
+using System.Net;
+using System.Net.Http.Json;
+using Bunit;
+using ReviewerPortal.Components.Pages.Approvals;
+using ReviewerPortal.Components.Pages.Queue;
+using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Tests.Features.Approvals;
+using ReviewerPortal.Tests.Support;
+
+namespace ReviewerPortal.Tests.Components;
+
+/// <summary>Issue 14, redaction in the portal: listed payload fields masked on the approval page (JSON view and version diff) and the queue, reasons typed on the page redacted.</summary>
+public sealed class RedactionPageTests : PortalTestContext
+{
+    private const string ApiKey = "vendor-key-Kq82LmW3";
+    private const string NewApiKey = "vendor-key-Pz19XcV7";
+    private const string Card = "4111111111111111";
+    private const string Token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl";
+
+    private async Task<string> SubmitAsync()
+    {
+        await Workflow.SetAsync(App, new { redactFields = new[] { "apiKey", "card.number" } });
+        var response = await App.Agent("acme").Submit(new
+        {
+            topic = "finance.payment.execute",
+            env = "production",
+            payload = new { invoice = "INV-81", apiKey = ApiKey, card = new { number = Card, holder = "Ann Lee" } },
+        });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return (await response.Json()).Str("approvalId");
+    }
+
+    [Fact]
+    public async Task The_approval_page_masks_listed_fields_in_the_payload_and_the_version_diff()
+    {
+        SignIn("alice", Roles.Reviewer);
+        var id = await SubmitAsync();
+        await App.Account("alice").PostAsJsonAsync($"/api/v1/approvals/{id}/request-changes", new { reason = "rotate the key" });
+        var resubmitted = await App.Agent("acme").PostAsJsonAsync($"/api/v1/approvals/{id}/resubmit",
+            new { payload = new { invoice = "INV-81", apiKey = NewApiKey, card = new { number = Card, holder = "Ann Lee" } } });
+        Assert.Equal(HttpStatusCode.OK, resubmitted.StatusCode);
+
+        var cut = Render<ApprovalDetail>(p => p.Add(c => c.Id, id));
+
+        cut.WaitForAssertion(() => Assert.Contains("INV-81", cut.Find("[data-testid=payload]").TextContent));
+        Assert.Contains("[redacted:field]", cut.Find("[data-testid=payload]").TextContent);
+        Assert.Contains("Ann Lee", cut.Find("[data-testid=payload]").TextContent);
+        var changed = cut.Find("[data-testid=version-diff] [data-path=apiKey]");
+        Assert.Equal("changed", changed.GetAttribute("data-change"));
+        Assert.Contains("[redacted:field]", changed.TextContent);
+        foreach (var secret in new[] { ApiKey, NewApiKey, Card })
+        {
+            Assert.DoesNotContain(secret, cut.Markup);
+        }
+    }
+
+    [Fact]
+    public async Task The_queue_shows_and_searches_the_masked_payload_only()
+    {
+        SignIn("alice", Roles.Reviewer);
+        var id = await SubmitAsync();
+
+        var cut = Render<Queue>(p => p.Add(c => c.Tenant, "acme"));
+
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll($"[data-id='{id}']")));
+        Assert.DoesNotContain(ApiKey, cut.Markup);
+        Assert.DoesNotContain(Card, cut.Markup);
+        cut.Find("input[data-testid=queue-search], [data-testid=queue-search] input").Input(Card[..8]);
+        cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-testid=queue-empty]")), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task A_reason_typed_on_the_page_is_stored_redacted()
+    {
+        SignIn("alice", Roles.Reviewer);
+        var id = await SubmitAsync();
+        var cut = Render<ApprovalDetail>(p => p.Add(c => c.Id, id));
+        cut.WaitForElement("[data-testid=reject]");
+
+        cut.Find("[data-testid=reason]").Input($"replayed with Bearer {Token}, do not retry");
+        cut.Find("[data-testid=reject]").Click();
+
+        cut.WaitForAssertion(() => Assert.Contains("rejected", cut.Find("[data-testid=approval-state]").TextContent));
+        var approval = await (await App.Account("oscar").GetAsync($"/api/v1/approvals/{id}")).Json();
+        Assert.Equal("replayed with Bearer [redacted:bearer], do not retry", approval.Str("reason"));
+        cut.WaitForAssertion(() => Assert.DoesNotContain(Token, cut.Markup));
+    }
+}
