@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using Bunit;
+using Microsoft.Extensions.DependencyInjection;
+using ReviewerPortal.Components.Pages.Admin;
 using ReviewerPortal.Components.Pages.Approvals;
+using ReviewerPortal.Features.Tenants;
 using ReviewerPortal.Components.Pages.Queue;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Tests.Features.Approvals;
@@ -84,5 +87,30 @@ public sealed class RedactionPageTests : PortalTestContext
         var approval = await (await App.Account("oscar").GetAsync($"/api/v1/approvals/{id}")).Json();
         Assert.Equal("replayed with Bearer [redacted:bearer], do not retry", approval.Str("reason"));
         cut.WaitForAssertion(() => Assert.DoesNotContain(Token, cut.Markup));
+    }
+
+    [Fact]
+    public async Task The_admin_edits_redact_fields_and_patterns_and_an_invalid_pattern_is_named()
+    {
+        SignIn("ada", Roles.Admin);
+        Services.AddSingleton(App.Services.GetRequiredService<TenantSettingsService>());
+        var tenants = App.Services.GetRequiredService<TenantStore>();
+        var settings = (await tenants.GetSettingsAsync("acme"))!;
+        var cut = Render<RedactionPanel>(p => p.Add(c => c.Settings, settings));
+
+        cut.Find("textarea[data-testid=redact-fields], [data-testid=redact-fields] textarea").Change("apiKey\ncard.number");
+        cut.Find("textarea[data-testid=redact-patterns], [data-testid=redact-patterns] textarea").Change("employee-id = \\bEMP-\\d{6}\\b\nbroken = (unclosed[");
+        cut.Find("[data-testid=save-redaction]").Click();
+
+        cut.WaitForAssertion(() => Assert.Contains("redactPatterns[1].regex", cut.Markup));
+        Assert.Empty((await tenants.GetSettingsAsync("acme"))!.Redaction.Patterns);
+
+        cut.Find("textarea[data-testid=redact-patterns], [data-testid=redact-patterns] textarea").Change("employee-id = \\bEMP-\\d{6}\\b");
+        cut.Find("[data-testid=save-redaction]").Click();
+
+        cut.WaitForElement("[data-testid=redaction-saved]");
+        var saved = (await tenants.GetSettingsAsync("acme"))!.Redaction;
+        Assert.Equal(["apiKey", "card.number"], saved.Fields);
+        Assert.Equal(@"\bEMP-\d{6}\b", Assert.Single(saved.Patterns).Regex);
     }
 }
