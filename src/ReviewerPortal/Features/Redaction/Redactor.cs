@@ -22,7 +22,7 @@ public sealed record RedactionResult(string Text, IReadOnlyDictionary<string, in
 /// a text that cannot be scanned in time is replaced whole by <c>[redacted:unscanned]</c>. Each redaction is counted
 /// (<see cref="Counters"/>, <c>redactions_{kind}</c>); the log names kinds and counts, never the text.
 /// </summary>
-public sealed class Redactor(IOptions<RedactionOptions> options, Counters counters, ILogger<Redactor> logger)
+public sealed partial class Redactor(IOptions<RedactionOptions> options, Counters counters, ILogger<Redactor> logger)
 {
     public const string Bearer = "bearer";
     public const string ApiKey = "api_key";
@@ -37,21 +37,33 @@ public sealed class Redactor(IOptions<RedactionOptions> options, Counters counte
 
     private const string NotMarker = @"(?!\[redacted:)";
 
-    private static readonly (string Kind, string Pattern, RegexOptions Options)[] BuiltIns =
-    [
-        (PrivateKey, @"(?<s>-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY-----[\s\S]*?(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY-----|\z))", RegexOptions.None),
-        (Bearer, @"\bBearer\s{1,10}" + NotMarker + @"(?<s>[A-Za-z0-9\-._~+/]{8,}=*)", RegexOptions.IgnoreCase),
-        (ApiKey, @"\b(?<s>(?:sk|pk|rk)[-_](?:(?:live|test|proj|ant|svcacct)[-_])?[A-Za-z0-9][A-Za-z0-9_\-]{15,}"
-                 + @"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9\-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16})\b",
-            RegexOptions.None),
-        (Credential, @"\b[A-Za-z0-9_\-]{0,40}?(?:password|passwd|pwd|passphrase|secret|token|apikey|api_key|api-key|access_key|private_key)(?:[_\-]?key)?"
-                     + @"[""']?\s{0,10}[:=]\s{0,10}"
-                     + @"(?:""" + NotMarker + @"(?<s>[^""\r\n]{1,500})""|'" + NotMarker + @"(?<s>[^'\r\n]{1,500})'|" + NotMarker + @"(?<s>[^\s""',;&}\]]{1,500}))",
-            RegexOptions.IgnoreCase),
-    ];
+    /// <summary>
+    /// The built-in kinds, in the order they run (a private key first, so its body is not taken for other kinds).
+    /// Source-generated, linear in practice (bounded repetitions), with a fixed generous timeout of their own.
+    /// </summary>
+    private static readonly (string Kind, Regex Regex)[] BuiltIns =
+        [(PrivateKey, PrivateKeyPattern()), (Bearer, BearerPattern()), (ApiKey, ApiKeyPattern()), (Credential, CredentialPattern())];
 
-    private readonly Regex[] _builtIns =
-        [.. BuiltIns.Select(b => new Regex(b.Pattern, b.Options | RegexOptions.CultureInvariant | RegexOptions.Compiled, options.Value.MatchTimeout))];
+    private const int BuiltInTimeoutMs = 2000;
+
+    [GeneratedRegex(@"(?<s>-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY-----[\s\S]*?(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY-----|\z))",
+        RegexOptions.CultureInvariant, BuiltInTimeoutMs)]
+    private static partial Regex PrivateKeyPattern();
+
+    [GeneratedRegex(@"\bBearer\s{1,10}" + NotMarker + @"(?<s>[A-Za-z0-9\-._~+/]{8,}=*)",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, BuiltInTimeoutMs)]
+    private static partial Regex BearerPattern();
+
+    [GeneratedRegex(@"\b(?<s>(?:sk|pk|rk)[-_](?:(?:live|test|proj|ant|svcacct)[-_])?[A-Za-z0-9][A-Za-z0-9_\-]{15,}"
+                    + @"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9\-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16})\b",
+        RegexOptions.CultureInvariant, BuiltInTimeoutMs)]
+    private static partial Regex ApiKeyPattern();
+
+    [GeneratedRegex(@"\b[A-Za-z0-9_\-]{0,40}?(?:password|passwd|pwd|passphrase|secret|token|apikey|api_key|api-key|access_key|private_key)(?:[_\-]?key)?"
+                    + @"[""']?\s{0,10}[:=]\s{0,10}"
+                    + @"(?:""" + NotMarker + @"(?<s>[^""\r\n]{1,500})""|'" + NotMarker + @"(?<s>[^'\r\n]{1,500})'|" + NotMarker + @"(?<s>[^\s""',;&}\]]{1,500}))",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, BuiltInTimeoutMs)]
+    private static partial Regex CredentialPattern();
 
     private readonly ConcurrentDictionary<string, Regex> _tenantPatterns = new(StringComparer.Ordinal);
 
@@ -89,10 +101,10 @@ public sealed class Redactor(IOptions<RedactionOptions> options, Counters counte
         string? rule = null;
         try
         {
-            for (var i = 0; i < _builtIns.Length; i++)
+            foreach (var (kind, regex) in BuiltIns)
             {
-                rule = BuiltIns[i].Kind;
-                current = Replace(_builtIns[i], current, BuiltIns[i].Kind, kinds);
+                rule = kind;
+                current = Replace(regex, current, kind, kinds);
             }
             foreach (var pattern in settings.Patterns)
             {
