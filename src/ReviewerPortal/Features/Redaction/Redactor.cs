@@ -33,6 +33,9 @@ public sealed partial class Redactor(IOptions<RedactionOptions> options, Counter
     /// <summary>The counter every tenant pattern adds to (pattern names are the tenant's: not a metric label).</summary>
     public const string Custom = "custom";
 
+    /// <summary>The longest reason or note the API accepts (and the audit history's column holds).</summary>
+    public const int MaxTextLength = 2000;
+
     public static string Marker(string kind) => $"[redacted:{kind}]";
 
     private const string NotMarker = @"(?!\[redacted:)";
@@ -150,7 +153,9 @@ public sealed partial class Redactor(IOptions<RedactionOptions> options, Counter
             }
         }
         logger.LogInformation("Redacted {Kinds} in the {Field} written for tenant {Tenant}", Describe(result.Kinds), field, tenant);
-        return result.Text;
+        // A marker may be longer than the secret it replaces: the text never grows past what the API let in (2000).
+        var limit = Math.Max(text.Length, MaxTextLength);
+        return result.Text.Length <= limit ? result.Text : result.Text[..(limit - 1)] + "…";
     }
 
     /// <summary>The counter of a kind: <c>redactions_{kind}</c> for the built-in kinds, <c>redactions_custom</c> for the tenant's.</summary>

@@ -172,6 +172,22 @@ public sealed class RedactionTests
     }
 
     [Fact]
+    public async Task A_reason_of_the_longest_length_full_of_short_secrets_still_fits_the_audit_column()
+    {
+        await using var app = await TestApp.StartAsync();
+        var id = (await app.Agent("acme").SubmitPayment(71)).Str("approvalId");
+        var reason = string.Concat(Enumerable.Repeat("pwd=a ", 333)) + "xx"; // 2000 characters, each "a" becomes [redacted:credential]
+        Assert.Equal(2000, reason.Length);
+
+        Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").Reject(id, new { reason })).StatusCode);
+
+        var stored = (await Workflow.GetApprovalAsync(app, id)).Str("reason");
+        Assert.True(stored.Length <= 2000, $"{stored.Length} characters");
+        Assert.StartsWith("pwd=[redacted:credential] pwd=[redacted:credential]", stored);
+        Assert.True(Assert.Single(await AuditRowsAsync(app, id), e => e.Action == "rejected").Reason!.Length <= 2000);
+    }
+
+    [Fact]
     public async Task A_tenant_pattern_is_redacted_with_its_name_and_counted()
     {
         await using var app = await TestApp.StartAsync();
