@@ -30,7 +30,7 @@ export interface paths {
         };
         /**
          * One approval: state, job, snapshot, hashes, times, decider, reason.
-         * @description The approval: its state, job, policy snapshot, job hash, votes, escalation and deadlines.
+         * @description The approval: its state, job, policy snapshot, job hash, votes, escalation and deadlines. To an account the payload fields the tenant lists in redactFields read "[redacted:field]"; an agent key reads the payload as submitted; the job hash is always over the original.
          */
         get: operations["GetApproval"];
         put?: never;
@@ -640,8 +640,8 @@ export interface paths {
         /** @description The tenant's settings (readers). */
         get: operations["GetTenantSettings"];
         /**
-         * Admin: approval TTL, approvers, dispatch sink, SLA, reminders, escalation, timeout outcome, quorum, separation of duties, resubmission, notifications.
-         * @description Admin: the tenant's approval TTL, approvers, dispatch sink, SLA, reminders, escalation, quorum, resubmission and notification settings.
+         * Admin: approval TTL, approvers, dispatch sink, SLA, reminders, escalation, timeout outcome, quorum, separation of duties, resubmission, notifications, redaction.
+         * @description Admin: the tenant's approval TTL, approvers, dispatch sink, SLA, reminders, escalation, quorum, resubmission and notification settings, and redaction (redactFields: payload paths masked for people; redactPatterns: the tenant's {name, regex} secret patterns, 400 naming redactPatterns[i].regex when one does not compile).
          */
         put: operations["PutTenantSettings"];
         post?: never;
@@ -1048,6 +1048,10 @@ export interface components {
             /** Format: int32 */
             required: number | string;
         };
+        RedactPattern: {
+            name: string;
+            regex: string;
+        };
         SideEffectResponse: {
             actionId: string;
             approvalId: string;
@@ -1101,6 +1105,8 @@ export interface components {
             note?: null | string;
             notifications?: null | components["schemas"]["NotificationsRequest"];
             quorum?: null | components["schemas"]["QuorumSettings"];
+            redactFields?: string[];
+            redactPatterns?: components["schemas"]["RedactPattern"][];
             reminderInterval?: null | string;
             requesterMayApprove?: boolean;
             resubmissionWindow?: string;
@@ -3548,6 +3554,11 @@ export interface operations {
                         /** Format: int32 */
                         required?: null | number | string;
                     };
+                    redactFields?: null | string[];
+                    redactPatterns?: null | {
+                        name?: null | string;
+                        regex?: null | string;
+                    }[];
                     reminderInterval?: null | string;
                     requesterMayApprove?: null | boolean;
                     resubmissionWindow?: null | string;

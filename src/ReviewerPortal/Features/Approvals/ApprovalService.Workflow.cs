@@ -232,6 +232,7 @@ public sealed partial class ApprovalService
         {
             return refused;
         }
+        reason = await redactor.RedactAsync(tenant, settings.Redaction, reason, "reason") ?? "";
         return await UnderLockAsync(current, current => RequestChangesLockedAsync(caller, current, settings, reason, cancellationToken), cancellationToken);
     }
 
@@ -404,7 +405,9 @@ public sealed partial class ApprovalService
             await store.IndexJobAsync(tenant, next.JobId, id);
             var entry = Entry(next, agent.Actor, "resubmitted", ApprovalStates.ChangesRequested, ApprovalStates.Pending);
             entry.Reason = $"version {next.Version} (resubmission {next.Version - 1} of {w.MaxResubmissions})";
-            entry.Details = $"previous job hash {current.JobHash}";
+            // What changed, for the audit history and the approvers' notification: masked where the tenant lists the field.
+            var changes = Redaction.PayloadMasking.Describe(PayloadDiff.Compare(current.Job.Payload, job.Payload), settings.Redaction.Fields);
+            entry.Details = $"previous job hash {current.JobHash}; changes: {(changes.Length == 0 ? "none" : changes)}";
             var result = await MoveAsync(entry, new TransitionRequest
             {
                 Tenant = tenant,
@@ -438,7 +441,8 @@ public sealed partial class ApprovalService
                 ],
                 Notifications = Notify(settings, next, NotificationKinds.ApprovalRequested, settings.NotifiedAt(0), now,
                     $"Resubmitted (v{next.Version}): {job.Topic}",
-                    $"{agent.Name} resubmitted {job.Topic} in {job.Env} as version {next.Version} after changes were requested.", state: ApprovalStates.Pending),
+                    $"{agent.Name} resubmitted {job.Topic} in {job.Env} as version {next.Version} after changes were requested" +
+                    (changes.Length == 0 ? "." : $"; changes: {changes}."), state: ApprovalStates.Pending),
             }, cancellationToken, next.ExpiresAt);
             return result.Happened
                 ? new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), "resubmitted")
@@ -476,6 +480,7 @@ public sealed partial class ApprovalService
                 return new DecisionOutcome(Outcome.Conflict, current, current.State, $"The approval is already {current.State}.");
             }
             var now = time.GetUtcNow();
+            reason = await redactor.RedactAsync(tenant, settings.Redaction, reason, "reason");
             var entry = Entry(current, agent.Actor, "withdrawn", current.State, ApprovalStates.Withdrawn);
             entry.Reason = reason;
             var result = await MoveAsync(entry, Closing(current, ApprovalStates.Withdrawn, now, agent.Name, reason ?? "withdrawn", TransitionMode.Update,

@@ -39,6 +39,7 @@ public sealed partial class ApprovalService(
     Counters counters,
     Dispatch.DispatchSignal dispatchSignal,
     Notifications.NotifySignal notifySignal,
+    Redaction.Redactor redactor,
     ILogger<ApprovalService> logger)
 {
     private TimeSpan Retention => storage.Value.DecidedRetention;
@@ -325,6 +326,8 @@ public sealed partial class ApprovalService(
         {
             return refused;
         }
+        // Secrets in the reason never reach the approval, its votes, the audit row or a notification.
+        command = command with { Reason = await redactor.RedactAsync(tenant, settings.Redaction, command.Reason, "reason") };
 
         var target = verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
         if (current.State != ApprovalStates.Pending)
@@ -522,6 +525,7 @@ public sealed partial class ApprovalService(
         {
             return refused;
         }
+        reason = await redactor.RedactAsync(tenant, settings.Redaction, reason, "reason");
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, id), cancellationToken);
         if (held is null)
         {

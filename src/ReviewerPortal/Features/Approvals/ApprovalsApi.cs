@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Features.Redaction;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Json;
 
@@ -34,7 +35,7 @@ public static class ApprovalsApi
     }
 
     public static async Task<Results<Ok<ApprovalListResponse>, ValidationProblem, ProblemHttpResult>> List(
-        ClaimsPrincipal user, ApprovalService approvals, TenantAccess access,
+        ClaimsPrincipal user, ApprovalService approvals, TenantAccess access, ReviewerView view,
         string? tenant = null, string? state = null, string? cursor = null, int? limit = null)
     {
         var caller = Caller.From(user);
@@ -63,7 +64,7 @@ public static class ApprovalsApi
         var page = await approvals.ListAsync(caller, tenant, state, cursor, limit ?? 50);
         return page is null
             ? Problems.NotFound("tenant")
-            : TypedResults.Ok(new ApprovalListResponse(tenant, state, page.Items, page.NextCursor));
+            : TypedResults.Ok(new ApprovalListResponse(tenant, state, await view.ForAsync(caller, tenant, page.Items), page.NextCursor));
     }
 
     public static async Task<Results<Ok<QueueStats>, ProblemHttpResult>> Stats(
@@ -72,13 +73,14 @@ public static class ApprovalsApi
             ? TypedResults.Ok(await store.StatsAsync(tenant, time.GetUtcNow()))
             : Problems.NotFound("tenant");
 
-    public static async Task<Results<Ok<Approval>, ProblemHttpResult>> Get(string id, ClaimsPrincipal user, ApprovalService approvals) =>
+    /// <summary>The approval; its payload masked where the tenant lists fields, unless an agent asks (see <see cref="ReviewerView"/>).</summary>
+    public static async Task<Results<Ok<Approval>, ProblemHttpResult>> Get(string id, ClaimsPrincipal user, ApprovalService approvals, ReviewerView view) =>
         await approvals.GetAsync(Caller.From(user), id) is { } approval
-            ? TypedResults.Ok(approval)
+            ? TypedResults.Ok(await view.ForAsync(Caller.From(user), approval))
             : Problems.NotFound();
 
     public static async Task<Results<Ok<Approval>, ValidationProblem, ProblemHttpResult>> WaitForDecision(
-        string id, ClaimsPrincipal user, ApprovalService approvals, WaitSlots slots, HttpResponse response, CancellationToken cancellationToken,
+        string id, ClaimsPrincipal user, ApprovalService approvals, ReviewerView view, WaitSlots slots, HttpResponse response, CancellationToken cancellationToken,
         int? waitSeconds = null)
     {
         if (waitSeconds is < 0 or > MaxWaitSeconds)
@@ -95,7 +97,7 @@ public static class ApprovalsApi
         try
         {
             var approval = await approvals.WaitForDecisionAsync(Caller.From(user), id, TimeSpan.FromSeconds(waitSeconds ?? 0), cancellationToken);
-            return approval is null ? Problems.NotFound() : TypedResults.Ok(approval);
+            return approval is null ? Problems.NotFound() : TypedResults.Ok(await view.ForAsync(Caller.From(user), approval));
         }
         finally
         {
@@ -105,17 +107,17 @@ public static class ApprovalsApi
 
     public static Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Approve(
         string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, Audit.AuditLog audit,
-        CancellationToken cancellationToken) =>
-        DecideAsync(id, Verdict.Approve, request, user, approvals, signer, audit, cancellationToken);
+        ReviewerView view, CancellationToken cancellationToken) =>
+        DecideAsync(id, Verdict.Approve, request, user, approvals, signer, audit, view, cancellationToken);
 
     public static Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Reject(
         string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer, Audit.AuditLog audit,
-        CancellationToken cancellationToken) =>
-        DecideAsync(id, Verdict.Reject, request, user, approvals, signer, audit, cancellationToken);
+        ReviewerView view, CancellationToken cancellationToken) =>
+        DecideAsync(id, Verdict.Reject, request, user, approvals, signer, audit, view, cancellationToken);
 
     private static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> DecideAsync(
         string id, Verdict verdict, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Receipts.ReceiptSigner signer,
-        Audit.AuditLog audit, CancellationToken cancellationToken)
+        Audit.AuditLog audit, ReviewerView view, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.DecideRequest, optional: true);
         if (error is not null)
@@ -139,11 +141,11 @@ public static class ApprovalsApi
         var receipt = outcome.Kind is Outcome.Ok or Outcome.AlreadyDone && outcome.Approval is { } decided
             ? await signer.IssueAsync(decided, await audit.HeadAsync(decided.Tenant, cancellationToken))
             : null;
-        return ToResult(outcome, verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected, receipt);
+        return ToResult(await MaskedAsync(outcome, view), verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected, receipt);
     }
 
     public static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Reevaluate(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken)
+        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, ReviewerView view, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.ReevaluateRequest, optional: true);
         if (error is not null)
@@ -155,8 +157,12 @@ public static class ApprovalsApi
             return Problems.Invalid("reason", "At most 2000 characters.");
         }
         var outcome = await approvals.ReevaluateAsync(Caller.From(user), id, body.Reason, cancellationToken);
-        return ToResult(outcome, "reevaluated");
+        return ToResult(await MaskedAsync(outcome, view), "reevaluated");
     }
+
+    /// <summary>An outcome answered to a person (the decision endpoints are for accounts only): its approval masked.</summary>
+    internal static async Task<DecisionOutcome> MaskedAsync(DecisionOutcome outcome, ReviewerView view) =>
+        outcome.Approval is { } approval ? outcome with { Approval = await view.MaskAsync(approval) } : outcome;
 
     /// <summary>One mapping of outcomes to status codes, shared by every decision endpoint.</summary>
     internal static Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult> ToResult(DecisionOutcome outcome, string result,

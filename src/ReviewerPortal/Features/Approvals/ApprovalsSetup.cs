@@ -4,6 +4,7 @@ using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Cases;
 using ReviewerPortal.Features.Dispatch;
 using ReviewerPortal.Features.Receipts;
+using ReviewerPortal.Features.Redaction;
 using ReviewerPortal.Features.Health;
 using ReviewerPortal.Features.Policies;
 using ReviewerPortal.Features.Tenants;
@@ -21,6 +22,7 @@ public static class ApprovalsSetup
     public static IHostApplicationBuilder AddApprovals(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
+        builder.AddRedaction();
         // Deadlines are compared on one clock across the fleet: this machine's, corrected to the Redis server's.
         services.AddSingleton(sp => new RedisServerClock(sp.GetRequiredService<RedisConnection>(), TimeProvider.System,
             sp.GetRequiredService<ILogger<RedisServerClock>>()));

@@ -20,9 +20,18 @@ public sealed class Counters(RedisConnection redis, ILogger<Counters> logger)
     public const string Escalations = "escalations";
     public const string TimedOut = "timed_out";
 
+    // Secrets taken out of free text before it was stored, by kind (see Features/Redaction/Redactor.cs).
+    public const string RedactionsBearer = "redactions_bearer";
+    public const string RedactionsApiKey = "redactions_api_key";
+    public const string RedactionsCredential = "redactions_credential";
+    public const string RedactionsPrivateKey = "redactions_private_key";
+    public const string RedactionsCustom = "redactions_custom";
+    public const string RedactionsUnscanned = "redactions_unscanned";
+
     public static readonly IReadOnlyList<string> All =
         [AlreadyApproved, AlreadyRejected, SnapshotMismatch, JobMismatch, ReplayedApproved, DispatchFailures,
-            NotificationFailures, RemindersSent, Escalations, TimedOut];
+            NotificationFailures, RemindersSent, Escalations, TimedOut,
+            RedactionsBearer, RedactionsApiKey, RedactionsCredential, RedactionsPrivateKey, RedactionsCustom, RedactionsUnscanned];
 
     /// <summary>Adds one; a counter that cannot be written is logged, never a reason to fail the call it counts.</summary>
     public async Task IncrementAsync(string tenant, string name)

@@ -27,7 +27,7 @@ public static class WorkflowApi
     }
 
     public static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> RequestChanges(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, CancellationToken cancellationToken)
+        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, Redaction.ReviewerView view, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.RequestChangesRequest);
         if (error is not null)
@@ -43,7 +43,7 @@ public static class WorkflowApi
             return Problems.Invalid("reason", "At most 2000 characters.");
         }
         var outcome = await approvals.RequestChangesAsync(Caller.From(user), id, body.Reason, cancellationToken);
-        return ApprovalsApi.ToResult(outcome, "changes_requested");
+        return ApprovalsApi.ToResult(await ApprovalsApi.MaskedAsync(outcome, view), "changes_requested");
     }
 
     public static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> Resubmit(

@@ -32,6 +32,7 @@ public sealed class CaseService(
     NotifySignal notifySignal,
     ExpirySignal timerSignal,
     IOptions<ApprovalOptions> options,
+    Redaction.Redactor redactor,
     TimeProvider time)
 {
     public async Task<CaseOutcome> OpenAsync(Caller agent, OpenCaseCommand command, CancellationToken cancellationToken)
@@ -47,6 +48,7 @@ public sealed class CaseService(
         {
             return new CaseOutcome(Outcome.Unavailable, Code: "tenant_unavailable", Detail: $"Tenant '{tenant}' is not configured.");
         }
+        command = command with { Subject = await redactor.RedactAsync(tenant, settings.Redaction, command.Subject, "subject") ?? "" };
         var now = time.GetUtcNow();
         var id = ApprovalIds.NewCaseId(now);
         var closesAt = now + command.Window;
@@ -116,6 +118,7 @@ public sealed class CaseService(
                 var after = await store.GetAsync(c.Tenant, c.Id) ?? c;
                 return new CaseOutcome(Outcome.Conflict, after, "deadline_passed", $"The documents were due {c.Current.DocumentsDueAt:u}; the case is {after.State}.");
             }
+            note = await redactor.RedactAsync(c.Tenant, settings.Redaction, note, "note");
             var next = c with
             {
                 State = CaseStates.InReview,
@@ -153,6 +156,7 @@ public sealed class CaseService(
                 return new CaseOutcome(Outcome.Conflict, c, c.State,
                     c.State == CaseStates.DocumentsRequested ? "The case waits for documents." : $"The case is already {c.State}.");
             }
+            reason = await redactor.RedactAsync(c.Tenant, settings.Redaction, reason, "reason");
             var decided = c.Current with { Decision = decision, DecidedBy = caller.Name, Reason = reason, DecidedAt = now };
             var iterations = c.Iterations.SkipLast(1).Append(decided).ToList();
             ComplianceCase next;

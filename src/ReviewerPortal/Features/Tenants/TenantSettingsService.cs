@@ -10,7 +10,8 @@ public sealed record SettingsUpdate(IDictionary<string, string[]> Errors, Tenant
 
 /// <summary>Validates and applies a change of a tenant's settings, audited; the API and the admin page both call it.</summary>
 public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, Dispatch.DispatchSignal dispatchSignal,
-    Approvals.AccessChanges accessChanges, IServiceScopeFactory scopes, OutboundGuard outbound, TenantSecrets secrets)
+    Approvals.AccessChanges accessChanges, IServiceScopeFactory scopes, OutboundGuard outbound, TenantSecrets secrets,
+    Redaction.Redactor redactor)
 {
     public async Task<SettingsUpdate> UpdateAsync(TenantSettings current, TenantSettingsRequest request, Caller caller, CancellationToken cancellationToken)
     {
@@ -81,6 +82,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
             }
         }
         updated = updated with { Workflow = WorkflowSettingsValidator.Apply(current.Workflow, request, updated.Approvers, errors) };
+        updated = updated with { Redaction = Redaction.RedactionSettingsValidator.Apply(current.Redaction, request, redactor, errors) };
         await RequireReviewersAsync(request, errors);
         await CheckOutboundAsync(request, errors, cancellationToken);
         if (errors.Count > 0)
@@ -93,7 +95,8 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         entry.Details = $"approvalTtl {DurationText.Format(current.ApprovalTtl)} → {DurationText.Format(updated.ApprovalTtl)}; " +
                         $"approvers [{string.Join(',', current.Approvers)}] → [{string.Join(',', updated.Approvers)}]; " +
                         $"dispatch {current.Dispatch?.Kind ?? "none"} → {updated.Dispatch?.Kind ?? "none"}" +
-                        (current.Workflow == updated.Workflow ? "" : $"; workflow {Describe(current.Workflow)} → {Describe(updated.Workflow)}");
+                        (current.Workflow == updated.Workflow ? "" : $"; workflow {Describe(current.Workflow)} → {Describe(updated.Workflow)}") +
+                        (Redaction.RedactionSettingsValidator.Describe(current.Redaction, updated.Redaction) is { } redaction ? "; " + redaction : "");
         await audit.RecordAsync(entry, async json =>
         {
             await tenants.UpdateAsync(updated, json);

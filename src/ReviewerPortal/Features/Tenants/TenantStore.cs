@@ -25,6 +25,9 @@ public sealed record TenantSettings
     /// <summary>SLA, reminders, escalation, quorum, separation of duties, resubmission, notifications.</summary>
     public WorkflowSettings Workflow { get; init; } = new();
 
+    /// <summary>Payload fields masked for people and the tenant's own secret patterns (see <see cref="Redaction.Redactor"/>).</summary>
+    public Redaction.RedactionSettings Redaction { get; init; } = Features.Redaction.RedactionSettings.None;
+
     /// <summary>Whether the person is one of the tenant's approvers or on one of its escalation levels (reads the tenant).</summary>
     public bool Involves(string name) => EligibleAt(Workflow.Escalation.Count).Contains(name, StringComparer.Ordinal);
 
@@ -125,6 +128,9 @@ public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
             Workflow = f.GetValueOrDefault("workflow") is { Length: > 0 } workflow
                 ? System.Text.Json.JsonSerializer.Deserialize(workflow, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings) ?? new()
                 : new(),
+            Redaction = f.GetValueOrDefault("redaction") is { Length: > 0 } redaction
+                ? System.Text.Json.JsonSerializer.Deserialize(redaction, Infrastructure.Json.AppJsonContext.Default.RedactionSettings) ?? Features.Redaction.RedactionSettings.None
+                : Features.Redaction.RedactionSettings.None,
         };
 
     /// <summary>Registers a tenant with these settings unless it exists already (bootstrap and demo data).</summary>
@@ -160,6 +166,7 @@ public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
         new("dispatchTarget", s.Dispatch?.Target ?? ""),
         new("dispatchSecret", secrets.SealIfPlain(s.Tenant, s.Dispatch?.Secret) ?? ""),
         new("workflow", WorkflowJson(s.Tenant, s.Workflow)),
+        new("redaction", System.Text.Json.JsonSerializer.Serialize(s.Redaction, Infrastructure.Json.AppJsonContext.Default.RedactionSettings)),
         // A new revision with every write: instances holding the previous copy read the settings again.
         new("rev", Guid.NewGuid().ToString("N")),
     ];

@@ -36,6 +36,18 @@ public sealed record TenantSettingsRequest
 
     /// <summary><c>{webhookUrl, webhookSecret, smtp: {host, port, from, to, security, userName, password}}</c>; <c>{}</c> turns them off.</summary>
     public NotificationsRequest? Notifications { get; init; }
+
+    /// <summary>Payload paths masked wherever a person reads the payload (<c>apiKey</c>, <c>card.number</c>); <c>[]</c> clears them.</summary>
+    public IReadOnlyList<string>? RedactFields { get; init; }
+
+    /// <summary>The tenant's own secret patterns <c>{name, regex}</c>, scanned for in reasons and notes; <c>[]</c> clears them.</summary>
+    public IReadOnlyList<RedactPatternRequest>? RedactPatterns { get; init; }
+}
+
+public sealed record RedactPatternRequest
+{
+    public string? Name { get; init; }
+    public string? Regex { get; init; }
 }
 
 public sealed record DispatchRequest
@@ -64,6 +76,9 @@ public sealed record TenantSettingsResponse(string Tenant, string? DisplayName, 
 
     /// <summary>The channels, secrets shown as <c>(set)</c>.</summary>
     public NotificationsRequest? Notifications { get; init; }
+
+    public IReadOnlyList<string> RedactFields { get; init; } = [];
+    public IReadOnlyList<Redaction.RedactPattern> RedactPatterns { get; init; } = [];
 }
 
 public sealed record EscalationLevelResponse(IReadOnlyList<string> Approvers, string Sla);
@@ -81,7 +96,7 @@ public static class TenantsApi
         group.MapGet("/", List).WithName("ListTenants").WithSummary("The tenants the caller can read.");
         group.MapGet("/{tenant}/settings", GetSettings).WithName("GetTenantSettings");
         group.MapPut("/{tenant}/settings", PutSettings).WithName("PutTenantSettings").RequireAuthorization(AuthSetup.AdminPolicy)
-            .WithSummary("Admin: approval TTL, approvers, dispatch sink, SLA, reminders, escalation, timeout outcome, quorum, separation of duties, resubmission, notifications.");
+            .WithSummary("Admin: approval TTL, approvers, dispatch sink, SLA, reminders, escalation, timeout outcome, quorum, separation of duties, resubmission, notifications, redaction.");
         return routes;
     }
 
@@ -151,5 +166,7 @@ public static class TenantsApi
                         : null,
                 }
                 : null,
+            RedactFields = s.Redaction.Fields,
+            RedactPatterns = s.Redaction.Patterns,
         };
 }

@@ -60,7 +60,8 @@ public static class ApiDocumentation
             (409, "`idempotency_key_reused`: the key was first used for a different job."),
             (429, "`policy_throttled`: the policy throttles this topic; `Retry-After` says when to try again."),
             (503, "`policy_unavailable`: the policy could not be read, nothing was decided; " + Unavailable)),
-        ["GetApproval"] = new("The approval: its state, job, policy snapshot, job hash, votes, escalation and deadlines.", null, null, (404, NotFound)),
+        ["GetApproval"] = new("The approval: its state, job, policy snapshot, job hash, votes, escalation and deadlines. " +
+            "To an account the payload fields the tenant lists in redactFields read \"[redacted:field]\"; an agent key reads the payload as submitted; the job hash is always over the original.", null, null, (404, NotFound)),
         ["WaitForDecision"] = new("Long-poll: answers when the approval leaves `pending` (decided, expired, withdrawn or changes " +
             "requested) or after `waitSeconds` (at most 60) with the approval as it then is. Call again to go on waiting.", null, null,
             (404, NotFound), (429, "`too_many_waits`: this key or account already holds the most open waits; `Retry-After`.")),
@@ -98,7 +99,8 @@ public static class ApiDocumentation
         ["DecideCase"] = new("A reviewer decides a case in review: `approve`, `reject`, `escalate` or `request_documents`.", typeof(CaseDecisionRequest), null,
             (403, "`not_an_approver`."), (404, NotFound), (409, "The case is not in review (its state is the code).")),
         ["PutTenantSettings"] = new("Admin: the tenant's approval TTL, approvers, dispatch sink, SLA, reminders, escalation, quorum, " +
-            "resubmission and notification settings.", typeof(TenantSettingsRequest), null, (404, NotFound)),
+            "resubmission and notification settings, and redaction (redactFields: payload paths masked for people; redactPatterns: " +
+            "the tenant's {name, regex} secret patterns, 400 naming redactPatterns[i].regex when one does not compile).", typeof(TenantSettingsRequest), null, (404, NotFound)),
         ["CreateAgentKey"] = new("Admin: creates an agent key; its secret is in this answer only.", typeof(CreateAgentKeyRequest)),
         ["PublishPolicy"] = new("Admin: publishes a YAML policy (`Content-Type: application/yaml`) as the tenant's new current version; " +
             "a 400 names the line and column at fault.", typeof(string)),

@@ -41,6 +41,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(TenantSettingsRequest))]
 [JsonSerializable(typeof(TenantSettingsResponse))]
 [JsonSerializable(typeof(WorkflowSettings))]
+[JsonSerializable(typeof(Features.Redaction.RedactionSettings))]
 [JsonSerializable(typeof(Dictionary<string, string?>))]
 [JsonSerializable(typeof(IReadOnlyDictionary<string, long>))]
 [JsonSerializable(typeof(TenantListResponse))]
