@@ -4,6 +4,7 @@ using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Mcp;
+using ReviewerPortal.Features.Migration;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
@@ -22,6 +23,7 @@ builder.AddSecurityHeaders();
 builder.AddRateLimits();
 builder.AddPortalAccess();
 builder.AddMcpGateway();
+builder.AddMigration();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.AddApiDocumentation();
@@ -43,6 +45,7 @@ app.MapApiDocumentation();
 app.MapApprovalsApis();
 app.MapAccountEndpoints();
 app.MapMcpGateway();
+app.MapMigrationApi();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
