@@ -226,8 +226,8 @@ public sealed class TenantImporter(
         var current = await tenants.GetSettingsAsync(tenant)
             ?? throw new InvalidOperationException($"Tenant '{tenant}' is not configured here.");
         var request = item.Settings;
-        var here = SettingsLines.ToRequest(current, null);
-        if (Same(SettingsLines.WithoutSecrets(request), here) && !SettingsLines.HasSecrets(request))
+        if (Same(SettingsLines.WithoutSecrets(request), SettingsLines.ToRequest(current, null))
+            && (!SettingsLines.HasSecrets(request) || SameSecrets(request, current)))
         {
             result.Unchanged = result.Unchanged with { Settings = 1 };
             return;
@@ -248,6 +248,19 @@ public sealed class TenantImporter(
             return;
         }
         result.Created = result.Created with { Settings = 1 };
+    }
+
+    /// <summary>Whether the secrets the line carries are the ones held here (compared decrypted; one that cannot be decrypted here differs).</summary>
+    private bool SameSecrets(TenantSettingsRequest request, TenantSettings current)
+    {
+        try
+        {
+            return Same(request, SettingsLines.ToRequest(current, secrets));
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     private static bool Same(TenantSettingsRequest a, TenantSettingsRequest b) =>

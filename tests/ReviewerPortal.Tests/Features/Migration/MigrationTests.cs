@@ -155,12 +155,17 @@ public sealed class MigrationTests : IAsyncLifetime
     public async Task Importing_twice_creates_nothing_twice_and_an_approval_decided_at_the_destination_is_left_alone()
     {
         var destination = Destination;
+        Assert.Equal(HttpStatusCode.OK, (await _source.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new
+        {
+            dispatch = new { kind = "webhook", url = "http://127.0.0.1:9/hook", secret = "dispatch-secret-0123456789" },
+        })).StatusCode);
         var first = (await _source.Agent("acme").SubmitPayment(201)).Str("approvalId");
         var second = (await _source.Agent("acme").SubmitPayment(202)).Str("approvalId");
-        var export = await ExportAsync(_source);
+        var export = await ExportAsync(_source, includeSecrets: true);
 
         var once = await ImportAsync(destination, export);
         Assert.Equal(2, once.GetProperty("created").GetProperty("approvals").GetInt32());
+        Assert.Equal(1, once.GetProperty("created").GetProperty("settings").GetInt32());
         Assert.Equal(HttpStatusCode.OK, (await destination.Account("alice").Reject(first, new { reason = "decided after the move" })).StatusCode);
 
         var twice = await ImportAsync(destination, export);
@@ -310,9 +315,9 @@ public sealed class MigrationTests : IAsyncLifetime
 
     // ---------------------------------------------------------------- helpers
 
-    private static async Task<string> ExportAsync(TestApp app)
+    private static async Task<string> ExportAsync(TestApp app, bool includeSecrets = false)
     {
-        var response = await app.Account("ada").GetAsync("/api/v1/tenants/acme/export");
+        var response = await app.Account("ada").GetAsync("/api/v1/tenants/acme/export" + (includeSecrets ? "?includeSecrets=true" : ""));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadAsStringAsync();
     }
