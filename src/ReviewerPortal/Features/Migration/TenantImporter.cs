@@ -245,6 +245,8 @@ public sealed class TenantImporter(
                 : "";
             result.Errors.Add(new ImportLineError(line,
                 "Settings not applied: " + string.Join("; ", update.Errors.Select(e => $"{e.Key}: {string.Join(' ', e.Value)}")) + missing));
+            result.Warnings.Add("The tenant's settings were not applied: the imported approvals follow this deployment's settings " +
+                                "(approvers, SLA, escalation) until they are; fix the settings line's fault and import the file again.");
             return;
         }
         result.Created = result.Created with { Settings = 1 };
@@ -329,6 +331,12 @@ public sealed class TenantImporter(
         {
             result.Errors.Add(new ImportLineError(line, problem, a?.Id));
             return;
+        }
+        if (!result.Warnings.Any(w => w.Contains(a.PolicySnapshot, StringComparison.Ordinal))
+            && await policies.GetVersionAsync(tenant, a.PolicySnapshot) is null)
+        {
+            result.Warnings.Add($"Line {line} (and any other approval bound to it): policy version {a.PolicySnapshot} is not known here; " +
+                                "such approvals cannot be approved until it is published here (or they are re-evaluated).");
         }
         var key = RedisKeys.Approval(tenant, a.Id);
         switch (await Existing(key, a.Id, a.State, a.Seq, line, result))

@@ -210,6 +210,27 @@ public sealed class MigrationTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task Approvals_bound_to_a_policy_the_destination_lacks_are_imported_with_a_warning()
+    {
+        var destination = Destination;
+        var policy = ReviewerPortal.Features.Policies.DemoPolicies.Default + "\n  - id: migration-marker\n    when: { topic: migration.marker }\n    decision: deny\n";
+        Assert.Equal(HttpStatusCode.OK, (await _source.Account("ada").PutAsync("/api/v1/tenants/acme/policy",
+            new StringContent(policy, Encoding.UTF8, "application/yaml"))).StatusCode);
+        var submitted = await _source.Agent("acme").SubmitPayment(451);
+        var withoutPolicies = (await ExportAsync(_source)).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => !l.StartsWith("{\"type\":\"policy\"", StringComparison.Ordinal));
+
+        var result = await ImportAsync(destination, string.Join('\n', withoutPolicies));
+
+        Assert.Equal(1, result.GetProperty("created").GetProperty("approvals").GetInt32());
+        Assert.Contains(result.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.Contains(submitted.Str("policySnapshot"), StringComparison.Ordinal));
+        Assert.False(result.GetProperty("complete").GetBoolean()); // the trailer counts policies the file no longer holds
+        var approve = await destination.Account("alice").Approve(submitted.Str("approvalId"));
+        Assert.Equal(HttpStatusCode.Conflict, approve.StatusCode);
+        Assert.Equal("snapshot_changed", (await approve.Json()).Str("code"));
+    }
+
+    [SkippableFact]
     public async Task A_file_of_another_format_version_is_refused_whole()
     {
         var destination = Destination;
