@@ -231,6 +231,32 @@ public sealed class MigrationTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task An_export_imports_into_a_redis_cluster_every_script_in_the_tenants_slot()
+    {
+        var cluster = await TestServers.RedisClusterAsync();
+        Skip.If(cluster is null, TestServers.RedisInstallHint);
+        await using var destination = await TestApp.StartAsync(_destinationClock, redis: cluster);
+        var agent = _source.Agent("acme");
+        var pending = (await agent.SubmitPayment(801, idempotencyKey: "cluster-801")).Str("approvalId");
+        var waiting = (await agent.SubmitPayment(802)).Str("approvalId");
+        Assert.Equal(HttpStatusCode.OK, (await _source.Account("bob").PostAsJsonAsync($"/api/v1/approvals/{waiting}/request-changes",
+            new { reason = "attach the PO" })).StatusCode);
+        await agent.PostAsJsonAsync("/api/v1/cases", new { subject = "KYC", documents = new[] { "passport" }, idempotencyKey = "kyc-cluster" });
+
+        var result = await ImportAsync(destination, await ExportAsync(_source));
+
+        Assert.Equal(2, result.GetProperty("created").GetProperty("approvals").GetInt32());
+        Assert.Equal(1, result.GetProperty("created").GetProperty("cases").GetInt32());
+        Assert.Equal("changes_requested", (await Read(destination, waiting)).Str("state"));
+        Assert.Equal(HttpStatusCode.OK, (await destination.Agent("acme").PostAsJsonAsync($"/api/v1/approvals/{waiting}/resubmit",
+            new { payload = new { invoice = "INV-802", amount = 802, po = "PO-1" } })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await destination.Account("alice").Approve(pending)).StatusCode);
+        Assert.Equal(pending, (await destination.Agent("acme").SubmitPayment(801, idempotencyKey: "cluster-801")).Str("approvalId"));
+        var verify = await (await destination.Account("ada").GetAsync("/api/v1/audit/verify?tenant=acme")).Json();
+        Assert.True(verify.GetProperty("intact").GetBoolean(), verify.GetRawText());
+    }
+
+    [SkippableFact]
     public async Task A_file_of_another_format_version_is_refused_whole()
     {
         var destination = Destination;
