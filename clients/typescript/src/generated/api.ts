@@ -489,6 +489,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants/{tenant}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin: the tenant's settings, policy versions and every open approval and case as NDJSON.
+         * @description Admin: the tenant's work in flight as NDJSON (`application/x-ndjson`, format `reviewerportal.inflight` version 1, see `docs/schemas/inflight-export.v1.schema.json`), streamed: a header, the settings, every policy version, every open approval and case with its timers, idempotency key and lineage, and a trailer with the counts. Secrets are left out (named in the trailer) unless `includeSecrets=true`, which writes them decrypted. Audited (`tenant_exported`).
+         */
+        get: operations["ExportTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenant}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Admin: recreates an export's items here (same ids, hashes, deadlines); nothing twice.
+         * @description Admin: recreates an export (NDJSON body, at most `Migration:MaxImportBytes`) in this deployment with the same ids, hashes, seqs and deadlines. Nothing is created twice; an item already decided here is left alone and listed under `skipped`; a line that is not valid is listed under `errors` by its number and nothing of it is stored. Deadlines that passed during the move fire at once. Audited per item and as a whole (`tenant_imported`).
+         */
+        post: operations["ImportTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tenants/{tenant}/keys": {
         parameters: {
             query?: never;
@@ -860,6 +900,7 @@ export interface components {
             current?: components["schemas"]["CaseIteration"];
             documentDeadline: string;
             id: string;
+            idempotencyKey?: null | string;
             /** Format: int32 */
             iteration?: number | string;
             iterations?: components["schemas"]["CaseIteration"][];
@@ -902,6 +943,16 @@ export interface components {
             approvers: string[];
             sla: string;
         };
+        ExportCounts: {
+            /** Format: int32 */
+            approvals?: number | string;
+            /** Format: int32 */
+            cases?: number | string;
+            /** Format: int32 */
+            policies?: number | string;
+            /** Format: int32 */
+            settings?: number | string;
+        };
         HealthReport: {
             durability?: null | components["schemas"]["DurabilityReport"];
             postgres?: null | string;
@@ -922,6 +973,35 @@ export interface components {
             status?: null | number | string;
             title?: null | string;
             type?: null | string;
+        };
+        ImportLineError: {
+            id?: null | string;
+            /** Format: int32 */
+            line: number | string;
+            reason: string;
+        };
+        ImportResult: {
+            /** Format: int64 */
+            bytes?: number | string;
+            complete?: boolean;
+            created?: components["schemas"]["ExportCounts"];
+            errors?: null | components["schemas"]["ImportLineError"][];
+            format: string;
+            /** Format: int32 */
+            lines?: number | string;
+            skipped?: null | components["schemas"]["ImportSkipped"][];
+            tenant: string;
+            unchanged?: components["schemas"]["ExportCounts"];
+            /** Format: int32 */
+            version: number | string;
+            warnings?: null | string[];
+        };
+        ImportSkipped: {
+            id: string;
+            /** Format: int32 */
+            line: number | string;
+            reason: string;
+            state: string;
         };
         JobRequest: {
             channel: null | string;
@@ -3008,6 +3088,137 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ExportTenant: {
+        parameters: {
+            query?: {
+                includeSecrets?: boolean;
+            };
+            header?: never;
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ImportTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResult"];
+                };
+            };
+            /** @description `invalid_request`: `errors` names each field at fault. `invalid_request`: a header of another format, version or tenant (`errors` names `format`, `version` or `tenant`): nothing was stored; or the body is over the limit. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
             };
             /** @description Missing, unknown or revoked key or token. */
             401: {

@@ -481,6 +481,26 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         .. JobFields(a.Job),
     ];
 
+    /// <summary>
+    /// Every field of an approval's record, as <see cref="GetApprovalAsync"/> reads it back (an import writes a record
+    /// exported elsewhere exactly as it was).
+    /// </summary>
+    internal static List<KeyValuePair<string, string>> RecordFields(Approval a) =>
+    [
+        .. ToFields(a),
+        new("decidedAt", a.DecidedAt is { } decided ? Ms(decided) : ""),
+        new("decidedBy", a.DecidedBy ?? ""),
+        new("reason", a.Reason ?? ""),
+        new("reevaluatedAt", a.ReevaluatedAt is { } reevaluated ? Ms(reevaluated) : ""),
+        new("reevaluationNote", a.ReevaluationNote ?? ""),
+        new("dispatch", a.Dispatch),
+        new("approvalGranted", a.ApprovalGranted ? "true" : ""),
+        new("resubmitBy", a.ResubmitBy is { } by ? Ms(by) : ""),
+        new("changesRequestedBy", a.ChangesRequestedBy ?? ""),
+        new("changesReason", a.ChangesReason ?? ""),
+        new("lastResubmitKey", a.LastResubmitKey ?? ""),
+    ];
+
     /// <summary>The workflow fields of an approval (written at create and again at each resubmission).</summary>
     internal static List<KeyValuePair<string, string>> WorkflowFields(Approval a) =>
     [

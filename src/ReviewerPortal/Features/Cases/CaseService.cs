@@ -64,6 +64,7 @@ public sealed class CaseService(
             MaxIterations = command.MaxIterations,
             DocumentDeadline = command.DocumentDeadline,
             OnDocumentTimeout = command.OnDocumentTimeout,
+            IdempotencyKey = command.IdempotencyKey,
             Iterations = [NewIteration(1, command.Documents, now, now + command.DocumentDeadline, closesAt, "system", null)],
         };
         await store.IndexAsync(tenant, id);

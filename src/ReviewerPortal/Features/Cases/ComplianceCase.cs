@@ -68,6 +68,9 @@ public sealed record ComplianceCase
     public DateTimeOffset? ClosedAt { get; init; }
     public int Seq { get; init; }
 
+    /// <summary>The key the case was opened with (kept so an export can carry it to another deployment).</summary>
+    public string? IdempotencyKey { get; init; }
+
     public int Iteration => Iterations.Count;
     public CaseIteration Current => Iterations[^1];
 

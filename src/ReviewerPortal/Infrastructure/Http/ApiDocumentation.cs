@@ -44,7 +44,11 @@ public static class ApiDocumentation
     }
 
     /// <summary>What the endpoint metadata cannot say: the body, the problem answers and a description, by operation id.</summary>
-    private sealed record Doc(string Description, Type? Body = null, string? Example = null, params (int Status, string Text)[] Answers);
+    private sealed record Doc(string Description, Type? Body = null, string? Example = null, params (int Status, string Text)[] Answers)
+    {
+        /// <summary>The media type of a text body (<see cref="Body"/> <c>typeof(string)</c>): YAML unless named.</summary>
+        public string BodyMediaType { get; init; } = "application/yaml";
+    }
 
     private const string NotFound = "`not_found`: no such object for this caller (another tenant's is a 404 too, never a 403).";
     private const string Invalid = "`invalid_request`: `errors` names each field at fault.";
@@ -120,6 +124,17 @@ public static class ApiDocumentation
             "`tampered` when its log was replaced or lost checkpoints; `intact` is false unless `ok`).", null, null, (404, NotFound)),
         ["ListCases"] = new("A tenant's compliance cases, newest first.", null, null, (404, NotFound)),
         ["GetCase"] = new("The case: its state, iterations, deadlines and outcome.", null, null, (404, NotFound)),
+        ["ExportTenant"] = new("Admin: the tenant's work in flight as NDJSON (`application/x-ndjson`, format `reviewerportal.inflight` " +
+            "version 1, see `docs/schemas/inflight-export.v1.schema.json`), streamed: a header, the settings, every policy version, every " +
+            "open approval and case with its timers, idempotency key and lineage, and a trailer with the counts. Secrets are left out " +
+            "(named in the trailer) unless `includeSecrets=true`, which writes them decrypted. Audited (`tenant_exported`).", null, null,
+            (404, NotFound)),
+        ["ImportTenant"] = new("Admin: recreates an export (NDJSON body, at most `Migration:MaxImportBytes`) in this deployment with " +
+            "the same ids, hashes, seqs and deadlines. Nothing is created twice; an item already decided here is left alone and listed " +
+            "under `skipped`; a line that is not valid is listed under `errors` by its number and nothing of it is stored. Deadlines " +
+            "that passed during the move fire at once. Audited per item and as a whole (`tenant_imported`).", typeof(string), null,
+            (400, "`invalid_request`: a header of another format, version or tenant (`errors` names `format`, `version` or `tenant`): nothing was stored; or the body is over the limit."),
+            (404, NotFound)) { BodyMediaType = "application/x-ndjson" },
         ["Health"] = new("200 when Redis and the store answer; 503 naming `redis`, `sqlite` or `postgres` otherwise.", null, null,
             (503, "`unavailable`: `problem` names what is down.")),
     };
@@ -212,7 +227,7 @@ public static class ApiDocumentation
                 operation.RequestBody = new OpenApiRequestBody
                 {
                     Required = true,
-                    Content = new Dictionary<string, OpenApiMediaType> { ["application/yaml"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } } },
+                    Content = new Dictionary<string, OpenApiMediaType> { [doc.BodyMediaType] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } } },
                 };
             }
             else if (doc.Body is { } body)

@@ -25,6 +25,9 @@ public static class LuaScripts
     public static string CaseUpdate => Load("case_update");
     public static string TimerMove => Load("timer_move");
     public static string SignInFail => Load("signin_fail");
+    public static string ImportApproval => Load("import_approval");
+    public static string ImportCase => Load("import_case");
+    public static string ImportPolicy => Load("import_policy");
 
     private static string Load(string name) => Cache.GetOrAdd(name, static n =>
     {

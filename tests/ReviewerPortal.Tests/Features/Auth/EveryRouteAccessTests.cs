@@ -49,6 +49,8 @@ public sealed class EveryRouteAccessTests
         ["GET /api/v1/tenants"] = ["401", "401", "ok", "ok", "ok", "ok", "ok", "ok"],
         ["GET /api/v1/tenants/{tenant}/settings"] = ["401", "401", "ok", "404", "ok", "404", "ok", "ok"],
         ["PUT /api/v1/tenants/{tenant}/settings"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
+        ["GET /api/v1/tenants/{tenant}/export"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
+        ["POST /api/v1/tenants/{tenant}/import"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
         ["GET /api/v1/tenants/{tenant}/policy"] = ["401", "401", "ok", "404", "ok", "404", "ok", "ok"],
         ["PUT /api/v1/tenants/{tenant}/policy"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
         ["GET /api/v1/tenants/{tenant}/policy/history"] = ["401", "401", "ok", "404", "ok", "404", "ok", "ok"],
