@@ -50,6 +50,8 @@ public static class SettingsLines
                         : null,
                 }
                 : new NotificationsRequest(),
+            RedactFields = s.Redaction.Fields,
+            RedactPatterns = [.. s.Redaction.Patterns.Select(p => new RedactPatternRequest { Name = p.Name, Regex = p.Regex })],
         };
     }
 

@@ -55,7 +55,10 @@ public sealed class TenantExporter(
             counts = counts with { Settings = 1 };
 
             counts = counts with { Policies = await WritePoliciesAsync(tenant, writer, cancellationToken) };
-            counts = counts with { Approvals = await WriteApprovalsAsync(tenant, writer, cancellationToken) };
+            // Payload fields the tenant masks for people are secrets too: masked unless secrets were asked for (the
+            // destination then refuses those approvals, whose job hash is over the original, and says why).
+            var masked = includeSecrets ? [] : settings.Redaction.Fields;
+            counts = counts with { Approvals = await WriteApprovalsAsync(tenant, masked, writer, cancellationToken) };
             counts = counts with { Cases = await WriteCasesAsync(tenant, writer, cancellationToken) };
 
             await writer.WriteAsync(new ExportTrailer
@@ -63,7 +66,7 @@ public sealed class TenantExporter(
                 Counts = counts,
                 Lines = writer.Lines + 1,
                 Secrets = secretsMode,
-                OmittedSecrets = includeSecrets ? [] : SettingsLines.SecretFields(settings),
+                OmittedSecrets = includeSecrets ? [] : [.. SettingsLines.SecretFields(settings), .. masked.Select(f => "payload." + f)],
             }, MigrationJsonContext.Default.ExportTrailer, cancellationToken);
             await output.FlushAsync(cancellationToken);
             complete = true;
@@ -116,7 +119,7 @@ public sealed class TenantExporter(
         return history.Count;
     }
 
-    private async Task<int> WriteApprovalsAsync(string tenant, LineWriter writer, CancellationToken cancellationToken)
+    private async Task<int> WriteApprovalsAsync(string tenant, IReadOnlyList<string> masked, LineWriter writer, CancellationToken cancellationToken)
     {
         var written = 0;
         foreach (var state in new[] { ApprovalStates.Pending, ApprovalStates.ChangesRequested })
@@ -139,7 +142,7 @@ public sealed class TenantExporter(
                     var ttl = await lifetimes[i];
                     await writer.WriteAsync(new ExportApproval
                     {
-                        Approval = WithExportedPayloads(a),
+                        Approval = WithExportedPayloads(a, masked),
                         Timers = [.. members.Select((m, j) => scores[j] is { } due
                                 ? new ExportTimer(m[..m.IndexOf('|')], DateTimeOffset.FromUnixTimeMilliseconds((long)due))
                                 : null)
@@ -181,26 +184,23 @@ public sealed class TenantExporter(
         }
     }
 
-    private static Approval WithExportedPayloads(Approval a) => a with
+    private static Approval WithExportedPayloads(Approval a, IReadOnlyList<string> masked) => a with
     {
-        Job = a.Job with { Payload = ExportedPayload(a.Tenant, a.Job.Payload) },
-        Lineage = [.. a.Lineage.Select(v => v with { Payload = ExportedPayload(a.Tenant, v.Payload) })],
+        Job = a.Job with { Payload = ExportedPayload(a.Job.Payload, masked) },
+        Lineage = [.. a.Lineage.Select(v => v with { Payload = ExportedPayload(v.Payload, masked) })],
     };
 
     private static ComplianceCase WithExportedPayloads(ComplianceCase c) => c with
     {
-        Iterations = [.. c.Iterations.Select(i => i.Documents is { } documents ? i with { Documents = ExportedPayload(c.Tenant, documents) } : i)],
+        Iterations = [.. c.Iterations.Select(i => i.Documents is { } documents ? i with { Documents = ExportedPayload(documents, []) } : i)],
     };
 
     /// <summary>
-    /// The one place a payload (a job's, an earlier version's, a case's documents) enters the export: written as stored.
-    /// (A tenant's payload masking would apply here; the destination re-checks each job hash against its payload.)
+    /// The one place a payload (a job's, an earlier version's, a case's documents) enters the export: as stored, with
+    /// the tenant's masked fields (<c>redactFields</c>) masked unless secrets were asked for.
     /// </summary>
-    private static JsonElement ExportedPayload(string tenant, JsonElement payload)
-    {
-        _ = tenant;
-        return payload;
-    }
+    private static JsonElement ExportedPayload(JsonElement payload, IReadOnlyList<string> masked) =>
+        masked.Count == 0 ? payload : Redaction.PayloadMasking.Mask(payload, masked);
 
     /// <summary>Writes one JSON object a line and counts lines and bytes.</summary>
     private sealed class LineWriter(Stream output)

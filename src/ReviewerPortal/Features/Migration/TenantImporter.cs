@@ -466,6 +466,11 @@ public sealed class TenantImporter(
         {
             return $"approval.state: '{a.State}' is not an open state (pending, changes_requested); only work in flight moves.";
         }
+        if (JobHasher.Hash(tenant, a.Job) != a.JobHash && a.Job.Payload.GetRawText().Contains(Redaction.PayloadMasking.Marker, StringComparison.Ordinal))
+        {
+            return "approval.job.payload: fields the tenant masks (redactFields) were masked in this export, so the job cannot be "
+                + "continued from it; export again with includeSecrets=true to move this approval.";
+        }
         if (JobHasher.Hash(tenant, a.Job) != a.JobHash)
         {
             return "approval.jobHash: does not match the job (topic, env, channel, priority, payload): the line was altered.";
