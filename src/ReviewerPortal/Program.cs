@@ -4,6 +4,7 @@ using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Mcp;
+using ReviewerPortal.Features.Observability;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
@@ -18,6 +19,7 @@ builder.AddApprovals();
 builder.AddDatabase();
 builder.AddAuth();
 builder.AddApprovalWorkers();
+builder.AddTelemetry();
 builder.AddSecurityHeaders();
 builder.AddRateLimits();
 builder.AddPortalAccess();
@@ -41,6 +43,7 @@ app.UseAntiforgery();
 
 app.MapApiDocumentation();
 app.MapApprovalsApis();
+app.MapTelemetry();
 app.MapAccountEndpoints();
 app.MapMcpGateway();
 app.MapStaticAssets();
