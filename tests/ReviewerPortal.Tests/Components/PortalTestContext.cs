@@ -43,6 +43,8 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
         Services.AddSingleton(sp.GetRequiredService<AuditLog>());
         Services.AddSingleton(sp.GetRequiredService<IDbContextFactory<AppDbContext>>());
         Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Cases.CaseService>());
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Observability.OperationsSnapshot>());
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Observability.PortalMetrics>());
     }
 
     async Task IAsyncLifetime.DisposeAsync()
