@@ -13,7 +13,11 @@ public sealed record TenantOperations(
     long Pending,
     long OutboxDepth,
     TimeSpan? OutboxOldestAge,
-    IReadOnlyDictionary<string, long> Counters);
+    IReadOnlyDictionary<string, long> Counters)
+{
+    /// <summary>False for the accounts' audit stream (<c>_accounts</c>), which has an audit outbox but no approvals or counters.</summary>
+    public bool IsTenant => Tenant != Auth.AccountAudit.Stream;
+}
 
 /// <summary>
 /// The one source of the fleet-wide figures (pending per tenant, the audit outbox's depth and oldest entry, the

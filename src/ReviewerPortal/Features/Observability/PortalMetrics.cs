@@ -49,7 +49,7 @@ public sealed class PortalMetrics
             "Notification deliveries, by tenant and result (delivered, failed, abandoned).");
 
         meter.CreateObservableGauge("reviewerportal.approvals.pending",
-            () => snapshot.Latest.Select(t => new Measurement<long>(t.Pending, Tenant(t.Tenant))), "{approval}",
+            () => snapshot.Latest.Where(t => t.IsTenant).Select(t => new Measurement<long>(t.Pending, Tenant(t.Tenant))), "{approval}",
             "Approvals waiting for a human, by tenant (fleet-wide, from Redis).");
         meter.CreateObservableGauge("reviewerportal.audit.outbox.depth",
             () => snapshot.Latest.Select(t => new Measurement<long>(t.OutboxDepth, Tenant(t.Tenant))), "{entry}",
@@ -59,7 +59,7 @@ public sealed class PortalMetrics
             "Age of the oldest audit entry in the outbox, by tenant (0 when empty).");
         // Every name in Counters.All, generically: a counter added there appears here with no more work.
         meter.CreateObservableCounter("reviewerportal.control_plane",
-            () => snapshot.Latest.SelectMany(t => t.Counters.Select(c =>
+            () => snapshot.Latest.Where(t => t.IsTenant).SelectMany(t => t.Counters.Select(c =>
                 new Measurement<long>(c.Value, new KeyValuePair<string, object?>("tenant", t.Tenant), new KeyValuePair<string, object?>("counter", c.Key)))),
             "{event}", "The control-plane counters of /api/v1/stats (fleet-wide, from Redis), by tenant and counter name.");
     }
