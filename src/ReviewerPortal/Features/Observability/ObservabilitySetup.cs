@@ -81,7 +81,8 @@ public static class ObservabilitySetup
             .AllowAnonymous().DisableRateLimiting();
         if (routes.ServiceProvider.GetRequiredService<IOptions<TelemetryOptions>>().Value.Enabled)
         {
-            routes.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous().DisableRateLimiting().Add(ScrapeGuard);
+            // Rate-limited as any anonymous caller (by address): a scraper every few seconds is far below it, a token guesser is not.
+            routes.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous().Add(ScrapeGuard);
         }
         return routes;
     }
