@@ -46,6 +46,8 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
         Services.AddScoped<ReviewerPortal.Features.Reading.ReaderContext>();
         Services.AddScoped<ReviewerPortal.Features.Reading.RelativeTimeTicker>();
         Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Reading.ThemeStore>());
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Observability.OperationsSnapshot>());
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Observability.PortalMetrics>());
     }
 
     async Task IAsyncLifetime.DisposeAsync()

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net.Http.Json;
 using Bunit;
 using ReviewerPortal.Components.Pages.Approvals;
@@ -81,6 +82,25 @@ public sealed class WorkflowComponentTests : PortalTestContext
         cut.WaitForAssertion(() => Assert.Equal("1", cut.Find("tr[data-tenant=acme] [data-testid=board-resubmission]").TextContent));
         Assert.Equal("0", cut.Find("tr[data-tenant=acme] [data-testid=board-pending]").TextContent);
         Assert.Equal("0", cut.Find("tr[data-tenant=acme] [data-testid=board-notify-failures]").TextContent);
+    }
+
+    [Fact]
+    public async Task On_call_board_shows_the_figures_of_the_metrics_decided_and_the_audit_outbox()
+    {
+        SignIn("oscar", Roles.OnCall);
+        var approved = (await App.Agent("acme").SubmitPayment(43)).Str("approvalId");
+        await App.Account("alice").Approve(approved);
+        // An audit entry waiting in the outbox, as one whose commit failed would.
+        var entry = App.Services.GetRequiredService<ReviewerPortal.Features.Audit.AuditLog>().NewEntry("acme", "test", "stranded");
+        await App.Services.GetRequiredService<ReviewerPortal.Infrastructure.Redis.RedisConnection>().Database.ListLeftPushAsync(
+            ReviewerPortal.Infrastructure.Redis.RedisKeys.AuditOutbox("acme"),
+            System.Text.Json.JsonSerializer.Serialize(entry, ReviewerPortal.Infrastructure.Json.AppJsonContext.Default.AuditEntry));
+
+        var cut = Render<ReviewerPortal.Components.Pages.OnCall.Board>();
+
+        cut.WaitForAssertion(() => Assert.Equal("approved 1", cut.Find("tr[data-tenant=acme] [data-testid=board-decided]").TextContent));
+        Assert.StartsWith("1", cut.Find("tr[data-tenant=acme] [data-testid=board-outbox]").TextContent.Trim());
+        Assert.Equal("0", cut.Find("tr[data-tenant=globex] [data-testid=board-outbox]").TextContent.Trim());
     }
 
     [Fact]

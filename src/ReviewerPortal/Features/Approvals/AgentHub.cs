@@ -144,7 +144,8 @@ public sealed class WaitSlots(Microsoft.Extensions.Options.IOptions<ApprovalOpti
 }
 
 /// <summary>Forwards the change feed of this instance to the hub's tenant groups.</summary>
-public sealed class AgentHubRelay(ChangeFeed feed, IHubContext<AgentHub> hub, ILogger<AgentHubRelay> logger) : IHostedService
+public sealed class AgentHubRelay(ChangeFeed feed, IHubContext<AgentHub> hub, Observability.PortalMetrics metrics, TimeProvider time,
+    ILogger<AgentHubRelay> logger) : IHostedService
 {
     private IDisposable? _subscription;
 
@@ -155,6 +156,10 @@ public sealed class AgentHubRelay(ChangeFeed feed, IHubContext<AgentHub> hub, IL
             if (change.ApprovalId.Length == 0)
             {
                 return; // policy events carry no approval
+            }
+            if (ApprovalStates.IsKnown(change.State) && !ApprovalStates.IsOpen(change.State))
+            {
+                metrics.AgentWoken(change.Tenant, "hub", time.GetUtcNow() - change.At);
             }
             _ = hub.Clients.Group(AgentHub.Group(change.Tenant)).SendAsync(AgentHub.ChangedMethod, change)
                 .ContinueWith(t => logger.LogWarning(t.Exception, "Hub relay failed"), TaskContinuationOptions.OnlyOnFaulted);

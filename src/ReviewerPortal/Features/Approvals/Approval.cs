@@ -69,6 +69,13 @@ public sealed record Approval
     /// <summary>The person the agent acted for (separation of duties: they may not approve it).</summary>
     public string? RequestedBy { get; init; }
 
+    /// <summary>
+    /// The W3C trace context of the submit (the agent's trace, from its <c>traceparent</c> header): the decision, the
+    /// dispatch and the notifications continue it. Kept in Redis, not part of the API's answer.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? TraceParent { get; init; }
+
     /// <summary>1, then one more for each resubmission after changes were requested.</summary>
     public int Version { get; init; } = 1;
 
@@ -130,4 +137,8 @@ public sealed record AllowedJob
 
     /// <summary>Publication to the tenant's sink: none, pending, dispatched, completed, failed or stuck.</summary>
     public string Dispatch { get; init; } = "none";
+
+    /// <summary>The W3C trace context of the submit: the dispatch continues it. Kept in Redis, not part of the API's answer.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? TraceParent { get; init; }
 }

@@ -504,6 +504,7 @@ public sealed partial class ApprovalService
     private TransitionRequest Closing(Approval a, string to, DateTimeOffset now, string decidedBy, string reason, TransitionMode mode,
         IReadOnlyList<Notification> notifications) => new()
     {
+        Closing = a,
         Tenant = a.Tenant,
         ApprovalId = a.Id,
         From = a.State,
@@ -545,6 +546,11 @@ public sealed partial class ApprovalService
         DateTimeOffset? newDeadline = null)
     {
         entry.ApprovalSeq = request.ExpectedSeq + 1; // the seq the move writes: one audited entry per step of the approval
+        // A move that closes an approval (expiry, timeout, withdrawal, ...) continues the agent's trace.
+        using var span = request.Closing is { } closing
+            ? Observability.PortalTracing.StartContinuing("approval " + entry.Action, System.Diagnostics.ActivityKind.Internal, closing.TraceParent,
+                tags: [("reviewerportal.tenant", closing.Tenant), ("reviewerportal.approval_id", closing.Id)])
+            : null;
         var result = await audit.RecordAsync(entry, async json =>
         {
             var r = await store.TransitionAsync(request with { AuditJson = json });
@@ -552,6 +558,10 @@ public sealed partial class ApprovalService
         }, cancellationToken);
         if (result.Happened)
         {
+            if (request.Closing is { } closed && ApprovalStates.IsOpen(request.From) && !ApprovalStates.IsOpen(request.To))
+            {
+                Closed(closed, entry.Action == "timed_out" ? "timed_out" : request.To, request.Now);
+            }
             Woke(request.Notifications);
             await feed.PublishAsync(new ApprovalChange(request.Tenant, request.ApprovalId, request.To, entry.Action, request.Now,
                 newDeadline ?? request.AddTimers.Select(t => (DateTimeOffset?)t.Key).Min()));
@@ -579,6 +589,7 @@ public sealed partial class ApprovalService
                 State = state ?? a.State,
                 Version = a.Version,
                 EscalationLevel = level ?? a.EscalationLevel,
+                TraceParent = a.TraceParent,
                 Recipients = [.. recipients.Distinct(StringComparer.Ordinal)],
                 Subject = subject,
                 Message = message,

@@ -40,6 +40,7 @@ public sealed partial class ApprovalService(
     Dispatch.DispatchSignal dispatchSignal,
     Notifications.NotifySignal notifySignal,
     Redaction.Redactor redactor,
+    Observability.PortalMetrics metrics,
     ILogger<ApprovalService> logger)
 {
     private TimeSpan Retention => storage.Value.DecidedRetention;
@@ -66,19 +67,32 @@ public sealed partial class ApprovalService(
 
         PolicyVersion? policy;
         PolicyEvaluation evaluation;
-        try
+        var evaluating = System.Diagnostics.Stopwatch.GetTimestamp();
+        using (var span = Observability.PortalTracing.Source.StartActivity("policy evaluate"))
         {
-            (policy, evaluation) = await EvaluateAsync(tenant, job).WaitAsync(options.Value.PolicyEvaluationTimeout, time, cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            logger.LogWarning("Policy evaluation for {Tenant} exceeded its budget; refused (fail closed)", tenant);
-            return SubmitOutcome.Unavailable("Policy evaluation exceeded its time budget; nothing was stored. Retry later.");
+            try
+            {
+                span?.SetTag("reviewerportal.tenant", tenant);
+                (policy, evaluation) = await EvaluateAsync(tenant, job).WaitAsync(options.Value.PolicyEvaluationTimeout, time, cancellationToken);
+                span?.SetTag("reviewerportal.decision", evaluation.Decision.ToYaml());
+                span?.SetTag("reviewerportal.rule_id", evaluation.RuleId);
+            }
+            catch (TimeoutException)
+            {
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "over budget");
+                logger.LogWarning("Policy evaluation for {Tenant} exceeded its budget; refused (fail closed)", tenant);
+                return SubmitOutcome.Unavailable("Policy evaluation exceeded its time budget; nothing was stored. Retry later.");
+            }
+            finally
+            {
+                metrics.PolicyEvaluated(tenant, Observability.PortalMetrics.Since(evaluating));
+            }
         }
         if (policy is null)
         {
             return SubmitOutcome.Unavailable($"Tenant '{tenant}' has no published policy; nothing was stored.");
         }
+        metrics.Submitted(tenant, evaluation.Decision.ToYaml());
 
         var now = time.GetUtcNow();
         switch (evaluation.Decision)
@@ -163,6 +177,7 @@ public sealed partial class ApprovalService(
             JobHash = jobHash,
             RuleId = evaluation.RuleId,
             CreatedAt = now,
+            TraceParent = Observability.PortalTracing.CurrentTraceParent(),
         };
         var entry = audit.NewEntry(allowed.Tenant, agent.Actor, "job_allowed");
         entry.JobId = allowed.Id;
@@ -212,6 +227,8 @@ public sealed partial class ApprovalService(
             RuleId = evaluation.RuleId,
             CreatedAt = now,
             ExpiresAt = now + ttl,
+            // The agent's trace (this request's span, under the traceparent it sent): the steps after the wait continue it.
+            TraceParent = Observability.PortalTracing.CurrentTraceParent(),
         };
         var entry = Entry(approval, agent.Actor, "submitted", null, ApprovalStates.Pending);
         entry.ApprovalSeq = approval.Seq;
@@ -264,6 +281,7 @@ public sealed partial class ApprovalService(
         }
         // Changes that keep it pending (a re-evaluation) wake the wait too: look again until it leaves pending.
         var deadline = time.GetUtcNow() + wait;
+        var waited = false;
         while (true)
         {
             using var waiter = feed.Watch(tenant, id);
@@ -271,8 +289,13 @@ public sealed partial class ApprovalService(
             var left = deadline - time.GetUtcNow();
             if (approval is null || approval.State != ApprovalStates.Pending || left <= TimeSpan.Zero)
             {
+                if (waited && approval?.DecidedAt is { } decidedAt)
+                {
+                    metrics.AgentWoken(tenant, "wait", time.GetUtcNow() - decidedAt);
+                }
                 return approval;
             }
+            waited = true;
             try
             {
                 await waiter.Changed.WaitAsync(left, time, cancellationToken);
@@ -339,6 +362,17 @@ public sealed partial class ApprovalService(
     }
 
     private async Task<DecisionOutcome> DecideLockedAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
+        DecideCommand command, CancellationToken cancellationToken)
+    {
+        // The reviewer's step joins the agent's trace (linked to the reviewer's own request).
+        using var span = Observability.PortalTracing.StartContinuing("approval " + (verdict == Verdict.Approve ? "approve" : "reject"),
+            System.Diagnostics.ActivityKind.Internal, current.TraceParent, tags: [("reviewerportal.tenant", current.Tenant), ("reviewerportal.approval_id", current.Id)]);
+        var outcome = await DecideLockedCoreAsync(caller, current, settings, verdict, target, command, cancellationToken);
+        span?.SetTag("reviewerportal.result", outcome.Code ?? outcome.Kind.ToString().ToLowerInvariant());
+        return outcome;
+    }
+
+    private async Task<DecisionOutcome> DecideLockedCoreAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
         DecideCommand command, CancellationToken cancellationToken)
     {
         var (tenant, id) = (current.Tenant, current.Id);
@@ -429,6 +463,10 @@ public sealed partial class ApprovalService(
         {
             case "ok":
                 Woke(notifications);
+                if (decides)
+                {
+                    Closed(current, to, now);
+                }
                 await feed.PublishAsync(new ApprovalChange(tenant, id, to, entry.Action, now, null));
                 if (release)
                 {
@@ -599,6 +637,10 @@ public sealed partial class ApprovalService(
                 ? new DecisionOutcome(Outcome.Conflict, latest, latest.State, $"The approval is {latest.State}.")
                 : DecisionOutcome.NotFound;
         }
+        if (rejects)
+        {
+            Closed(current, ApprovalStates.Rejected, now);
+        }
         await feed.PublishAsync(new ApprovalChange(tenant, id, to, "reevaluated", now, null));
         return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), Detail: note);
     }
@@ -642,6 +684,14 @@ public sealed partial class ApprovalService(
         var result = await MoveAsync(entry, Closing(current, ApprovalStates.Expired, now, "system", "expired", TransitionMode.Expire, notifications),
             cancellationToken);
         return result.Happened ? await store.GetApprovalAsync(current.Tenant, current.Id) : null;
+    }
+
+    /// <summary>An approval left the open states: counted by outcome with the age it reached, and its wait recorded in its trace.</summary>
+    private void Closed(Approval approval, string outcome, DateTimeOffset now)
+    {
+        var since = approval.VersionSubmittedAt ?? approval.CreatedAt;
+        metrics.Decided(approval.Tenant, outcome, now - since);
+        Observability.PortalTracing.RecordWait(approval.TraceParent, since, now, approval.Tenant, approval.Id, outcome);
     }
 
     private AuditEntry Entry(Approval approval, string actor, string action, string? from, string? to)

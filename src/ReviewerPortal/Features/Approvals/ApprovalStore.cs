@@ -46,6 +46,9 @@ public sealed record TransitionRequest
 
     /// <summary>Notifications written to the tenant's outbox in the same step.</summary>
     public IReadOnlyList<Notifications.Notification> Notifications { get; init; } = [];
+
+    /// <summary>The approval as read before a move that closes it (not stored: its age and trace are reported once the move happened).</summary>
+    public Approval? Closing { get; init; }
 }
 
 public enum TransitionMode { Decide, Expire, Update }
@@ -198,6 +201,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
             new("id", job.Id), new("tenant", job.Tenant), new("submitter", job.Submitter),
             new("policySnapshot", job.PolicySnapshot), new("jobHash", job.JobHash), new("ruleId", job.RuleId ?? ""),
             new("createdAt", job.CreatedAt.ToUnixTimeMilliseconds().ToString()),
+            new("traceparent", job.TraceParent ?? ""),
             new("dispatch", dispatch ? "pending" : "none"), .. JobFields(job.Job),
         ]);
         return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, [.. keys], [.. args]));
@@ -477,6 +481,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         new("expiresAt", a.ExpiresAt.ToUnixTimeMilliseconds().ToString()),
         new("seq", a.Seq.ToString()),
         new("requestedBy", a.RequestedBy ?? ""),
+        new("traceparent", a.TraceParent ?? ""),
         .. WorkflowFields(a),
         .. JobFields(a.Job),
     ];
@@ -550,6 +555,7 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         Dispatch = NullIfEmpty(f.GetValueOrDefault("dispatch")) ?? "none",
         ApprovalGranted = f.GetValueOrDefault("approvalGranted") == "true",
         RequestedBy = NullIfEmpty(f.GetValueOrDefault("requestedBy")),
+        TraceParent = NullIfEmpty(f.GetValueOrDefault("traceparent")),
         Version = int.TryParse(f.GetValueOrDefault("version"), out var version) ? version : 1,
         VersionSubmittedAt = Ms(f.GetValueOrDefault("versionAt")),
         Lineage = f.GetValueOrDefault("lineage") is { Length: > 0 } lineage

@@ -16,6 +16,7 @@ public sealed class ExpiryService(
     ChangeFeed feed,
     ExpirySignal signal,
     TimeProvider time,
+    Observability.PortalMetrics metrics,
     ILogger<ExpiryService> logger) : DueWorkService(signal, time, logger)
 {
     private IDisposable? _subscription;
@@ -84,6 +85,9 @@ public sealed class ExpiryService(
     {
         try
         {
+            var bar = timer.Member.IndexOf('|');
+            metrics.TimerFired(tenant, bar < 0 ? "other" : timer.Member[..bar] is "expire" or "step" or "resubmit" or "case" ? timer.Member[..bar] : "other",
+                Time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(timer.DueMs));
             await FireAsync(approvals, tenant, timer, cancellationToken);
             _failures.TryRemove((tenant, timer.Member), out _);
         }

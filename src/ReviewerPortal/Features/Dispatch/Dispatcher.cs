@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
@@ -39,6 +40,7 @@ public sealed class Dispatcher(
     IHttpClientFactory httpFactory,
     IOptions<DispatchOptions> options,
     TimeProvider time,
+    Observability.PortalMetrics metrics,
     ILogger<Dispatcher> logger) : DueWorkService(signal, time, logger)
 {
     public const string HttpClientName = "dispatch";
@@ -143,6 +145,11 @@ public sealed class Dispatcher(
     {
         var record = RecordKey(tenant, member);
         var fields = (await Db.HashGetAllAsync(record)).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
+        // The worker's part of the agent's trace: under the context stored at submit (the webhook request and the
+        // sink message carry this activity's traceparent on).
+        using var span = Observability.PortalTracing.StartContinuing(replay ? "dispatch replay" : "dispatch publish", ActivityKind.Producer,
+            fields.GetValueOrDefault("traceparent") is { Length: > 0 } stored ? stored : null,
+            tags: [("reviewerportal.tenant", tenant), ("reviewerportal.job_id", JobId(fields, member))]);
         if (fields.Count == 0)
         {
             await LostAsync(tenant, member, replay, fields, cancellationToken);
@@ -179,7 +186,8 @@ public sealed class Dispatcher(
         var attempt = int.Parse(counted[1]!, CultureInfo.InvariantCulture);
         var publishedAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(counted[2]!, CultureInfo.InvariantCulture));
         var jobId = JobId(fields, member)!;
-        var message = Message(fields, member, attempt, publishedAt);
+        var message = Message(fields, member, attempt, publishedAt,
+            Observability.PortalTracing.CurrentTraceParent() ?? (fields.GetValueOrDefault("traceparent") is { Length: > 0 } tp ? tp : null));
 
         if (sink.Kind == DispatchSink.Webhook
             && !await PostAsync(sink with { Secret = secrets.Reveal(tenant, sink.Secret) }, jobId, attempt, message, cancellationToken))
@@ -203,6 +211,7 @@ public sealed class Dispatcher(
         }, cancellationToken);
         if (result[0] == "ok")
         {
+            metrics.Dispatched(tenant, replay ? "replayed" : "published");
             if (replay && entry.ApprovalId is not null)
             {
                 await counters.IncrementAsync(tenant, Counters.ReplayedApproved);
@@ -249,6 +258,7 @@ public sealed class Dispatcher(
             await NotDueAsync(tenant, member, replay, fields, reply, cancellationToken);
             return;
         }
+        metrics.Dispatched(tenant, "failed");
         await counters.IncrementAsync(tenant, Counters.DispatchFailures);
         var entry = NewEntry(tenant, "dispatch_failed", member, fields);
         entry.Reason = $"attempt {reply[1]}; next in {Seconds(reply[2])} s";
@@ -266,6 +276,7 @@ public sealed class Dispatcher(
             await NotDueAsync(tenant, member, replay, fields, reply, cancellationToken);
             return;
         }
+        metrics.Dispatched(tenant, reply[0] == "stuck" ? "stuck" : "error");
         var entry = NewEntry(tenant, reply[0] == "stuck" ? "dispatch_stuck" : "dispatch_error", member, fields);
         entry.Reason = reply[0] == "stuck"
             ? $"given up after {reply[1]} errors; last: {reason}"
@@ -294,7 +305,9 @@ public sealed class Dispatcher(
         if (reply[0] != "ok")
         {
             await NotDueAsync(tenant, member, replay: true, fields, reply, cancellationToken);
+            return;
         }
+        metrics.Dispatched(tenant, "stuck");
     }
 
     /// <summary>The tenant has no sink: the job waits in its set, audited the first time, until one is set.</summary>
@@ -409,7 +422,7 @@ public sealed class Dispatcher(
 
     /// <summary>The published job: what a worker needs to run it and to prove it was released.</summary>
     /// <remarks>Every delivery of one publication has the same body but for <c>replay</c> and <c>attempt</c>.</remarks>
-    private static string Message(Dictionary<string, string?> f, string member, int attempt, DateTimeOffset publishedAt)
+    private static string Message(Dictionary<string, string?> f, string member, int attempt, DateTimeOffset publishedAt, string? traceParent)
     {
         var isApproval = member.StartsWith("approval|", StringComparison.Ordinal);
         var buffer = new ArrayBufferWriter<byte>();
@@ -432,6 +445,10 @@ public sealed class Dispatcher(
             w.WriteBoolean("replay", attempt > 1);
             w.WriteNumber("attempt", attempt);
             w.WriteString("publishedAt", publishedAt);
+            if (traceParent is not null)
+            {
+                w.WriteString("traceparent", traceParent); // the worker continues the agent's trace from here
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);

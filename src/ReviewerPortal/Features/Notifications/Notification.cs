@@ -37,6 +37,10 @@ public sealed record Notification
     public required string Message { get; init; }
     public required DateTimeOffset At { get; init; }
 
+    /// <summary>The approval's trace (its submit's W3C <c>traceparent</c>): the delivery continues it.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? TraceParent { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, AppJsonContext.Default.Notification);
 
     public static Notification? FromJson(string json) => JsonSerializer.Deserialize(json, AppJsonContext.Default.Notification);

@@ -39,6 +39,7 @@ public sealed class Notifier(
     OutboundGuard outbound,
     IOptions<NotificationOptions> options,
     TimeProvider time,
+    Observability.PortalMetrics metrics,
     ILogger<Notifier> logger) : DueWorkService(signal, time, logger)
 {
     public const string HttpClientName = "notifications";
@@ -128,6 +129,8 @@ public sealed class Notifier(
             return;
         }
 
+        using var span = Observability.PortalTracing.StartContinuing("notify " + notification.Kind, System.Diagnostics.ActivityKind.Producer,
+            notification.TraceParent, tags: [("reviewerportal.tenant", tenant)]);
         var failures = new List<(string Channel, string Error)>();
         if (channels.WebhookUrl is { } url && stored[1].IsNullOrEmpty)
         {
@@ -145,6 +148,7 @@ public sealed class Notifier(
             entry.Details = notification.Recipients.Count > 0 ? "to " + string.Join(", ", notification.Recipients) : null;
             await audit.AppendAsync(entry, cancellationToken);
             await ForgetAsync(tenant, id);
+            metrics.Notified(tenant, "delivered");
             return;
         }
 
@@ -158,6 +162,8 @@ public sealed class Notifier(
             await Db.ListLeftPushAsync(RedisKeys.NotifyFailed(tenant), JsonSerializer.Serialize(failure, AppJsonContext.Default.NotificationFailure));
         }
         await Db.ListTrimAsync(RedisKeys.NotifyFailed(tenant), 0, KeptFailures - 1);
+        metrics.Notified(tenant, gaveUp ? "abandoned" : "failed");
+        span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, gaveUp ? "abandoned" : "failed");
         await counters.IncrementAsync(tenant, Counters.NotificationFailures);
         var failed = Entry(notification, gaveUp ? "notification_abandoned" : "notification_failed");
         failed.Reason = string.Join("; ", failures.Select(f => $"{f.Channel}: {f.Error}")) +

@@ -11,7 +11,7 @@ namespace ReviewerPortal.Infrastructure.Redis;
 /// The back-off measures wall time with <see cref="TimeProvider.System"/> on purpose: it paces network retries and
 /// is not domain time, so a test's fake clock must not freeze it.
 /// </remarks>
-public sealed class RedisLockFactory(RedisConnection redis, IOptions<RedisOptions> options)
+public sealed class RedisLockFactory(RedisConnection redis, IOptions<RedisOptions> options, Features.Observability.PortalMetrics? metrics = null)
 {
     /// <param name="lease">How long the lock holds unless released; default <c>Redis:LockLease</c>. Work that may take longer
     /// (a webhook call with its timeout) asks for a lease that outlasts it, so no second holder can start it meanwhile.</param>
@@ -27,10 +27,12 @@ public sealed class RedisLockFactory(RedisConnection redis, IOptions<RedisOption
         {
             if (await db.StringSetAsync(key, token, leaseFor, When.NotExists))
             {
+                metrics?.LockWaited(TimeProvider.System.GetElapsedTime(started), acquired: true);
                 return new RedisLock(db, key, token);
             }
             if (TimeProvider.System.GetElapsedTime(started) >= budget)
             {
+                metrics?.LockWaited(TimeProvider.System.GetElapsedTime(started), acquired: false);
                 return null;
             }
             await Task.Delay(TimeSpan.FromMilliseconds(delay + Random.Shared.Next(delay + 1)), cancellationToken);

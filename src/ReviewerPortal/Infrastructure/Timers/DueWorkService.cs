@@ -60,6 +60,12 @@ public abstract class DueWorkService(WakeSignal signal, TimeProvider time, ILogg
 
     protected virtual bool Enabled => true;
 
+    /// <summary>When this service was created (the readiness probe's bound counts from here until the first pass).</summary>
+    public DateTimeOffset CreatedAt { get; } = time.GetUtcNow();
+
+    /// <summary>When the last pass completed (null before the first): the readiness probe's sign of life.</summary>
+    public DateTimeOffset? LastPassAt { get; private set; }
+
     /// <summary>Runs what is due now; returns when the next work falls due (null: nothing scheduled).</summary>
     protected abstract Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken);
 
@@ -67,6 +73,7 @@ public abstract class DueWorkService(WakeSignal signal, TimeProvider time, ILogg
     public async Task<TimeSpan> RunDueAsync(CancellationToken cancellationToken)
     {
         var next = await RunOnceAsync(cancellationToken);
+        LastPassAt = time.GetUtcNow();
         if (next is null)
         {
             return MaxSleep;

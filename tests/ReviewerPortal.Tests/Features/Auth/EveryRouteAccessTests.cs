@@ -101,6 +101,42 @@ public sealed class EveryRouteAccessTests
         Assert.True(failures.Length == 0, failures + "\nActual matrix:\n" + matrix);
     }
 
+    /// <summary>
+    /// The routes outside the API (not in the OpenAPI document): the probes answer everyone; <c>/metrics</c> answers
+    /// no bearer of an agent key or API token (only loopback or the scrape token, see MetricsTests), and the test
+    /// server's requests have no loopback address.
+    /// </summary>
+    private static readonly Dictionary<string, string[]> Operational = new()
+    {
+        ["GET /healthz/live"] = ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"],
+        ["GET /healthz/ready"] = ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"],
+        ["GET /metrics"] = ["404", "404", "404", "404", "404", "404", "404", "404"],
+    };
+
+    [Fact]
+    public async Task Every_operational_route_answers_every_kind_of_caller_as_documented()
+    {
+        await using var app = await TestApp.StartAsync();
+        var failures = new StringBuilder();
+        foreach (var (operation, expected) in Operational)
+        {
+            for (var i = 0; i < Tokens.Length; i++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, operation[(operation.IndexOf(' ') + 1)..]);
+                if (Tokens[i] is { } token)
+                {
+                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+                }
+                var response = await app.CreateClient().SendAsync(request);
+                if (Classify(response.StatusCode) != expected[i])
+                {
+                    failures.AppendLine($"{operation} as {Names[i]}: expected {expected[i]}, got {(int)response.StatusCode}");
+                }
+            }
+        }
+        Assert.True(failures.Length == 0, failures.ToString());
+    }
+
     private static string Classify(HttpStatusCode status) => status switch
     {
         HttpStatusCode.Unauthorized => "401",

@@ -55,7 +55,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 body = await reader.ReadToEndAsync();
             }
             var received = new Received(body, context.Request.Headers["Idempotency-Key"], context.Request.Headers["X-Signature"],
-                context.Request.Headers["X-Delivery-Attempt"]);
+                context.Request.Headers["X-Delivery-Attempt"], context.Request.Headers["traceparent"]);
             int index;
             lock (Requests)
             {
@@ -92,5 +92,5 @@ public sealed class WebhookReceiver : IAsyncDisposable
         }
     }
 
-    public sealed record Received(string Body, string? IdempotencyKey, string? Signature, string? Attempt = null);
+    public sealed record Received(string Body, string? IdempotencyKey, string? Signature, string? Attempt = null, string? TraceParent = null);
 }
