@@ -76,6 +76,9 @@ public sealed record ExportApproval
 
     /// <summary>When the record would leave Redis at the source (its retention); null: no expiry.</summary>
     public DateTimeOffset? RecordExpiresAt { get; init; }
+
+    /// <summary>The agent's trace context (<c>traceparent</c>) of the submit, so the trace goes on at the destination.</summary>
+    public string? TraceParent { get; init; }
 }
 
 public sealed record ExportCase

@@ -148,6 +148,7 @@ public sealed class TenantExporter(
                                 : null)
                             .OfType<ExportTimer>()],
                         RecordExpiresAt = ttl is { } left ? now + left : null,
+                        TraceParent = a.TraceParent,
                     }, MigrationJsonContext.Default.ExportApproval, cancellationToken);
                     written++;
                 }

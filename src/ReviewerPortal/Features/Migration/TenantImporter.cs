@@ -326,12 +326,12 @@ public sealed class TenantImporter(
     private async Task ImportApprovalAsync(string tenant, int line, ExportApproval item, Caller caller, ExportHeader header, ImportResult result,
         CancellationToken cancellationToken)
     {
-        var a = item.Approval;
         if (ValidateApproval(tenant, item) is { } problem)
         {
-            result.Errors.Add(new ImportLineError(line, problem, a?.Id));
+            result.Errors.Add(new ImportLineError(line, problem, item.Approval?.Id));
             return;
         }
+        var a = item.Approval with { TraceParent = item.TraceParent }; // the agent's trace goes on here
         if (!result.Warnings.Any(w => w.Contains(a.PolicySnapshot, StringComparison.Ordinal))
             && await policies.GetVersionAsync(tenant, a.PolicySnapshot) is null)
         {

@@ -400,6 +400,27 @@ public sealed class MigrationTests : IAsyncLifetime
         Assert.DoesNotContain("4111111111111111", (await Read(destination, carded)).ToString(), StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public async Task The_agents_trace_moves_with_the_approval()
+    {
+        var destination = Destination;
+        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/jobs")
+        {
+            Content = JsonContent.Create(new { topic = "finance.payment.execute", env = "production", payload = new { invoice = "INV-901", amount = 901 } }),
+        };
+        request.Headers.Add("traceparent", $"00-{traceId}-00f067aa0ba902b7-01");
+        var id = (await (await _source.Agent("acme").SendAsync(request)).Json()).Str("approvalId");
+
+        var export = await ExportAsync(_source);
+        AssertValidAgainstSchema(export);
+        Assert.Contains(traceId, export, StringComparison.Ordinal);
+        Assert.Empty((await ImportAsync(destination, export)).GetProperty("errors").EnumerateArray());
+
+        var imported = await destination.Services.GetRequiredService<IApprovalStore>().GetApprovalAsync("acme", id);
+        Assert.Equal(traceId, imported!.TraceParent?.Split('-')[1]);
+    }
+
     private static async Task<string> ExportAsync(TestApp app, bool includeSecrets = false)
     {
         var response = await app.Account("ada").GetAsync("/api/v1/tenants/acme/export" + (includeSecrets ? "?includeSecrets=true" : ""));
