@@ -8,46 +8,12 @@ namespace ReviewerPortal.BrowserTests;
 /// The portal runs under its Content-Security-Policy in Debian's chromium: no violation, no console error, and the
 /// Blazor circuit (a same-origin WebSocket) connects, so clicks work (security issue #17).
 /// </summary>
-public sealed class ContentSecurityPolicyTests : IAsyncLifetime
+public sealed class ContentSecurityPolicyTests : PortalBrowserTest
 {
-    private TestApp? _app;
-    private BrowserSession? _browser;
-
-    public async Task InitializeAsync()
-    {
-        if (!BrowserSession.Installed)
-        {
-            return;
-        }
-        _app = await TestApp.StartAsync(kestrel: true);
-        _browser = await BrowserSession.LaunchAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null)
-        {
-            await _browser.DisposeAsync();
-        }
-        if (_app is not null)
-        {
-            await _app.DisposeAsync();
-        }
-    }
-
-    private TestApp App
-    {
-        get
-        {
-            Skip.If(_app is null, BrowserSession.NotInstalled);
-            return _app!;
-        }
-    }
-
     /// <summary>A signed-in page that records every console error, page error and CSP violation report.</summary>
-    private async Task<(IPage Page, List<string> Errors)> SignInAsync(string user)
+    private async Task<(IPage Page, List<string> Errors)> SignInRecordingAsync(string user)
     {
-        var page = await _browser!.NewPageAsync(App.BaseUrl);
+        var page = await Browser.NewPageAsync(App.BaseUrl);
         var errors = new List<string>();
         // Reported by the page itself, whatever the console shows.
         await page.Context.AddInitScriptAsync("""
@@ -94,7 +60,7 @@ public sealed class ContentSecurityPolicyTests : IAsyncLifetime
         var app = App;
         var id = (await app.Agent("acme").SubmitPayment(314)).Str("approvalId");
 
-        var (alice, aliceErrors) = await SignInAsync("alice");
+        var (alice, aliceErrors) = await SignInRecordingAsync("alice");
         await OpenAsync(alice, "/queue/acme");
         await alice.Locator($"[data-testid=queue-row][data-id='{id}']").ClickAsync();
         await alice.WaitForURLAsync($"**/approvals/{id}");
@@ -103,7 +69,7 @@ public sealed class ContentSecurityPolicyTests : IAsyncLifetime
         await alice.GetByTestId("approve").ClickAsync();
         await Expect(alice.GetByTestId("approval-state")).ToContainTextAsync("approved");
 
-        var (ada, adaErrors) = await SignInAsync("ada");
+        var (ada, adaErrors) = await SignInRecordingAsync("ada");
         await OpenAsync(ada, "/admin/acme");
         await ada.GetByTestId("save-settings").ClickAsync();
         await Expect(ada.GetByTestId("settings-saved")).ToBeVisibleAsync();

@@ -12,42 +12,8 @@ namespace ReviewerPortal.BrowserTests;
 /// The portal at night: dark when the device is dark or the reviewer chose dark, readable (axe-core finds no colour
 /// contrast failure), the choice kept on the account; times in the browser's own zone, already in the server render.
 /// </summary>
-public sealed partial class DarkThemeBrowserTests : IAsyncLifetime
+public sealed partial class DarkThemeBrowserTests : PortalBrowserTest
 {
-    private TestApp? _app;
-    private BrowserSession? _browser;
-
-    public async Task InitializeAsync()
-    {
-        if (!BrowserSession.Installed)
-        {
-            return;
-        }
-        _app = await TestApp.StartAsync(kestrel: true);
-        _browser = await BrowserSession.LaunchAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null)
-        {
-            await _browser.DisposeAsync();
-        }
-        if (_app is not null)
-        {
-            await _app.DisposeAsync();
-        }
-    }
-
-    private TestApp App
-    {
-        get
-        {
-            Skip.If(_app is null, BrowserSession.NotInstalled);
-            return _app!;
-        }
-    }
-
     [SkippableFact]
     public async Task Main_pages_on_a_dark_device_are_dark_and_pass_colour_contrast_with_times_in_the_browsers_zone()
     {
@@ -57,7 +23,7 @@ public sealed partial class DarkThemeBrowserTests : IAsyncLifetime
         Assert.True(opened.IsSuccessStatusCode);
 
         // Before sign-in: the first page tells the server the device is dark; from the next page on, it renders dark.
-        var anonymous = await (await _browser!.Browser.NewContextAsync(new BrowserNewContextOptions
+        var anonymous = await (await Browser.Browser.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = app.BaseUrl, ViewportSize = new() { Width = 1440, Height = 900 }, ColorScheme = ColorScheme.Dark,
         })).NewPageAsync();
@@ -173,7 +139,7 @@ public sealed partial class DarkThemeBrowserTests : IAsyncLifetime
 
     private async Task<IPage> SignInAsync(string user, ColorScheme scheme, string? timeZone = null)
     {
-        var context = await _browser!.Browser.NewContextAsync(new BrowserNewContextOptions
+        var context = await Browser.Browser.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = App.BaseUrl,
             ViewportSize = new() { Width = 1440, Height = 900 },

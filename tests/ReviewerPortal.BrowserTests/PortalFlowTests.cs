@@ -7,44 +7,8 @@ using static Microsoft.Playwright.Assertions;
 namespace ReviewerPortal.BrowserTests;
 
 /// <summary>The portal in Debian's chromium against the running app, as reviewers use it.</summary>
-public sealed class PortalFlowTests : IAsyncLifetime
+public sealed class PortalFlowTests : PortalBrowserTest
 {
-    private TestApp? _app;
-    private BrowserSession? _browser;
-
-    public async Task InitializeAsync()
-    {
-        if (!BrowserSession.Installed)
-        {
-            return;
-        }
-        _app = await TestApp.StartAsync(kestrel: true);
-        _browser = await BrowserSession.LaunchAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null)
-        {
-            await _browser.DisposeAsync();
-        }
-        if (_app is not null)
-        {
-            await _app.DisposeAsync();
-        }
-    }
-
-    private TestApp App
-    {
-        get
-        {
-            Skip.If(_app is null, BrowserSession.NotInstalled);
-            return _app!;
-        }
-    }
-
-    private Task<IPage> SignInAsync(string user) => _browser!.SignInAsync(App.BaseUrl, user);
-
     private static Task Interactive(IPage page) => BrowserSession.Interactive(page);
 
     private static async Task GoAsync(IPage page, string url)

@@ -6,51 +6,26 @@ using static Microsoft.Playwright.Assertions;
 namespace ReviewerPortal.BrowserTests;
 
 /// <summary>Issue 14 in Debian's chromium: a masked payload field and a token typed into a rejection reason, as a reviewer sees them.</summary>
-public sealed class RedactionBrowserTests : IAsyncLifetime
+public sealed class RedactionBrowserTests : PortalBrowserTest
 {
     private const string VendorKey = "vendor-key-Browser-77";
     private const string Token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJicm93c2VyIn0.c2lnbmF0dXJlLWJyb3dzZXI";
-    private TestApp? _app;
-    private BrowserSession? _browser;
-
-    public async Task InitializeAsync()
-    {
-        if (!BrowserSession.Installed)
-        {
-            return;
-        }
-        _app = await TestApp.StartAsync(kestrel: true);
-        _browser = await BrowserSession.LaunchAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null)
-        {
-            await _browser.DisposeAsync();
-        }
-        if (_app is not null)
-        {
-            await _app.DisposeAsync();
-        }
-    }
 
     [SkippableFact]
     public async Task A_reviewer_sees_the_listed_field_masked_and_a_token_in_the_reason_is_redacted_on_the_page_and_in_the_audit_page()
     {
-        Skip.If(_app is null, BrowserSession.NotInstalled);
-        var put = await _app!.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new { redactFields = new[] { "apiKey" } });
+        var put = await App.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new { redactFields = new[] { "apiKey" } });
         Assert.True(put.IsSuccessStatusCode);
-        var submitted = await _app.Agent("acme").Submit(new
+        var submitted = await App.Agent("acme").Submit(new
         {
             topic = "finance.payment.execute",
             env = "production",
             payload = new { invoice = "INV-77", apiKey = VendorKey },
         });
         var id = (await submitted.Json()).Str("approvalId");
-        var page = await _browser!.SignInAsync(_app.BaseUrl, "alice");
+        var page = await Browser.SignInAsync(App.BaseUrl, "alice");
 
-        await page.GotoAsync($"{_app.BaseUrl}/approvals/{id}");
+        await page.GotoAsync($"{App.BaseUrl}/approvals/{id}");
         await BrowserSession.Interactive(page);
         await Expect(page.GetByTestId("payload")).ToContainTextAsync("[redacted:field]");
         Assert.DoesNotContain(VendorKey, await page.ContentAsync());
@@ -60,8 +35,8 @@ public sealed class RedactionBrowserTests : IAsyncLifetime
         await Expect(page.Locator("body")).ToContainTextAsync("Bearer [redacted:bearer]");
         Assert.DoesNotContain(Token, await page.ContentAsync());
 
-        var oscar = await _browser.SignInAsync(_app.BaseUrl, "oscar");
-        await oscar.GotoAsync($"{_app.BaseUrl}/audit?approvalId={id}");
+        var oscar = await Browser.SignInAsync(App.BaseUrl, "oscar");
+        await oscar.GotoAsync($"{App.BaseUrl}/audit?approvalId={id}");
         await BrowserSession.Interactive(oscar);
         await Expect(oscar.GetByTestId("audit-table")).ToContainTextAsync("Bearer [redacted:bearer]");
         Assert.DoesNotContain(Token, await oscar.ContentAsync());

@@ -5,38 +5,10 @@ using static Microsoft.Playwright.Assertions;
 namespace ReviewerPortal.BrowserTests;
 
 /// <summary>An open portal page does not outlive its account's sign-out: the circuit checks the security stamp too.</summary>
-public sealed class SessionBrowserTests : IAsyncLifetime
+public sealed class SessionBrowserTests : PortalBrowserTest
 {
-    private TestApp? _app;
-    private BrowserSession? _browser;
-
-    public async Task InitializeAsync()
-    {
-        if (!BrowserSession.Installed)
-        {
-            return;
-        }
-        _app = await TestApp.StartAsync(kestrel: true, settings: new Dictionary<string, string?> { ["Auth:SecurityStampValidationInterval"] = "00:10:00" });
-        _browser = await BrowserSession.LaunchAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null)
-        {
-            await _browser.DisposeAsync();
-        }
-        if (_app is not null)
-        {
-            await _app.DisposeAsync();
-        }
-    }
-
-    private Task<IPage> SignInAsync(string user)
-    {
-        Skip.If(_app is null, BrowserSession.NotInstalled);
-        return _browser!.SignInAsync(_app!.BaseUrl, user);
-    }
+    protected override Task<TestApp> StartAppAsync() =>
+        TestApp.StartAsync(kestrel: true, settings: new Dictionary<string, string?> { ["Auth:SecurityStampValidationInterval"] = "00:10:00" });
 
     [SkippableFact]
     public async Task Signing_out_on_one_device_ends_the_open_page_on_another()
