@@ -127,4 +127,27 @@ public sealed class ForwardedHeadersTests
             settings: new Dictionary<string, string?> { ["ReverseProxy:TrustedProxies:0"] = "10.0.0.0/8", ["ReverseProxy:TrustedProxies:1"] = "proxy.internal" }));
         Assert.Contains("ReverseProxy:TrustedProxies:1 'proxy.internal'", failure.ToString());
     }
+
+    [Fact]
+    public async Task Behind_a_proxy_on_the_same_host_metrics_are_not_anonymous_for_the_internet()
+    {
+        await using var app = await TestApp.StartAsync(
+            settings: new Dictionary<string, string?> { ["ReverseProxy:TrustedProxies:0"] = "127.0.0.1" }, services: ClientAddresses.Add);
+        using var client = app.CreateClient();
+
+        Task<HttpResponseMessage> ScrapeAsync(string? forwardedFor)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, "/metrics");
+            request.Headers.Add(ClientAddresses.Header, "127.0.0.1");
+            if (forwardedFor is not null)
+            {
+                request.Headers.Add("X-Forwarded-For", forwardedFor);
+            }
+            return client.SendAsync(request);
+        }
+
+        // A local Prometheus still scrapes; a visitor the local proxy forwards is not loopback.
+        Assert.Equal(HttpStatusCode.OK, (await ScrapeAsync(null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await ScrapeAsync("203.0.113.9")).StatusCode);
+    }
 }
