@@ -36,6 +36,8 @@ public sealed class QueueItemTests : PortalTestContext
         var card = cut.Find($"[data-testid=queue-row][data-id='{approval.Id}']");
         Assert.Equal($"approvals/{approval.Id}", card.GetAttribute("href"));
         Assert.Contains("finance.payment.execute", cut.Find("[data-testid=item-topic]").TextContent);
+        // On a narrow card the topic may break after its dots only (finance.payment.⏎execute), never inside a word.
+        Assert.Equal(2, cut.FindAll("[data-testid=item-topic] > wbr").Count);
         Assert.Equal("env production", cut.Find("[data-testid=item-env]").TextContent.Trim());
         Assert.Equal("high", cut.Find("[data-testid=item-priority]").TextContent.Trim());
         // Times read as everywhere else (When: relative text, the exact time on hover), labelled for the card.
