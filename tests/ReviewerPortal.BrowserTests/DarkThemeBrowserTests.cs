@@ -165,12 +165,7 @@ public sealed partial class DarkThemeBrowserTests : PortalBrowserTest
 
     private static async Task Screenshot(IPage page, string name)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ReviewerPortal.sln")))
-        {
-            dir = dir.Parent;
-        }
-        var folder = Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "artifacts", "screenshots");
+        var folder = Path.Combine(TestPaths.Repo, "artifacts", "screenshots");
         Directory.CreateDirectory(folder);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, name + ".png"), FullPage = true });
     }

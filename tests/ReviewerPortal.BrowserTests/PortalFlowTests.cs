@@ -121,19 +121,9 @@ public sealed class PortalFlowTests : PortalBrowserTest
 
     private static async Task Screenshot(IPage page, string name)
     {
-        var folder = Path.Combine(RepositoryRoot(), "artifacts", "screenshots");
+        var folder = Path.Combine(TestPaths.Repo, "artifacts", "screenshots");
         Directory.CreateDirectory(folder);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, name + ".png"), FullPage = true });
-    }
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ReviewerPortal.sln")))
-        {
-            dir = dir.Parent;
-        }
-        return dir?.FullName ?? AppContext.BaseDirectory;
     }
 
     [SkippableFact]

@@ -55,12 +55,7 @@ public sealed class AppProcess : IAsyncDisposable
 
     public async Task RestartAsync()
     {
-        var start = new ProcessStartInfo("dotnet", [Dll, "--urls", BaseUrl])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(Dll)!,
-        };
+        var start = new ProcessStartInfo("dotnet", [Dll, "--urls", BaseUrl]) { WorkingDirectory = Path.GetDirectoryName(Dll)! };
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["Redis__Configuration"] = Redis;
         start.Environment["Storage__DataPath"] = DataPath;
@@ -75,11 +70,7 @@ public sealed class AppProcess : IAsyncDisposable
         {
             start.Environment[name] = value;
         }
-        _process = Process.Start(start)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _process = ReviewerPortal.Tests.Support.TestServers.StartQuiet(start);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(60))

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using ReviewerPortal.Tests.Support;
 
 namespace ReviewerPortal.Tests.Client;
 
@@ -17,23 +18,23 @@ public sealed class ClientLibrariesTests
     [SkippableFact]
     public async Task Python_client_suite_passes_against_the_app()
     {
-        Skip.IfNot(File.Exists(Python) && (await RunAsync(Python, ["-c", "import httpx, cryptography, pytest"], Repo, TimeSpan.FromMinutes(1))).ExitCode == 0,
+        Skip.IfNot(File.Exists(Python) && (await RunAsync(Python, ["-c", "import httpx, cryptography, pytest"], TestPaths.Repo, TimeSpan.FromMinutes(1))).ExitCode == 0,
             "Debian's Python packages are needed: apt-get install -y python3-httpx python3-cryptography python3-pytest");
         List<string> args = ["-m", "pytest", "clients/python", "-q", "-p", "no:cacheprovider"];
         if (Environment.GetEnvironmentVariable("RP_CLIENT_RESULTS") is { Length: > 0 } results)
         {
             args.Add($"--junitxml={Path.Combine(results, "python-junit.xml")}");
         }
-        var run = await RunAsync(Python, args, Repo, SuiteTimeout);
+        var run = await RunAsync(Python, args, TestPaths.Repo, SuiteTimeout);
         Assert.True(run.ExitCode == 0, $"The Python client suite failed (exit {run.ExitCode}):\n{run.Output}");
     }
 
     [SkippableFact]
     public async Task TypeScript_client_suite_passes_against_the_app()
     {
-        var folder = Path.Combine(Repo, "clients", "typescript");
-        var node = FindOnPath("node");
-        var npm = FindOnPath("npm");
+        var folder = Path.Combine(TestPaths.Repo, "clients", "typescript");
+        var node = TestPaths.FindOnPath("node");
+        var npm = TestPaths.FindOnPath("npm");
         Skip.If(node is null || npm is null, "Node 20 or later is needed (with npm), then `npm ci` in clients/typescript");
         Skip.IfNot(Directory.Exists(Path.Combine(folder, "node_modules")), "Run `npm ci` in clients/typescript first");
         var env = new Dictionary<string, string>();
@@ -45,35 +46,16 @@ public sealed class ClientLibrariesTests
         Assert.True(run.ExitCode == 0, $"The TypeScript client suite failed (exit {run.ExitCode}):\n{run.Output}");
     }
 
-    private static string Repo { get; } = FindRepo();
-
-    private static string FindRepo()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ReviewerPortal.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("ReviewerPortal.sln not found above " + AppContext.BaseDirectory);
-    }
-
     /// <summary>The app built beside these tests: src/ReviewerPortal/bin/{same configuration}/net10.0/ReviewerPortal.dll.</summary>
     private static string AppDll()
     {
         var parts = AppContext.BaseDirectory.Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
         var bin = Array.LastIndexOf(parts, "bin");
         var configuration = bin >= 0 && bin + 1 < parts.Length ? parts[bin + 1] : "Debug";
-        var dll = Path.Combine(Repo, "src", "ReviewerPortal", "bin", configuration, "net10.0", "ReviewerPortal.dll");
+        var dll = Path.Combine(TestPaths.Repo, "src", "ReviewerPortal", "bin", configuration, "net10.0", "ReviewerPortal.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: build src/ReviewerPortal");
         return dll;
     }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, name))
-            .FirstOrDefault(File.Exists);
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> args, string workingDirectory,
         TimeSpan timeout, IReadOnlyDictionary<string, string>? env = null)

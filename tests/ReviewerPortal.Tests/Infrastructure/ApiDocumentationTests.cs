@@ -149,7 +149,7 @@ public sealed partial class ApiDocumentationTests : IAsyncLifetime
     /// <summary>The README's HTTP API table: each row's calls (with <c>· `/reject`</c>-style siblings expanded) and its answers.</summary>
     private static List<(List<string> Calls, string Answers)> ApiTableRows()
     {
-        var readme = File.ReadAllLines(Path.Combine(RepoRoot(), "README.md"));
+        var readme = File.ReadAllLines(Path.Combine(TestPaths.Repo, "README.md"));
         var start = Array.FindIndex(readme, l => l.StartsWith("| Call | Who | Answers |", StringComparison.Ordinal));
         var rows = new List<(List<string>, string)>();
         for (var i = start + 2; start >= 0 && i < readme.Length && readme[i].StartsWith('|'); i++)
@@ -182,18 +182,6 @@ public sealed partial class ApiDocumentationTests : IAsyncLifetime
             }
         }
         return rows;
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ReviewerPortal.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("ReviewerPortal.sln not found");
     }
 
     [GeneratedRegex(@"`([^`]+)`")]

@@ -33,14 +33,14 @@ public sealed class AzuriteServer : IAsyncDisposable
     /// <summary>tests/tools/node_modules/.bin/azurite-blob, after <c>npm ci</c> there when npm is installed; null without npm.</summary>
     public static async Task<string?> ExecutableAsync()
     {
-        var tools = Path.Combine(Repo, "tests", "tools");
+        var tools = Path.Combine(TestPaths.Repo, "tests", "tools");
         var bin = Path.Combine(tools, "node_modules", ".bin", "azurite-blob");
         if (File.Exists(bin))
         {
             return bin;
         }
-        var npm = FindOnPath("npm");
-        if (npm is null || FindOnPath("node") is null)
+        var npm = TestPaths.FindOnPath("npm");
+        if (npm is null || TestPaths.FindOnPath("node") is null)
         {
             return null;
         }
@@ -84,17 +84,8 @@ public sealed class AzuriteServer : IAsyncDisposable
     public async Task StartAgainAsync()
     {
         var bin = await ExecutableAsync() ?? throw new InvalidOperationException(InstallHint);
-        var process = Process.Start(new ProcessStartInfo(bin,
-            ["--blobHost", "127.0.0.1", "--blobPort", Port.ToString(), "--location", Location, "--skipApiVersionCheck", "--loose", "--silent"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        })!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = TestServers.StartQuiet(new ProcessStartInfo(bin,
+            ["--blobHost", "127.0.0.1", "--blobPort", Port.ToString(), "--location", Location, "--skipApiVersionCheck", "--loose", "--silent"]));
         _process = process;
         for (var i = 0; i < 600; i++)
         {
@@ -161,23 +152,4 @@ public sealed class AzuriteServer : IAsyncDisposable
             return false;
         }
     }
-
-    private static string Repo { get; } = FindRepo();
-
-    private static string FindRepo()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ReviewerPortal.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("ReviewerPortal.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, name))
-            .FirstOrDefault(File.Exists);
 }

@@ -11,6 +11,20 @@ namespace ReviewerPortal.Tests.Support;
 /// </summary>
 public static class TestServers
 {
+    /// <summary>Starts a background process whose output is read and dropped (a full pipe would stall it).</summary>
+    public static Process StartQuiet(ProcessStartInfo start)
+    {
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     private static readonly Lazy<Task<EmbeddedGarnet>> GarnetServer = new(StartGarnetAsync);
     private static readonly Lazy<Task<Process?>> RedisProcess = new(StartRedisAsync);
     private static int _redisPort;
@@ -209,17 +223,8 @@ public sealed class RedisServerProcess : IAsyncDisposable
     {
         var path = TestServers.RedisServerPath() ?? throw new InvalidOperationException(TestServers.RedisInstallHint);
         var data = TestServers.NewTempDirectory("redis-server");
-        var process = Process.Start(new ProcessStartInfo(path,
-            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no", "--dir", data, .. settings])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        })!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = TestServers.StartQuiet(new ProcessStartInfo(path,
+            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no", "--dir", data, .. settings]));
         for (var i = 0; i < 200; i++)
         {
             // Ready once it answers PONG: a server that listens may still be loading its append-only file.

@@ -145,9 +145,6 @@ public sealed class KillNineTests
         var start = new ProcessStartInfo("dotnet", [Path.Combine(folder, "ReviewerPortal.dll"), "--urls", $"http://127.0.0.1:{port}"])
         {
             WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
         };
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["Redis__Configuration"] = redis;
@@ -156,11 +153,7 @@ public sealed class KillNineTests
         start.Environment["Demo__Enabled"] = "true";
         start.Environment["Approvals__AuditOutboxGrace"] = "00:00:01";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = TestServers.StartQuiet(start);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(60))
         {

@@ -471,7 +471,7 @@ public sealed class MigrationTests : IAsyncLifetime
 
     private static void AssertValidAgainstSchema(string ndjson)
     {
-        var schema = JsonSchema.FromFile(Path.Combine(RepoRoot(), "docs", "schemas", "inflight-export.v1.schema.json"));
+        var schema = JsonSchema.FromFile(Path.Combine(TestPaths.Repo, "docs", "schemas", "inflight-export.v1.schema.json"));
         var options = new EvaluationOptions { OutputFormat = OutputFormat.List, RequireFormatValidation = true };
         var number = 0;
         foreach (var line in ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -483,17 +483,5 @@ public sealed class MigrationTests : IAsyncLifetime
                     .SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation} ({d.EvaluationPath}): {e.Key} {e.Value}"))) + "\n" + line);
         }
         Assert.True(number >= 3);
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ReviewerPortal.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("ReviewerPortal.sln not found above " + AppContext.BaseDirectory);
     }
 }
