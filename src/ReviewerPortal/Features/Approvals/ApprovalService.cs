@@ -18,7 +18,26 @@ public sealed record DecisionOutcome(Outcome Kind, Approval? Approval = null, st
 
 public enum Verdict { Approve, Reject }
 
-public sealed record DecideCommand(string? Reason, string? JobHash, string? PolicySnapshot);
+/// <summary>
+/// A reviewer's decision: the reason, the job hash and policy snapshot the reviewer saw (drift answers 409), and the
+/// channel it came through (<c>portal</c> when null; <c>api</c>, <c>link</c>, <c>slack</c>, <c>bulk</c> …), which the
+/// audit row records as <c>via: …</c>. Every channel goes through this one decision path.
+/// </summary>
+public sealed record DecideCommand(string? Reason, string? JobHash, string? PolicySnapshot, string? Via = null)
+{
+    /// <summary>The audit's details for this decision: <c>via: channel</c> joined to any other details.</summary>
+    public string? DetailsWith(string? details) => AuditDetails.Join(Via is null ? null : "via: " + Via, details);
+}
+
+/// <summary>Audit details are short <c>; </c>-separated facts (<c>via: link</c>, a quorum tally, <c>for: alice</c>).</summary>
+public static class AuditDetails
+{
+    public static string? Join(params string?[] parts)
+    {
+        var kept = parts.Where(p => !string.IsNullOrWhiteSpace(p)).ToArray();
+        return kept.Length == 0 ? null : string.Join("; ", kept);
+    }
+}
 
 /// <summary>
 /// The approval core: submit-time policy decisions, decisions under a distributed lock, re-evaluation, expiry.
@@ -345,7 +364,7 @@ public sealed partial class ApprovalService(
         {
             return DecisionOutcome.NotFound;
         }
-        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken) is { } refused)
+        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken, command.Via) is { } refused)
         {
             return refused;
         }
@@ -377,7 +396,7 @@ public sealed partial class ApprovalService(
     {
         var (tenant, id) = (current.Tenant, current.Id);
         // Checked again on what the lock protects: a resubmission in between starts over at escalation level 0.
-        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken) is { } refused)
+        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken, command.Via) is { } refused)
         {
             return refused;
         }
@@ -416,7 +435,7 @@ public sealed partial class ApprovalService(
         var action = decides ? (verdict == Verdict.Approve ? "approved" : "rejected") : "vote_" + verdictText;
         var entry = Entry(current, caller.Actor, action, ApprovalStates.Pending, to);
         entry.Reason = command.Reason;
-        entry.Details = tally;
+        entry.Details = command.DetailsWith(tally);
         List<KeyValuePair<string, string>> fields = [new("votes", RedisApprovalStore.VotesJson(votes))];
         if (decides)
         {
@@ -474,11 +493,11 @@ public sealed partial class ApprovalService(
                 }
                 return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), decides ? null : "vote_recorded", tally);
             case "job_changed":
-                await RefusedAsync(current, caller, verdict, "job_changed", cancellationToken);
+                await RefusedAsync(current, caller, verdict, "job_changed", cancellationToken, command.Via);
                 return new DecisionOutcome(Outcome.Conflict, current, "job_changed",
                     "The job hash you reviewed does not match this approval's job.");
             case "snapshot_changed":
-                await RefusedAsync(current, caller, verdict, "snapshot_changed", cancellationToken);
+                await RefusedAsync(current, caller, verdict, "snapshot_changed", cancellationToken, command.Via);
                 return new DecisionOutcome(Outcome.Conflict, current, "snapshot_changed",
                     command.PolicySnapshot is not null && command.PolicySnapshot != current.PolicySnapshot
                         ? "The policy snapshot you reviewed is not this approval's snapshot."
@@ -498,7 +517,8 @@ public sealed partial class ApprovalService(
     /// 403 for a person who may not take this step (not an approver at the approval's escalation level, or the requester
     /// approving their own request); the refused attempt is audited.
     /// </summary>
-    private async Task<DecisionOutcome?> RefuseAsync(Caller caller, TenantSettings settings, Approval approval, string step, CancellationToken cancellationToken)
+    private async Task<DecisionOutcome?> RefuseAsync(Caller caller, TenantSettings settings, Approval approval, string step, CancellationToken cancellationToken,
+        string? via = null)
     {
         string code, detail;
         if (!TenantAccess.CanDecide(caller, settings, approval))
@@ -520,6 +540,7 @@ public sealed partial class ApprovalService(
         }
         var entry = Entry(approval, caller.Actor, step + "_refused", approval.State, approval.State);
         entry.Reason = code;
+        entry.Details = via is null ? null : "via: " + via;
         await audit.AppendAsync(entry, cancellationToken);
         return new DecisionOutcome(Outcome.Forbidden, approval, code, detail);
     }
@@ -536,10 +557,12 @@ public sealed partial class ApprovalService(
                 : $"The approval is already {approval.State}.");
     }
 
-    private async Task RefusedAsync(Approval approval, Caller caller, Verdict verdict, string code, CancellationToken cancellationToken)
+    private async Task RefusedAsync(Approval approval, Caller caller, Verdict verdict, string code, CancellationToken cancellationToken,
+        string? via = null)
     {
         var entry = Entry(approval, caller.Actor, (verdict == Verdict.Approve ? "approve" : "reject") + "_refused", approval.State, approval.State);
         entry.Reason = code;
+        entry.Details = via is null ? null : "via: " + via;
         await audit.AppendAsync(entry, cancellationToken);
     }
 

@@ -137,7 +137,7 @@ public static class ApprovalsApi
             return Problems.Invalid("policySnapshot", "A lowercase hex SHA-256 (64 characters).");
         }
         var outcome = await approvals.DecideAsync(Caller.From(user), id, verdict,
-            new DecideCommand(body.Reason, body.JobHash, body.PolicySnapshot), cancellationToken);
+            new DecideCommand(body.Reason, body.JobHash, body.PolicySnapshot, Via: "api"), cancellationToken);
         var receipt = outcome.Kind is Outcome.Ok or Outcome.AlreadyDone && outcome.Approval is { } decided
             ? await signer.IssueAsync(decided, await audit.HeadAsync(decided.Tenant, cancellationToken))
             : null;

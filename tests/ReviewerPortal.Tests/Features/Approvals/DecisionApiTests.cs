@@ -235,6 +235,7 @@ public sealed class DecisionApiTests : IAsyncLifetime
         Assert.Equal("duplicate invoice", items[1].Str("reason"));
         Assert.Equal("pending", items[1].Str("fromState"));
         Assert.Equal("rejected", items[1].Str("toState"));
+        Assert.Equal("via: api", items[1].Str("details"));
         Assert.Equal(HttpStatusCode.Forbidden, (await _app.Agent("acme").GetAsync($"/api/v1/audit?approvalId={id}")).StatusCode);
         var verify = await (await _app.Account("ada").GetAsync("/api/v1/audit/verify?tenant=acme")).Json();
         Assert.True(verify.GetProperty("intact").GetBoolean());
