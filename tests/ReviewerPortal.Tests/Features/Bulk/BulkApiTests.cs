@@ -232,6 +232,23 @@ public sealed class BulkApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_item_past_its_deadline_is_409_expired_and_the_fresh_one_is_approved()
+    {
+        var old = await SubmitPayments(1);
+        _clock.Advance(TimeSpan.FromHours(23));
+        var fresh = await SubmitPayments(1, from: 20);
+        _clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+
+        var response = await Bulk(_app.Account("alice"), new { verdict = "approve", reason = "ok", items = new[] { old[0], fresh[0] }.Select(id => new { id }) });
+
+        var items = ItemsById(await response.Json());
+        Assert.Equal(409, items[old[0]].GetProperty("status").GetInt32());
+        Assert.Equal("expired", items[old[0]].Str("code"));
+        Assert.Equal("approved", items[fresh[0]].Str("result"));
+        Assert.Equal("expired", await StateOf(old[0]));
+    }
+
+    [Fact]
     public async Task Over_the_cap_is_400_naming_the_field_and_decides_nothing()
     {
         await RestartWith(new() { ["Bulk:MaxItems"] = "3" });
