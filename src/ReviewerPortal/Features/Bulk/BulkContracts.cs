@@ -48,5 +48,6 @@ public sealed record BulkDecisionResponse(string Verdict, int Count, int Succeed
 public sealed record BulkItemResult(string Id, int Status, string Result, string? Code = null, string? Detail = null, string? State = null,
     string? JobHash = null, string? PolicySnapshot = null)
 {
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool Succeeded => Status is >= 200 and < 300;
 }
