@@ -3,6 +3,7 @@ using ReviewerPortal.Components;
 using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
+using ReviewerPortal.Features.Bulk;
 using ReviewerPortal.Features.Mcp;
 using ReviewerPortal.Features.Migration;
 using ReviewerPortal.Features.Observability;
@@ -18,6 +19,7 @@ if (CopyStorageCommand.Matches(args))
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddApprovals();
+builder.AddBulkDecisions();
 builder.AddDatabase();
 builder.AddAuth();
 builder.AddApprovalWorkers();
@@ -49,6 +51,7 @@ app.UseAntiforgery();
 
 app.MapApiDocumentation();
 app.MapApprovalsApis();
+app.MapBulkDecisionsApi();
 app.MapTelemetry();
 app.MapAccountEndpoints();
 app.MapMcpGateway();

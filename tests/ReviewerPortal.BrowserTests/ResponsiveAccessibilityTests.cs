@@ -28,6 +28,7 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
         ["login"] = (null, "/account/login"),
         ["queue"] = ("alice", "/queue"),
         ["queue-tenant"] = ("alice", "/queue/acme"),
+        ["queue-bulk"] = ("alice", "/queue/acme"),
         ["approval"] = ("alice", "/approvals/{approval}"),
         ["cases"] = ("alice", "/cases/acme"),
         ["case"] = ("alice", "/cases/acme"),
@@ -165,6 +166,17 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
             case "queue" or "queue-tenant":
                 await BrowserSession.Interactive(page);
                 await Expect(page.GetByTestId("queue-row").First).ToBeVisibleAsync();
+                break;
+            case "queue-bulk":
+                // Every row ticked and the approve preview open (two were submitted before the policy changed: flagged).
+                await BrowserSession.Interactive(page);
+                await Expect(page.GetByTestId("queue-row").First).ToBeVisibleAsync();
+                foreach (var box in await page.GetByTestId("queue-pick").AllAsync())
+                {
+                    await box.CheckAsync();
+                }
+                await page.GetByTestId("bulk-approve").ClickAsync();
+                await Expect(page.GetByTestId("bulk-preview-title")).ToBeVisibleAsync();
                 break;
             case "approval":
                 await BrowserSession.Interactive(page);

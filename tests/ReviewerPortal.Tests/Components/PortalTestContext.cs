@@ -35,6 +35,7 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
         Services.AddSingleton(sp.GetRequiredService<TimeProvider>());
         Services.AddSingleton(sp.GetRequiredService<ChangeFeed>());
         Services.AddSingleton(sp.GetRequiredService<ApprovalService>());
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Bulk.BulkDecisions>());
         Services.AddSingleton(sp.GetRequiredService<IApprovalStore>());
         Services.AddSingleton(sp.GetRequiredService<TenantStore>());
         Services.AddSingleton(sp.GetRequiredService<TenantAccess>());

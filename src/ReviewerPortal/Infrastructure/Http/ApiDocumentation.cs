@@ -74,6 +74,16 @@ public static class ApiDocumentation
             "answers `vote_recorded` until it is met. With `jobHash` / `policySnapshot` the decision is bound to what the reviewer saw.",
             typeof(DecideRequest), """{"reason":"validated invoice and policy context"}""", Decide()),
         ["Reject"] = new("A reviewer rejects (idempotent: `already_rejected`).", typeof(DecideRequest), """{"reason":"wrong vendor"}""", Decide()),
+        ["BulkDecide"] = new("A reviewer approves or rejects many approvals with one reason: a list of `items` (each with the " +
+            "`jobHash` / `policySnapshot` seen, optional) or a `filter` (`tenant`, `topic` exact or `prefix*`, `env`, `olderThan`, " +
+            "`risk` = priority), never both. Each item is decided on its own through the single decision path (lock, hash check, " +
+            "eligibility, four-eyes, quorum, audit `via: bulk`); the answer is 200 with each item's `status` as the single " +
+            "endpoint would give it (`approved`, `already_approved`, `refused` 403, `conflict` 409, `not_found` 404 for an " +
+            "unknown or another tenant's id, `locked` 423). At most `Bulk:MaxItems` items; each counts against the account's rate limit.",
+            typeof(Features.Bulk.BulkDecideRequest),
+            """{"verdict":"approve","reason":"month-end vendor batch checked","items":[{"id":"apr_01J…","jobHash":"…"}]}""",
+            (404, "`not_found`: the filter's tenant is not one this caller reads."),
+            (429, "`rate_limited`: the items exceed the account's rate limit (`RateLimits:PerAccount`); nothing was decided; `Retry-After`.")),
         ["Reevaluate"] = new("Re-evaluates a pending approval under the tenant's current policy (a fresh snapshot).", typeof(ReevaluateRequest), null,
             (403, "`not_an_approver`."), (404, NotFound), (409, "The approval is no longer pending (its state is the code)."),
             (423, "`lock_busy`: another decision holds the lock; try again.")),

@@ -25,6 +25,8 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(ResubmitRequest))]
 [JsonSerializable(typeof(WithdrawRequest))]
 [JsonSerializable(typeof(DecisionResponse))]
+[JsonSerializable(typeof(Features.Bulk.BulkDecideRequest))]
+[JsonSerializable(typeof(Features.Bulk.BulkDecisionResponse))]
 [JsonSerializable(typeof(Approval))]
 [JsonSerializable(typeof(IReadOnlyList<Vote>))]
 [JsonSerializable(typeof(IReadOnlyList<ApprovalVersion>))]

@@ -34,6 +34,8 @@ public sealed class EveryRouteAccessTests
         ["GET /api/v1/approvals/{id}/decision"] = ["401", "401", "ok", "404", "ok", "404", "ok", "ok"],
         ["POST /api/v1/approvals/{id}/approve"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         ["POST /api/v1/approvals/{id}/reject"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
+        // Bulk answers 200 to any account: each item carries its own status (gina: not_found; oscar, ada: refused).
+        ["POST /api/v1/approvals/bulk"] = ["401", "401", "403", "403", "ok", "ok", "ok", "ok"],
         ["POST /api/v1/approvals/{id}/reevaluate"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         ["POST /api/v1/approvals/{id}/request-changes"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         ["POST /api/v1/approvals/{id}/resubmit"] = ["401", "401", "ok", "404", "403", "403", "403", "403"],
@@ -185,6 +187,7 @@ public sealed class EveryRouteAccessTests
         (_, "/api/v1/approvals/{id}/resubmit") => JsonContent.Create(new { payload = new { invoice = "INV-2", amount = 2 } }),
         (_, "/api/v1/tenants/{tenant}/agent-keys") => JsonContent.Create(new { name = "matrix bot" }),
         (_, "/api/v1/tenants/{tenant}/settings") => JsonContent.Create(new { displayName = "ACME" }),
+        (_, "/api/v1/approvals/bulk") => JsonContent.Create(new { verdict = "approve", reason = "matrix", items = new[] { new { id = target.ApprovalId } } }),
         _ => JsonContent.Create(new { reason = "matrix" }),
     };
 
