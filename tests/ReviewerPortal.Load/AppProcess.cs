@@ -28,9 +28,14 @@ public sealed class AppProcess : IAsyncDisposable
     public int? Pid => _process is { HasExited: false } p ? p.Id : null;
 
     /// <param name="environment">More settings for the app, as environment variables (<c>Dispatch__WebhookTimeout</c>).</param>
-    public static async Task<AppProcess> StartAsync(string repo, string redis, string? dataPath = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="publish">
+    /// Publish the app (every static asset in its wwwroot, as deployed) instead of building it: the portal's pages need
+    /// their scripts and styles, which a build output serves only in Development.
+    /// </param>
+    public static async Task<AppProcess> StartAsync(string repo, string redis, string? dataPath = null,
+        IReadOnlyDictionary<string, string>? environment = null, bool publish = false)
     {
-        var dll = await BuildAsync(repo);
+        var dll = publish ? await PublishAsync(repo) : await BuildAsync(repo);
         var app = new AppProcess(dll, redis, dataPath ?? Path.Combine(Path.GetTempPath(), "rp-load", Guid.NewGuid().ToString("N")), FreePort.Pick(),
             environment);
         await app.RestartAsync();
@@ -51,6 +56,24 @@ public sealed class AppProcess : IAsyncDisposable
             throw new InvalidOperationException("Release build of the app failed:\n" + await build.StandardOutput.ReadToEndAsync());
         }
         return Path.Combine(project, "bin", "Release", "net10.0", "ReviewerPortal.dll");
+    }
+
+    private static async Task<string> PublishAsync(string repo)
+    {
+        var output = Path.Combine(repo, "artifacts", "load-app");
+        var publish = Process.Start(new ProcessStartInfo("dotnet",
+            ["publish", Path.Combine(repo, "src", "ReviewerPortal"), "-c", "Release", "-o", output, "--nologo", "-v", "q"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var log = publish.StandardOutput.ReadToEndAsync();
+        await publish.WaitForExitAsync();
+        if (publish.ExitCode != 0)
+        {
+            throw new InvalidOperationException("Release publish of the app failed:\n" + await log);
+        }
+        return Path.Combine(output, "ReviewerPortal.dll");
     }
 
     public async Task RestartAsync()
@@ -104,14 +127,18 @@ public sealed class AppProcess : IAsyncDisposable
         }
     }
 
-    public HttpClient Client(string token)
+    /// <param name="token">The bearer token; null: an anonymous client (the same handler settings).</param>
+    public HttpClient Client(string? token)
     {
         var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {
             BaseAddress = new Uri(BaseUrl),
             Timeout = TimeSpan.FromSeconds(90),
         };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
         return client;
     }
 

@@ -3,9 +3,9 @@ using System.CommandLine;
 namespace ReviewerPortal.Load;
 
 public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Duration, int Agents, int Reviewers, int Subscribers,
-    int Pending, string Out, string Repo, TimeSpan Warmup, int Timers, int Rounds = 50, int Burst = 200, int FloodRate = 0)
+    int Pending, string Out, string Repo, TimeSpan Warmup, int Timers, int Rounds = 50, int Burst = 200, int FloodRate = 0, int Tabs = 50)
 {
-    public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "flood", "all"];
+    public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "flood", "portal", "all"];
 
     /// <summary>
     /// The command line: a scenario and its options, parsed and checked by System.CommandLine (a bad number or an
@@ -13,7 +13,12 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
     /// </summary>
     public static RootCommand Command(Func<LoadOptions, Task<int>> run)
     {
-        var scenario = new Argument<string>("scenario") { Description = "What to measure; 'all' runs baseline, fanout, queue, faults and timers." };
+        var scenario = new Argument<string>("scenario")
+        {
+            Description = "What to measure. baseline: the /healthz floor and the full cycle in one run, with the issue's targets; " +
+                          "portal: --tabs reviewer tabs (headless chromium) on one queue while the cycle load runs; " +
+                          "'all' runs baseline, fanout, queue, faults and timers.",
+        };
         scenario.AcceptOnlyFromAmong(Known);
         var redis = new Option<string?>("--redis") { Description = "Use this Redis (host:port; a comma-separated list for scaleout's cluster). Default: start an embedded Garnet with its append-only log." };
         var duration = new Option<int?>("--duration") { Description = "Seconds of load per timed scenario (default 20; faults 30; flood: half idle, half flooded)." };
@@ -27,11 +32,12 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
         var rounds = Positive("--rounds", "garnet-kill: rounds of burst, kill -9 of Garnet, restart (per commit-wait setting).", 50);
         var burst = Positive("--burst", "garnet-kill: approvals created per round.", 200);
         var floodRate = Positive("--flood-rate", "flood: tenant acme's requests/s (0: 32 loops as fast as answered).", 0, allowZero: true);
+        var tabs = Positive("--tabs", "portal: reviewer tabs (Blazor circuits in headless chromium) open on acme's queue.", 50);
         var output = new Option<string?>("--out") { Description = "Where the JSON reports go (default artifacts/load)." };
 
         var command = new RootCommand("ReviewerPortal's load and fault harness: starts the app (and Garnet) and prints the figures.")
         {
-            scenario, redis, duration, warmup, agents, reviewers, subscribers, pending, approvals, rounds, burst, floodRate, output,
+            scenario, redis, duration, warmup, agents, reviewers, subscribers, pending, approvals, rounds, burst, floodRate, tabs, output,
         };
         command.SetAction(async (result, _) =>
         {
@@ -42,7 +48,7 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
                 TimeSpan.FromSeconds(seconds), result.GetValue(agents), result.GetValue(reviewers),
                 result.GetValue(subscribers), result.GetValue(pending), result.GetValue(output) ?? Path.Combine(repo, "artifacts", "load"), repo,
                 TimeSpan.FromSeconds(result.GetValue(warmup)), result.GetValue(approvals), result.GetValue(rounds), result.GetValue(burst),
-                result.GetValue(floodRate));
+                result.GetValue(floodRate), result.GetValue(tabs));
             return await run(options);
         });
         return command;

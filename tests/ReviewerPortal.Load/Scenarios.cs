@@ -15,7 +15,7 @@ using ReviewerPortal.Infrastructure.Storage;
 namespace ReviewerPortal.Load;
 
 /// <summary>The load and fault scenarios. Every request loop is bounded in time and count and stops by itself.</summary>
-public sealed class Scenarios(LoadOptions options)
+public sealed partial class Scenarios(LoadOptions options)
 {
     private EmbeddedGarnet? _garnet;
     private string _redis = "";
@@ -41,6 +41,7 @@ public sealed class Scenarios(LoadOptions options)
                     "garnet-kill" => await new GarnetKillScenario(options).RunAsync(),
                     "scaleout" => await new ScaleOutScenario(options).RunAsync(),
                     "flood" => await new FloodScenario(options, _redis).RunAsync(),
+                    "portal" => await PortalAsync(),
                     _ => await FaultsAsync(),
                 };
                 report.Print();
@@ -61,7 +62,13 @@ public sealed class Scenarios(LoadOptions options)
     private async Task<string> StartGarnetAsync(int? port = null)
     {
         _garnetData = _garnetData.Length > 0 ? _garnetData : Path.Combine(Path.GetTempPath(), "rp-load", "garnet-" + Guid.NewGuid().ToString("N"));
-        _garnet = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions { DataPath = _garnetData, Port = port }, NullLogger.Instance, CancellationToken.None);
+        _garnet = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions
+        {
+            DataPath = _garnetData,
+            Port = port,
+            // Per-command counts for the figures of commands per cycle (baseline, cycle, portal); off elsewhere.
+            CommandStats = options.Scenario is "baseline" or "cycle" or "portal",
+        }, NullLogger.Instance, CancellationToken.None);
         return _garnet.Endpoint;
     }
 
@@ -76,9 +83,13 @@ public sealed class Scenarios(LoadOptions options)
 
     // ------------------------------------------------------------------ cycle
 
-    private async Task<Report> CycleAsync(Report report)
+    /// <param name="given">The app to drive (baseline, portal); null starts one for this run.</param>
+    /// <param name="warmUp">Run the unmeasured warm-up first (off where the caller warmed the app up already).</param>
+    /// <param name="sampler">Samples the app's CPU, Redis commands and runtime figures around the measured window.</param>
+    private async Task<Report> CycleAsync(Report report, AppProcess? given = null, bool warmUp = true, CycleSampler? sampler = null)
     {
-        await using var app = await AppProcess.StartAsync(options.Repo, _redis);
+        await using var owned = given is null ? await AppProcess.StartAsync(options.Repo, _redis) : null;
+        var app = given ?? owned!;
         var agentHttp = app.Client("demo-acme-agent");
         var reviewers = new[] { app.Client("demo-alice-token"), app.Client("demo-bob-token") };
         var submit = new Recorder("submit (202)");
@@ -89,8 +100,15 @@ public sealed class Scenarios(LoadOptions options)
         await hubClient.ConnectAsync();
         var viaHub = new ConcurrentDictionary<string, bool>();
         var cycle = new Recorder("full cycle");
-        await WarmUpAsync(app);
+        if (warmUp)
+        {
+            await WarmUpAsync(app);
+        }
         var commandsBefore = await CommandStatsAsync();
+        if (sampler is not null)
+        {
+            await sampler.StartAsync();
+        }
         var approvedAt = new ConcurrentDictionary<string, long>();
         var wokeAt = new ConcurrentDictionary<string, long>();
         var queue = Channel.CreateUnbounded<string>();
@@ -172,6 +190,10 @@ public sealed class Scenarios(LoadOptions options)
         queue.Writer.Complete();
         await Task.WhenAll(deciders);
         var elapsed = started.Elapsed;
+        if (sampler is not null)
+        {
+            await sampler.StopAsync(cycle.Count);
+        }
         var beforeReturn = 0;
         foreach (var (id, woke) in wokeAt)
         {
@@ -183,8 +205,8 @@ public sealed class Scenarios(LoadOptions options)
             }
         }
         report.Facts["agent woke before the approve call returned"] = $"{beforeReturn} of {toAgent.Count + toHubAgent.Count}";
-        report.Rows.Add(submit.ToRow(elapsed));
-        report.Rows.Add(approve.ToRow(elapsed));
+        report.Rows.Add(submit.ToRow(elapsed, "p99 ≤ 10 ms"));
+        report.Rows.Add(approve.ToRow(elapsed, "p99 ≤ 10 ms"));
         report.Rows.Add(toAgent.ToRow(elapsed, "p99 ≤ 10 ms"));
         report.Rows.Add(toHubAgent.ToRow(elapsed, "p99 ≤ 10 ms"));
         report.Rows.Add(cycle.ToRow(elapsed));
@@ -230,11 +252,14 @@ public sealed class Scenarios(LoadOptions options)
     }
 
     /// <summary>The server's per-command call counts (INFO commandstats); empty where the server does not keep them.</summary>
-    private async Task<Dictionary<string, long>> CommandStatsAsync()
+    private Task<Dictionary<string, long>> CommandStatsAsync() => CommandStatsAsync(_redis);
+
+    /// <summary>The per-command call counts of the server at <paramref name="redis"/> (INFO commandstats); empty where it does not keep them.</summary>
+    internal static async Task<Dictionary<string, long>> CommandStatsAsync(string redis)
     {
         try
         {
-            await using var mux = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis + ",allowAdmin=true");
+            await using var mux = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis + ",allowAdmin=true");
             var info = await mux.GetServer(mux.GetEndPoints()[0]).InfoAsync("commandstats");
             var counts = new Dictionary<string, long>();
             foreach (var (key, value) in info.SelectMany(g => g))
@@ -252,42 +277,6 @@ public sealed class Scenarios(LoadOptions options)
         {
             return [];
         }
-    }
-
-    // ------------------------------------------------------------------ baseline
-
-    private async Task<Report> BaselineAsync()
-    {
-        var report = await CycleAsync(new Report("baseline"));
-        var (host, port) = Split(_redis);
-        var bench = Process.Start(new ProcessStartInfo("redis-benchmark",
-            ["-h", host, "-p", port, "-t", "set,get", "-c", "50", "-n", "100000", "-P", "1", "--csv"])
-        { RedirectStandardOutput = true, RedirectStandardError = true });
-        if (bench is null)
-        {
-            report.Facts["redis-benchmark"] = "not installed (apt-get install -y redis-tools)";
-            return report;
-        }
-        var csv = await bench.StandardOutput.ReadToEndAsync();
-        await bench.WaitForExitAsync();
-        var set = 0.0;
-        foreach (var line in csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1))
-        {
-            var cells = line.Split(',').Select(c => c.Trim('"')).ToArray();
-            var rps = double.Parse(cells[1], CultureInfo.InvariantCulture);
-            report.Facts[$"redis-benchmark {cells[0]} (50 clients, no pipelining)"] =
-                $"{rps:F0} ops/s, p50 {cells[4]} ms, p99 {cells[6]} ms";
-            if (cells[0] == "SET")
-            {
-                set = rps;
-            }
-        }
-        if (set > 0)
-        {
-            var cycles = double.Parse(report.Facts["cycles/s"], CultureInfo.InvariantCulture);
-            report.Facts["cycles/s ÷ SET ops/s"] = $"{100 * cycles / set:F2} % (target ≥ 10 %)";
-        }
-        return report;
     }
 
     // ------------------------------------------------------------------ queue
@@ -723,14 +712,7 @@ public sealed class Scenarios(LoadOptions options)
         }));
     }
 
-    private static (string Host, string Port) Split(string endpoint)
-    {
-        var first = endpoint.Split(',')[0];
-        var colon = first.LastIndexOf(':');
-        return (first[..colon], first[(colon + 1)..]);
-    }
-
-    private static string Rss(int? pid)
+    internal static string Rss(int? pid)
     {
         if (pid is null || !File.Exists($"/proc/{pid}/status"))
         {

@@ -31,6 +31,7 @@ public static class ObservabilitySetup
         var services = builder.Services;
         services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<HealthOptions>().BindConfiguration(HealthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddRuntimeDiagnostics();
         services.AddSingleton<OperationsSnapshot>();
         services.AddHostedService(sp => sp.GetRequiredService<OperationsSnapshot>());
         services.AddSingleton<PortalMetrics>();
@@ -70,7 +71,8 @@ public static class ObservabilitySetup
         return builder;
     }
 
-    private static bool IsProbeOrScrape(PathString path) => path.StartsWithSegments("/healthz") || path.StartsWithSegments(MetricsPath);
+    private static bool IsProbeOrScrape(PathString path) =>
+        path.StartsWithSegments("/healthz") || path.StartsWithSegments(MetricsPath) || path.StartsWithSegments(RuntimeDiagnostics.Path);
 
     public static IEndpointRouteBuilder MapTelemetry(this IEndpointRouteBuilder routes)
     {
@@ -84,6 +86,7 @@ public static class ObservabilitySetup
             // Rate-limited as any anonymous caller (by address): a scraper every few seconds is far below it, a token guesser is not.
             routes.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous().Add(ScrapeGuard);
         }
+        routes.MapRuntimeDiagnostics(); // off by default (Diagnostics:Enabled), loopback only
         return routes;
     }
 

@@ -51,6 +51,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(PolicyPublishResponse))]
 [JsonSerializable(typeof(PolicyHistoryResponse))]
 [JsonSerializable(typeof(HealthReport))]
+[JsonSerializable(typeof(Features.Observability.RuntimeFigures))]
 [JsonSerializable(typeof(Features.Receipts.ApprovalReceipt))]
 [JsonSerializable(typeof(Features.Receipts.PublicKeysResponse))]
 [JsonSerializable(typeof(Features.Dispatch.JobResultRequest))]

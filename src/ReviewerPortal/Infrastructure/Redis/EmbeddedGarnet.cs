@@ -28,6 +28,9 @@ public sealed class EmbeddedGarnetOptions
     /// user, never on the command line, where every user of the host could read it.
     /// </summary>
     public string? Password { get; init; }
+
+    /// <summary>Count calls per command for <c>INFO commandstats</c> (<c>--commandstats-monitor</c>; the load harness only).</summary>
+    public bool CommandStats { get; init; }
 }
 
 /// <summary>
@@ -142,6 +145,10 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         if (options.CommitWait)
         {
             start.ArgumentList.Add("--aof-commit-wait");
+        }
+        if (options.CommandStats)
+        {
+            start.ArgumentList.Add("--commandstats-monitor");
         }
         var authConfig = Path.Combine(dataPath, AuthConfigFileName);
         if (options.Password is not null)

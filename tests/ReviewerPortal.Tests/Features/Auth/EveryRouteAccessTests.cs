@@ -106,13 +106,14 @@ public sealed class EveryRouteAccessTests
     /// <summary>
     /// The routes outside the API (not in the OpenAPI document): the probes answer everyone; <c>/metrics</c> answers
     /// no bearer of an agent key or API token (only loopback or the scrape token, see MetricsTests), and the test
-    /// server's requests have no loopback address.
+    /// server's requests have no loopback address; <c>/diagnostics/runtime</c> is off by default (RuntimeDiagnosticsTests).
     /// </summary>
     private static readonly Dictionary<string, string[]> Operational = new()
     {
         ["GET /healthz/live"] = ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"],
         ["GET /healthz/ready"] = ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"],
         ["GET /metrics"] = ["404", "404", "404", "404", "404", "404", "404", "404"],
+        ["GET /diagnostics/runtime"] = ["404", "404", "404", "404", "404", "404", "404", "404"], // off by default; loopback only when on
     };
 
     [Fact]

@@ -1,0 +1,242 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Playwright;
+
+namespace ReviewerPortal.Load;
+
+/// <summary>
+/// <c>portal</c>: <c>--tabs</c> reviewer tabs (Playwright pages on Debian's headless chromium, each its own Blazor
+/// circuit) open on tenant acme's queue, first idle, then while the cycle load runs. Reports the app's memory per open
+/// circuit above the idle app, the time from a probe approval's submit (its 202) to its row in every tab, and whether a
+/// tab fell behind (missed a probe, or the last one after the load) or lost its connection.
+/// </summary>
+public sealed partial class Scenarios
+{
+    /// <summary>Each tab notes when it first shows each queue row (its own clock is the machine's: Date.now()).</summary>
+    private const string SeenScript = """
+        (() => {
+          window.__seen = {};
+          const scan = () => {
+            for (const row of document.querySelectorAll('[data-testid=queue-row][data-id]')) {
+              const id = row.getAttribute('data-id');
+              if (!(id in window.__seen)) window.__seen[id] = Date.now();
+            }
+          };
+          new MutationObserver(scan).observe(document, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-id'] });
+        })();
+        """;
+
+    /// <summary>How long a probe stays pending (then it is approved): a tab that has not shown it by then fell behind.</summary>
+    private static readonly TimeSpan ProbeLife = TimeSpan.FromSeconds(5);
+
+    private sealed record Tab(IPage Page, int Number)
+    {
+        public int SocketsClosed;
+        public int Crashed;
+    }
+
+    private sealed record Probe(string Id, long SubmittedAtMs, string Phase);
+
+    private async Task<Report> PortalAsync()
+    {
+        var report = new Report("portal");
+        await using var app = await AppProcess.StartAsync(options.Repo, _redis, environment: WithDiagnostics, publish: true);
+        await WarmUpAsync(app);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-background-timer-throttling",
+                "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
+        });
+        // One signed-in browser context (alice, an acme approver); every page in it is its own tab and circuit. Tall
+        // enough that every pending row of the run is on screen (the queue is virtualised, oldest first).
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = app.BaseUrl,
+            ViewportSize = new ViewportSize { Width = 1280, Height = 2400 },
+        });
+        context.SetDefaultTimeout(60_000);
+        await context.AddInitScriptAsync(SeenScript);
+        var first = await context.NewPageAsync();
+        first.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                Console.Error.WriteLine($"  [first tab, console] {message.Text}");
+            }
+        };
+        await first.GotoAsync("/account/login");
+        await first.FillAsync("#username", "alice");
+        await first.FillAsync("#password", "demo-alice");
+        await first.ClickAsync("#sign-in");
+        await first.GetByTestId("signed-in-user").WaitForAsync();
+        // One tab opened and closed first, so the queue page's first-use costs (JIT, caches) are not counted per circuit.
+        await OpenQueueAsync(first);
+        await first.CloseAsync();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        var idle = await RuntimeSample.ReadAsync(app, collect: true);
+        var tabs = new List<Tab>();
+        using (var opening = new Progress("opening tabs").Start(TimeSpan.FromSeconds(options.Tabs)))
+        {
+            for (var i = 0; i < options.Tabs; i++)
+            {
+                var page = await context.NewPageAsync();
+                var tab = new Tab(page, i + 1);
+                page.WebSocket += (_, socket) => socket.Close += (_, _) => Interlocked.Increment(ref tab.SocketsClosed);
+                page.Crash += (_, _) => Interlocked.Increment(ref tab.Crashed);
+                await OpenQueueAsync(page);
+                tabs.Add(tab);
+                opening.Tick();
+            }
+        }
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var open = await RuntimeSample.ReadAsync(app, collect: true);
+        if (idle is not null && open is not null)
+        {
+            var workingSet = (open.WorkingSetBytes - idle.WorkingSetBytes) / (double)tabs.Count / 1024;
+            var heap = (open.HeapSizeBytes - idle.HeapSizeBytes) / (double)tabs.Count / 1024;
+            report.Facts["tabs (circuits) open"] = $"{tabs.Count} on /queue/acme";
+            report.Facts["app memory per open circuit, working set"] = $"{workingSet:F0} KB {Target(workingSet <= 300, "≤ 300 KB")}";
+            report.Facts["app memory per open circuit, managed heap (after a full GC)"] = $"{heap:F0} KB {Target(heap <= 300, "≤ 300 KB")}";
+            report.Facts["app idle → with tabs, working set / heap"] =
+                $"{idle.WorkingSetBytes / 1048576.0:F0} → {open.WorkingSetBytes / 1048576.0:F0} MiB / {idle.HeapSizeBytes / 1048576.0:F1} → {open.HeapSizeBytes / 1048576.0:F1} MiB";
+        }
+
+        var agent = app.Client("demo-acme-agent");
+        var reviewer = app.Client("demo-alice-token");
+        var probes = new ConcurrentBag<Probe>();
+
+        // Idle: probes with nothing else going on.
+        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await ProbeLoopAsync(agent, reviewer, "idle", probes, stop.Token);
+        }
+        // Under the cycle load (its own rows in the report): probes every 500 ms while it runs.
+        using (var stop = new CancellationTokenSource())
+        {
+            var probing = ProbeLoopAsync(agent, reviewer, "under load", probes, stop.Token);
+            await CycleAsync(report, app, warmUp: false);
+            stop.Cancel();
+            await probing;
+        }
+        // After the load: one more probe that every tab must show (none is left behind).
+        using (var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
+        {
+            await ProbeLoopAsync(agent, reviewer, "after the load", probes, stop.Token);
+        }
+        var after = await RuntimeSample.ReadAsync(app);
+
+        var seen = new List<Dictionary<string, double>>();
+        foreach (var tab in tabs)
+        {
+            seen.Add(await tab.Page.EvaluateAsync<Dictionary<string, double>>("() => window.__seen"));
+        }
+        foreach (var (phase, label) in new[] { ("idle", "idle"), ("under load", "load"), ("after the load", "after") })
+        {
+            var every = new Recorder($"submit → row in every tab ({label})");
+            var each = new Recorder($"submit → row in a tab ({label})");
+            int missed = 0, total = 0;
+            var behind = new HashSet<int>();
+            foreach (var probe in probes.Where(p => p.Phase == phase))
+            {
+                total++;
+                var last = 0.0;
+                var all = true;
+                for (var t = 0; t < tabs.Count; t++)
+                {
+                    if (seen[t].TryGetValue(probe.Id, out var at))
+                    {
+                        var ms = Math.Max(0, at - probe.SubmittedAtMs);
+                        each.Add(TimeSpan.FromMilliseconds(ms));
+                        last = Math.Max(last, ms);
+                    }
+                    else
+                    {
+                        all = false;
+                        missed++;
+                        behind.Add(tabs[t].Number);
+                    }
+                }
+                if (all)
+                {
+                    every.Add(TimeSpan.FromMilliseconds(last));
+                }
+                else
+                {
+                    every.Error();
+                }
+            }
+            var window = TimeSpan.FromSeconds(1);
+            report.Rows.Add(every.ToRow(window, "p99 ≤ 250 ms"));
+            report.Rows.Add(each.ToRow(window));
+            report.Facts[$"probes {phase}"] = $"{total}; rows missing in a tab within {ProbeLife.TotalSeconds:F0} s: {missed} " +
+                $"(tabs behind: {(behind.Count == 0 ? "none" : behind.Count + " of " + tabs.Count)})";
+        }
+        report.Facts["tabs disconnected (WebSocket closed) / crashed"] =
+            $"{tabs.Count(t => t.SocketsClosed > 0)} / {tabs.Count(t => t.Crashed > 0)} of {tabs.Count}";
+        if (after is not null)
+        {
+            report.Facts["app working set / heap after the load"] = $"{after.WorkingSetBytes / 1048576.0:F0} MiB / {after.HeapSizeBytes / 1048576.0:F0} MiB";
+        }
+        report.Facts["note"] = "p99 of 'every tab' is over probes (one sample each), of 'one tab' over probes × tabs; " +
+            "the time runs from the submit's 202 at the load tool to the row in the tab's DOM (both on this machine's clock)";
+        await context.CloseAsync();
+        return report;
+    }
+
+    private static async Task OpenQueueAsync(IPage page)
+    {
+        await page.GotoAsync("/queue/acme");
+        await page.Locator("[data-interactive=yes]").WaitForAsync();
+        await page.GetByTestId("queue").WaitForAsync();
+    }
+
+    /// <summary>
+    /// Submits a probe approval every 500 ms until <paramref name="stop"/> (at least one), each approved again after
+    /// <see cref="ProbeLife"/>, so the queue stays short; waits for the last approvals.
+    /// </summary>
+    private static async Task ProbeLoopAsync(HttpClient agent, HttpClient reviewer, string phase, ConcurrentBag<Probe> probes, CancellationToken stop)
+    {
+        var approvals = new List<Task>();
+        var n = 0;
+        do
+        {
+            var response = await agent.PostAsJsonAsync("/api/v1/jobs", new
+            {
+                topic = "finance.payment.execute",
+                env = "production",
+                priority = "high",
+                payload = new { invoice = $"PROBE-{phase}-{n}", amount = n },
+                idempotencyKey = $"probe-{Guid.NewGuid():N}",
+            }, CancellationToken.None);
+            var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            n++;
+            if (response.StatusCode == HttpStatusCode.Accepted)
+            {
+                var id = (await response.Content.ReadFromJsonAsync<JsonElement>(CancellationToken.None)).GetProperty("approvalId").GetString()!;
+                probes.Add(new Probe(id, at, phase));
+                approvals.Add(Task.Run(async () =>
+                {
+                    await Task.Delay(ProbeLife, CancellationToken.None);
+                    await reviewer.PostAsJsonAsync($"/api/v1/approvals/{id}/approve", new { reason = "portal probe" }, CancellationToken.None);
+                }, CancellationToken.None));
+            }
+            try
+            {
+                await Task.Delay(500, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        while (!stop.IsCancellationRequested);
+        await Task.WhenAll(approvals);
+    }
+}
