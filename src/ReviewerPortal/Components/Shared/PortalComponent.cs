@@ -13,7 +13,7 @@ namespace ReviewerPortal.Components.Shared;
 public abstract class PortalComponent : ComponentBase, IDisposable
 {
     private IDisposable? _subscription;
-    private CancellationTokenSource? _debounce;
+    private LiveThrottle? _live;
 
     [CascadingParameter]
     private Task<AuthenticationState> AuthenticationState { get; set; } = default!;
@@ -45,7 +45,8 @@ public abstract class PortalComponent : ComponentBase, IDisposable
     /// <summary>Which changes this page reacts to; null: none.</summary>
     protected virtual bool IsRelevant(ApprovalChange change) => false;
 
-    /// <summary>Reloads what changed; called at most every <see cref="Debounce"/>.</summary>
+    /// <summary>Reloads what changed; called at most every <see cref="Debounce"/>, and within one of it after a change
+    /// however steadily changes arrive (see <see cref="LiveThrottle"/>).</summary>
     protected virtual Task OnLiveChangeAsync() => Task.CompletedTask;
 
     protected virtual TimeSpan Debounce => TimeSpan.FromMilliseconds(150);
@@ -54,43 +55,25 @@ public abstract class PortalComponent : ComponentBase, IDisposable
     {
         if (firstRender)
         {
+            _live = new LiveThrottle(Debounce, () => InvokeAsync(async () =>
+            {
+                await OnLiveChangeAsync();
+                StateHasChanged();
+            }), DispatchExceptionAsync);
             _subscription = Feed.Subscribe(change =>
             {
                 if (IsRelevant(change))
                 {
-                    _ = ScheduleAsync();
+                    _live.Signal();
                 }
             });
-        }
-    }
-
-    private async Task ScheduleAsync()
-    {
-        var next = new CancellationTokenSource();
-        var previous = Interlocked.Exchange(ref _debounce, next);
-        previous?.Cancel();
-        try
-        {
-            await Task.Delay(Debounce, next.Token);
-            await InvokeAsync(async () =>
-            {
-                await OnLiveChangeAsync();
-                StateHasChanged();
-            });
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (Exception ex)
-        {
-            await DispatchExceptionAsync(ex);
         }
     }
 
     public virtual void Dispose()
     {
         _subscription?.Dispose();
-        _debounce?.Cancel();
+        _live?.Dispose();
         GC.SuppressFinalize(this);
     }
 }
