@@ -7,6 +7,7 @@ using ReviewerPortal.Features.Mcp;
 using ReviewerPortal.Features.Migration;
 using ReviewerPortal.Features.Observability;
 using ReviewerPortal.Features.Reading;
+using ReviewerPortal.Features.Slack;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
@@ -29,6 +30,7 @@ builder.AddPortalAccess();
 builder.AddMcpGateway();
 builder.AddReading();
 builder.AddMigration();
+builder.AddSlack();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.AddApiDocumentation();
@@ -53,6 +55,7 @@ app.MapTelemetry();
 app.MapAccountEndpoints();
 app.MapMcpGateway();
 app.MapMigrationApi();
+app.MapSlackApi();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 

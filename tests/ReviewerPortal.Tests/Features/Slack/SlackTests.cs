@@ -69,7 +69,7 @@ public sealed class SlackTests : IAsyncLifetime
         Assert.Contains("finance.payment.execute", message.Str("text"));
         var text = message.GetProperty("blocks").GetRawText();
         Assert.Contains("production", text);
-        Assert.Contains("agent:demo-acme-agent", text);
+        Assert.Contains("demo acme agent", text);
         var buttons = message.GetProperty("blocks").EnumerateArray()
             .Where(b => b.Str("type") == "actions")
             .SelectMany(b => b.GetProperty("elements").EnumerateArray()).ToList();
