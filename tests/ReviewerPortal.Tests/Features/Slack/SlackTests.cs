@@ -273,6 +273,28 @@ public sealed class SlackTests : IAsyncLifetime
         Assert.Equal("approved", (await Workflow.GetApprovalAsync(_app, submitted.Str("approvalId"))).Str("state"));
     }
 
+    [Fact]
+    public async Task An_export_carries_slack_with_its_secrets_only_when_asked()
+    {
+        var admin = _app.Account("ada");
+
+        var plain = await (await admin.GetAsync("/api/v1/tenants/acme/export")).Content.ReadAsStringAsync();
+        var withSecrets = await (await admin.GetAsync("/api/v1/tenants/acme/export?includeSecrets=true")).Content.ReadAsStringAsync();
+
+        Migration.MigrationTests.AssertValidAgainstSchema(plain);
+        Migration.MigrationTests.AssertValidAgainstSchema(withSecrets);
+        var lines = plain.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var slack = lines.Single(l => l.Str("type") == "settings").GetProperty("settings").GetProperty("slack");
+        Assert.Equal("alice", slack.GetProperty("users").Str("U0ALICE"));
+        Assert.DoesNotContain(SigningSecret, plain);
+        Assert.DoesNotContain(_slack.Url, plain);
+        var omitted = lines[^1].GetProperty("omittedSecrets").EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Contains("slack.webhookUrl", omitted);
+        Assert.Contains("slack.signingSecret", omitted);
+        Assert.Contains(SigningSecret, withSecrets);
+        Assert.Contains(_slack.Url + "incoming", withSecrets);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private async Task<JsonElement> SubmitAsync(string? requestedBy = null)
