@@ -12,7 +12,8 @@ using ReviewerPortal.Infrastructure.Secrets;
 namespace ReviewerPortal.Features.Slack;
 
 /// <summary>A button click whose signature verified with its tenant's signing secret.</summary>
-public sealed record SlackClick(string Tenant, TenantSettings Settings, string ApprovalId, string JobHash, Verdict Verdict, string UserId,
+/// <remarks><see cref="Verdict"/> is null for the Open button (a link: Slack reports the click, nothing is decided).</remarks>
+public sealed record SlackClick(string Tenant, TenantSettings Settings, string ApprovalId, string JobHash, Verdict? Verdict, string UserId,
     string? ResponseUrl);
 
 /// <summary>
@@ -80,18 +81,19 @@ public sealed class SlackInteractions(
                 return null;
             }
             var action = actions[0];
-            Verdict? verdict = Text(action, "action_id") switch
+            var actionId = Text(action, "action_id");
+            Verdict? verdict = actionId switch
             {
                 SlackMessages.ApproveAction => Verdict.Approve,
                 SlackMessages.RejectAction => Verdict.Reject,
                 _ => null,
             };
             var value = Text(action, "value")?.Split('|');
-            if (verdict is null || value is not [var tenant, var approvalId, var jobHash] || !TenantIds.IsValid(tenant))
+            if (verdict is null && actionId != SlackMessages.OpenAction || value is not [var tenant, var approvalId, var jobHash] || !TenantIds.IsValid(tenant))
             {
                 return null;
             }
-            return new SlackClick(tenant, null!, approvalId, jobHash, verdict.Value, userId, Text(root, "response_url"));
+            return new SlackClick(tenant, null!, approvalId, jobHash, verdict, userId, Text(root, "response_url"));
         }
         catch (JsonException)
         {
@@ -107,7 +109,11 @@ public sealed class SlackInteractions(
     /// <summary>Decides a verified click as its person, then updates the message (or answers the person alone).</summary>
     public async Task HandleAsync(SlackClick click, CancellationToken cancellationToken)
     {
-        var step = click.Verdict == Verdict.Approve ? "approve" : "reject";
+        if (click.Verdict is not { } verdict)
+        {
+            return; // the Open button: the browser opens the portal, where the person signs in
+        }
+        var step = verdict == Verdict.Approve ? "approve" : "reject";
         var approval = ApprovalIds.LooksValid(click.ApprovalId) ? await store.GetApprovalAsync(click.Tenant, click.ApprovalId) : null;
         if (approval is null)
         {
@@ -125,9 +131,9 @@ public sealed class SlackInteractions(
             return;
         }
 
-        var outcome = await approvals.DecideAsync(caller, approval.Id, click.Verdict, new DecideCommand(null, click.JobHash, null, Via), cancellationToken);
+        var outcome = await approvals.DecideAsync(caller, approval.Id, verdict, new DecideCommand(null, click.JobHash, null, Via), cancellationToken);
         var now = outcome.Approval ?? approval;
-        var decided = click.Verdict == Verdict.Approve ? "Approved" : "Rejected";
+        var decided = verdict == Verdict.Approve ? "Approved" : "Rejected";
         var answer = outcome switch
         {
             { Kind: Outcome.Ok, Code: "vote_recorded" } => SlackMessages.Ephemeral($"Your {step} vote is counted ({outcome.Detail})."),

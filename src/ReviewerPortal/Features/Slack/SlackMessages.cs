@@ -31,6 +31,9 @@ public sealed class SlackMessages(
     public const string HttpClientName = "slack";
     public const string ApproveAction = "approve";
     public const string RejectAction = "reject";
+
+    /// <summary>The link button: Slack reports its click too (acknowledged, nothing decided).</summary>
+    public const string OpenAction = "open";
     private const int MaxPayloadText = 1500;
 
     /// <summary>The notifications Slack gets: a request asks for a decision (first, reminded, escalated); the rest do not.</summary>
@@ -81,8 +84,9 @@ public sealed class SlackMessages(
             buttons.Add(new JsonObject
             {
                 ["type"] = "button",
-                ["action_id"] = "open",
+                ["action_id"] = OpenAction,
                 ["text"] = PlainText("Open in portal"),
+                ["value"] = value,
                 ["url"] = $"{portal}/approvals/{Uri.EscapeDataString(a.Id)}",
             });
         }
@@ -155,7 +159,7 @@ public sealed class SlackMessages(
         [
             new JsonObject { ["type"] = "header", ["text"] = PlainText(Truncate(heading, 150)) },
             new JsonObject { ["type"] = "section", ["fields"] = fields },
-            new JsonObject { ["type"] = "section", ["text"] = Markdown($"*Payload*\n```{Escape(PayloadText(a, settings))}```") },
+            new JsonObject { ["type"] = "section", ["text"] = Markdown($"*Payload*\n```{PayloadText(a, settings)}```") },
         ];
     }
 
@@ -163,7 +167,7 @@ public sealed class SlackMessages(
     private string PayloadText(Approval a, TenantSettings settings)
     {
         var masked = PayloadMasking.Mask(a.Job.Payload, settings.Redaction.Fields).GetRawText();
-        return Truncate(redactor.Scan(masked, settings.Redaction).Text, MaxPayloadText);
+        return Truncate(Escape(redactor.Scan(masked, settings.Redaction).Text), MaxPayloadText); // a section's text holds 3,000
     }
 
     private static string Truncate(string text, int max) => text.Length <= max ? text : text[..(max - 1)] + "…";

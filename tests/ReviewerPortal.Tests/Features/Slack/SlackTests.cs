@@ -81,6 +81,10 @@ public sealed class SlackTests : IAsyncLifetime
         Assert.Equal($"https://portal.example.test/approvals/{id}", open.Str("url"));
         Assert.Equal(1, await _app.AuditCountAsync(id, "notified"));
 
+        // Slack reports a click on the link button too: acknowledged, nothing decided.
+        Assert.Equal(approve.Str("value"), open.Str("value"));
+        Assert.Equal(HttpStatusCode.OK, (await ClickAsync("U0ALICE", "open", open.Str("value"))).StatusCode);
+        Assert.Equal("pending", (await Workflow.GetApprovalAsync(_app, id)).Str("state"));
         // The value the message carries is what a click sends back: it decides.
         Assert.Equal(HttpStatusCode.OK, (await ClickAsync("U0ALICE", "approve", approve.Str("value"))).StatusCode);
         Assert.Equal("approved", (await Workflow.GetApprovalAsync(_app, id)).Str("state"));
