@@ -8,6 +8,7 @@ using ReviewerPortal.Features.Mcp;
 using ReviewerPortal.Features.Migration;
 using ReviewerPortal.Features.Observability;
 using ReviewerPortal.Features.Reading;
+using ReviewerPortal.Features.Slack;
 using ReviewerPortal.Infrastructure.Http;
 using ReviewerPortal.Infrastructure.Http.RateLimiting;
 
@@ -31,6 +32,7 @@ builder.AddPortalAccess();
 builder.AddMcpGateway();
 builder.AddReading();
 builder.AddMigration();
+builder.AddSlack();
 builder.Services.AddMudServices();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.AddApiDocumentation();
@@ -56,6 +58,7 @@ app.MapTelemetry();
 app.MapAccountEndpoints();
 app.MapMcpGateway();
 app.MapMigrationApi();
+app.MapSlackApi();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 

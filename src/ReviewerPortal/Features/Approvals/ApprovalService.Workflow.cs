@@ -573,7 +573,7 @@ public sealed partial class ApprovalService
     private static IReadOnlyList<Notification> Notify(TenantSettings settings, Approval a, string kind, IEnumerable<string> recipients, DateTimeOffset now,
         string subject, string message, string? state = null, int? level = null)
     {
-        if (settings.Workflow.Notifications is not { Any: true })
+        if (settings.Workflow.Notifications is not { Any: true } && settings.Slack?.WebhookUrl is null)
         {
             return [];
         }

@@ -52,6 +52,12 @@ public static class SettingsLines
                 : new NotificationsRequest(),
             RedactFields = s.Redaction.Fields,
             RedactPatterns = [.. s.Redaction.Patterns.Select(p => new RedactPatternRequest { Name = p.Name, Regex = p.Regex })],
+            Slack = s.Slack is { } k
+                ? new Slack.SlackRequest
+                {
+                    WebhookUrl = reveal?.Reveal(s.Tenant, k.WebhookUrl), SigningSecret = reveal?.Reveal(s.Tenant, k.SigningSecret), Users = k.Users,
+                }
+                : new Slack.SlackRequest(),
         };
     }
 
@@ -61,6 +67,8 @@ public static class SettingsLines
         .. s.Dispatch?.Secret is { Length: > 0 } ? ["dispatch.secret"] : Array.Empty<string>(),
         .. s.Workflow.Notifications?.WebhookSecret is { Length: > 0 } ? ["notifications.webhookSecret"] : Array.Empty<string>(),
         .. s.Workflow.Notifications?.Smtp?.Password is { Length: > 0 } ? ["notifications.smtp.password"] : Array.Empty<string>(),
+        .. s.Slack?.WebhookUrl is { Length: > 0 } ? ["slack.webhookUrl"] : Array.Empty<string>(),
+        .. s.Slack?.SigningSecret is { Length: > 0 } ? ["slack.signingSecret"] : Array.Empty<string>(),
     ];
 
     /// <summary>The request without its secrets (to compare what is configured, whatever the key ring).</summary>
@@ -70,9 +78,11 @@ public static class SettingsLines
         Notifications = r.Notifications is { } n
             ? n with { WebhookSecret = null, Smtp = n.Smtp is { } m ? m with { Password = null } : null }
             : null,
+        Slack = r.Slack is { } k ? k with { WebhookUrl = null, SigningSecret = null } : null,
     };
 
     /// <summary>The secrets this request carries.</summary>
     public static bool HasSecrets(TenantSettingsRequest r) =>
-        r.Dispatch?.Secret is not null || r.Notifications?.WebhookSecret is not null || r.Notifications?.Smtp?.Password is not null;
+        r.Dispatch?.Secret is not null || r.Notifications?.WebhookSecret is not null || r.Notifications?.Smtp?.Password is not null
+        || r.Slack?.WebhookUrl is not null || r.Slack?.SigningSecret is not null;
 }

@@ -40,6 +40,7 @@ public sealed class Notifier(
     IOptions<NotificationOptions> options,
     TimeProvider time,
     Observability.PortalMetrics metrics,
+    Slack.SlackMessages slack,
     ILogger<Notifier> logger) : DueWorkService(signal, time, logger)
 {
     public const string HttpClientName = "notifications";
@@ -119,10 +120,11 @@ public sealed class Notifier(
             return; // another instance is delivering it
         }
         var bodies = RedisKeys.NotifyBodies(tenant);
-        var stored = await Db.HashGetAsync(bodies, [id, id + "|webhook", id + "|email"]);
+        var stored = await Db.HashGetAsync(bodies, [id, id + "|webhook", id + "|email", id + "|slack"]);
         var notification = stored[0].IsNullOrEmpty ? null : Notification.FromJson((string)stored[0]!);
         var channels = settings?.Workflow.Notifications;
-        if (notification is null || channels is null || !channels.Any)
+        var toSlack = settings?.Slack?.WebhookUrl is not null && notification is not null && Slack.SlackMessages.Posts(notification.Kind);
+        if (notification is null || channels is not { Any: true } && !toSlack)
         {
             // Gone, or the tenant turned its channels off since: nothing to deliver.
             await ForgetAsync(tenant, id);
@@ -132,19 +134,23 @@ public sealed class Notifier(
         using var span = Observability.PortalTracing.StartContinuing("notify " + notification.Kind, System.Diagnostics.ActivityKind.Producer,
             notification.TraceParent, tags: [("reviewerportal.tenant", tenant)]);
         var failures = new List<(string Channel, string Error)>();
-        if (channels.WebhookUrl is { } url && stored[1].IsNullOrEmpty)
+        if (channels?.WebhookUrl is { } url && stored[1].IsNullOrEmpty)
         {
             await RecordAsync(await PostAsync(url, secrets.Reveal(tenant, channels.WebhookSecret) ?? "", notification, cancellationToken), "webhook");
         }
-        if (channels.Smtp is { } smtp && stored[2].IsNullOrEmpty)
+        if (channels?.Smtp is { } smtp && stored[2].IsNullOrEmpty)
         {
             await RecordAsync(await MailAsync(smtp with { Password = secrets.Reveal(tenant, smtp.Password) }, notification, cancellationToken), "email");
+        }
+        if (toSlack && stored[3].IsNullOrEmpty)
+        {
+            await RecordAsync(await slack.PostRequestAsync(settings!, notification, cancellationToken), "slack");
         }
 
         if (failures.Count == 0)
         {
             var entry = Entry(notification, "notified");
-            entry.Reason = $"{notification.Kind} via {string.Join(" + ", ChannelsOf(channels))}";
+            entry.Reason = $"{notification.Kind} via {string.Join(" + ", [.. ChannelsOf(channels), .. toSlack ? ["slack"] : Array.Empty<string>()])}";
             entry.Details = notification.Recipients.Count > 0 ? "to " + string.Join(", ", notification.Recipients) : null;
             await audit.AppendAsync(entry, cancellationToken);
             await ForgetAsync(tenant, id);
@@ -193,13 +199,13 @@ public sealed class Notifier(
         }
     }
 
-    private static IEnumerable<string> ChannelsOf(NotificationSettings channels)
+    private static IEnumerable<string> ChannelsOf(NotificationSettings? channels)
     {
-        if (channels.WebhookUrl is not null)
+        if (channels?.WebhookUrl is not null)
         {
             yield return "webhook";
         }
-        if (channels.Smtp is not null)
+        if (channels?.Smtp is not null)
         {
             yield return "email";
         }
@@ -215,7 +221,7 @@ public sealed class Notifier(
     private async Task ForgetAsync(string tenant, string id)
     {
         await Db.SortedSetRemoveAsync(RedisKeys.NotifyOutbox(tenant), id);
-        await Db.HashDeleteAsync(RedisKeys.NotifyBodies(tenant), [id, id + "|webhook", id + "|email", id + "|attempts"]);
+        await Db.HashDeleteAsync(RedisKeys.NotifyBodies(tenant), [id, id + "|webhook", id + "|email", id + "|slack", id + "|attempts"]);
     }
 
     /// <summary>Posts the notification; null when the receiver answered 2xx, else what went wrong.</summary>

@@ -83,6 +83,7 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
         }
         updated = updated with { Workflow = WorkflowSettingsValidator.Apply(current.Workflow, request, updated.Approvers, errors) };
         updated = updated with { Redaction = Redaction.RedactionSettingsValidator.Apply(current.Redaction, request, redactor, errors) };
+        updated = updated with { Slack = Slack.SlackSettingsValidator.Apply(current.Slack, request.Slack, errors) };
         await RequireReviewersAsync(request, errors);
         await CheckOutboundAsync(request, errors, cancellationToken);
         if (errors.Count > 0)
@@ -96,7 +97,8 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
                         $"approvers [{string.Join(',', current.Approvers)}] → [{string.Join(',', updated.Approvers)}]; " +
                         $"dispatch {current.Dispatch?.Kind ?? "none"} → {updated.Dispatch?.Kind ?? "none"}" +
                         (current.Workflow == updated.Workflow ? "" : $"; workflow {Describe(current.Workflow)} → {Describe(updated.Workflow)}") +
-                        (Redaction.RedactionSettingsValidator.Describe(current.Redaction, updated.Redaction) is { } redaction ? "; " + redaction : "");
+                        (Redaction.RedactionSettingsValidator.Describe(current.Redaction, updated.Redaction) is { } redaction ? "; " + redaction : "") +
+                        (current.Slack == updated.Slack ? "" : $"; slack {(current.Slack is null ? "off" : "on")} → {(updated.Slack is null ? "off" : $"on ({updated.Slack.Users.Count} user(s) mapped)")}");
         await audit.RecordAsync(entry, async json =>
         {
             await tenants.UpdateAsync(updated, json);
@@ -133,6 +135,17 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
             }
             s = s with { Workflow = s.Workflow with { Notifications = n } };
         }
+        if (r.Slack is { } rs && s.Slack is { } slack)
+        {
+            s = s with
+            {
+                Slack = slack with
+                {
+                    WebhookUrl = rs.WebhookUrl is { Length: > 0 } url ? secrets.Protect(s.Tenant, url) : slack.WebhookUrl,
+                    SigningSecret = rs.SigningSecret is { Length: > 0 } signing ? secrets.Protect(s.Tenant, signing) : slack.SigningSecret,
+                },
+            };
+        }
         return s;
     }
 
@@ -154,6 +167,11 @@ public sealed class TenantSettingsService(TenantStore tenants, AuditLog audit, D
             && OutboundUrl.Parse(dispatch.Url) is { } dispatchUrl && await outbound.CheckUrlAsync(dispatchUrl, cancellationToken) is { } refused)
         {
             errors["dispatch.url"] = [refused];
+        }
+        if (request.Slack?.WebhookUrl is { } slackUrl && !errors.ContainsKey("slack.webhookUrl") && OutboundUrl.Parse(slackUrl) is { } slackHook
+            && await outbound.CheckUrlAsync(slackHook, cancellationToken) is { } slackRefused)
+        {
+            errors["slack.webhookUrl"] = [slackRefused];
         }
         if (request.Notifications is not { } n)
         {

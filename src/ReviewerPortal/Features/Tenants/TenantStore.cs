@@ -28,6 +28,9 @@ public sealed record TenantSettings
     /// <summary>Payload fields masked for people and the tenant's own secret patterns (see <see cref="Redaction.Redactor"/>).</summary>
     public Redaction.RedactionSettings Redaction { get; init; } = Features.Redaction.RedactionSettings.None;
 
+    /// <summary>The Slack app requests are posted to and clicks come from; null: no Slack.</summary>
+    public Slack.SlackSettings? Slack { get; init; }
+
     /// <summary>Whether the person is one of the tenant's approvers or on one of its escalation levels (reads the tenant).</summary>
     public bool Involves(string name) => EligibleAt(Workflow.Escalation.Count).Contains(name, StringComparer.Ordinal);
 
@@ -131,6 +134,9 @@ public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
             Redaction = f.GetValueOrDefault("redaction") is { Length: > 0 } redaction
                 ? System.Text.Json.JsonSerializer.Deserialize(redaction, Infrastructure.Json.AppJsonContext.Default.RedactionSettings) ?? Features.Redaction.RedactionSettings.None
                 : Features.Redaction.RedactionSettings.None,
+            Slack = f.GetValueOrDefault("slack") is { Length: > 0 } slack
+                ? System.Text.Json.JsonSerializer.Deserialize(slack, Infrastructure.Json.AppJsonContext.Default.SlackSettings)
+                : null,
         };
 
     /// <summary>Registers a tenant with these settings unless it exists already (bootstrap and demo data).</summary>
@@ -167,6 +173,7 @@ public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
         new("dispatchSecret", secrets.SealIfPlain(s.Tenant, s.Dispatch?.Secret) ?? ""),
         new("workflow", WorkflowJson(s.Tenant, s.Workflow)),
         new("redaction", System.Text.Json.JsonSerializer.Serialize(s.Redaction, Infrastructure.Json.AppJsonContext.Default.RedactionSettings)),
+        new("slack", SlackJson(s.Tenant, s.Slack)),
         // A new revision with every write: instances holding the previous copy read the settings again.
         new("rev", Guid.NewGuid().ToString("N")),
     ];
@@ -187,6 +194,14 @@ public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
         }
         return System.Text.Json.JsonSerializer.Serialize(w, Infrastructure.Json.AppJsonContext.Default.WorkflowSettings);
     }
+
+    /// <summary>Slack as stored: its webhook URL and signing secret encrypted; empty when Slack is off.</summary>
+    private string SlackJson(string tenant, Slack.SlackSettings? slack) => slack is null ? "" :
+        System.Text.Json.JsonSerializer.Serialize(slack with
+        {
+            WebhookUrl = secrets.SealIfPlain(tenant, slack.WebhookUrl),
+            SigningSecret = secrets.SealIfPlain(tenant, slack.SigningSecret),
+        }, Infrastructure.Json.AppJsonContext.Default.SlackSettings);
 
     /// <summary>
     /// Encrypts the secrets an older version stored in plain text (at start, <see cref="SecretsAtRestMigration"/>); true

@@ -42,6 +42,9 @@ public sealed record TenantSettingsRequest
 
     /// <summary>The tenant's own secret patterns <c>{name, regex}</c>, scanned for in reasons and notes; <c>[]</c> clears them.</summary>
     public IReadOnlyList<RedactPatternRequest>? RedactPatterns { get; init; }
+
+    /// <summary><c>{webhookUrl, signingSecret, users: {"U0123ABC": "alice"}}</c>; secrets left out are kept; <c>{}</c> turns Slack off.</summary>
+    public Slack.SlackRequest? Slack { get; init; }
 }
 
 public sealed record RedactPatternRequest
@@ -79,6 +82,9 @@ public sealed record TenantSettingsResponse(string Tenant, string? DisplayName, 
 
     public IReadOnlyList<string> RedactFields { get; init; } = [];
     public IReadOnlyList<Redaction.RedactPattern> RedactPatterns { get; init; } = [];
+
+    /// <summary>Slack, its webhook URL and signing secret shown as <c>(set)</c>.</summary>
+    public Slack.SlackResponse? Slack { get; init; }
 }
 
 public sealed record EscalationLevelResponse(IReadOnlyList<string> Approvers, string Sla);
@@ -168,5 +174,6 @@ public static class TenantsApi
                 : null,
             RedactFields = s.Redaction.Fields,
             RedactPatterns = s.Redaction.Patterns,
+            Slack = Slack.SlackResponse.Of(s.Slack),
         };
 }

@@ -145,6 +145,12 @@ public static class ApiDocumentation
             "that passed during the move fire at once. Audited per item and as a whole (`tenant_imported`).", typeof(string), null,
             (400, "`invalid_request`: a header of another format, version or tenant (`errors` names `format`, `version` or `tenant`): nothing was stored; or the body is over the limit."),
             (404, NotFound)) { BodyMediaType = "application/x-ndjson" },
+        ["SlackInteractions"] = new("Slack's button clicks (`application/x-www-form-urlencoded`, `payload={json}` as Slack sends it), for the " +
+            "Slack app's Interactivity Request URL. No bearer: the tenant named by the button's value (`{tenant}|{approvalId}|{jobHash}`) " +
+            "must verify `X-Slack-Signature` (`v0=` + HMAC-SHA256 of `v0:{X-Slack-Request-Timestamp}:{body}` with its signing secret), " +
+            "the timestamp within 5 minutes. The mapped account decides as in the portal (audited `via: slack`); the message is " +
+            "updated at the click's `response_url`. 200 once verified, whatever the decision's outcome.", typeof(string), null,
+            (401, "`invalid_signature`: unsigned, wrongly signed, older than 5 minutes, or for a tenant without Slack; nothing changed.")) { BodyMediaType = "application/x-www-form-urlencoded" },
         ["Health"] = new("200 when Redis and the store answer; 503 naming `redis`, `sqlite` or `postgres` otherwise.", null, null,
             (503, "`unavailable`: `problem` names what is down.")),
     };

@@ -44,6 +44,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(TenantSettingsResponse))]
 [JsonSerializable(typeof(WorkflowSettings))]
 [JsonSerializable(typeof(Features.Redaction.RedactionSettings))]
+[JsonSerializable(typeof(Features.Slack.SlackSettings))]
 [JsonSerializable(typeof(Dictionary<string, string?>))]
 [JsonSerializable(typeof(IReadOnlyDictionary<string, long>))]
 [JsonSerializable(typeof(TenantListResponse))]

@@ -469,7 +469,7 @@ public sealed class MigrationTests : IAsyncLifetime
         return content.ToJsonString();
     }
 
-    private static void AssertValidAgainstSchema(string ndjson)
+    internal static void AssertValidAgainstSchema(string ndjson)
     {
         var schema = JsonSchema.FromFile(Path.Combine(TestPaths.Repo, "docs", "schemas", "inflight-export.v1.schema.json"));
         var options = new EvaluationOptions { OutputFormat = OutputFormat.List, RequireFormatValidation = true };
