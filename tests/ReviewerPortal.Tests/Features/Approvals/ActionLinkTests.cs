@@ -371,4 +371,23 @@ public sealed class ActionLinkTests : IAsyncLifetime
         Assert.Null(await Links.ForApproverAsync(approval!, "gina"));   // another tenant's approver
         Assert.NotNull(await Links.ForApproverAsync(approval!, "bob"));
     }
+
+    [Fact]
+    public async Task A_key_rotation_keeps_the_links_already_sent_until_the_next_one()
+    {
+        var (_, first) = await SubmitAsync();
+        var keys = _app.Services.GetRequiredService<ActionLinkKeys>();
+        var token = new Uri(first.Approve).Segments[^1];
+        Assert.NotNull(await keys.VerifyAsync(token));
+
+        var rotated = await keys.RotateAsync("acme");
+        Assert.NotNull(await keys.VerifyAsync(token)); // the previous key still verifies
+        var (_, second) = await SubmitAsync();
+        var newer = await keys.VerifyAsync(new Uri(second.Approve).Segments[^1]);
+        Assert.Equal(rotated, newer!.KeyId);
+
+        await keys.RotateAsync("acme");
+        Assert.Null(await keys.VerifyAsync(token)); // two rotations on: gone
+        Assert.NotNull(await keys.VerifyAsync(new Uri(second.Approve).Segments[^1]));
+    }
 }

@@ -77,15 +77,16 @@ public sealed class ActionLinkKeys(RedisConnection redis, IDataProtectionProvide
     /// <summary>The key a link names, if the tenant still has it (current or the one before).</summary>
     public async Task<byte[]?> KeyAsync(string tenant, string kid)
     {
-        if (_keys.TryGetValue((tenant, kid), out var cached))
-        {
-            return cached;
-        }
+        // Asked every time (one HMGET), so a key rotated out on another instance stops verifying here too.
         var hash = RedisKeys.ActionLinkKeys(tenant);
         var names = await Db.HashGetAsync(hash, [Current, Previous]);
         if (kid != (string?)names[0] && kid != (string?)names[1])
         {
             return null;
+        }
+        if (_keys.TryGetValue((tenant, kid), out var cached))
+        {
+            return cached;
         }
         var blob = (string?)await Db.HashGetAsync(hash, kid);
         if (blob is null)
@@ -119,10 +120,6 @@ public sealed class ActionLinkKeys(RedisConnection redis, IDataProtectionProvide
         if (!await tx.ExecuteAsync())
         {
             throw new InvalidOperationException($"The action-link key of '{tenant}' was rotated concurrently; try again.");
-        }
-        foreach (var cached in _keys.Keys.Where(k => k.Tenant == tenant && k.Kid == (string?)names[1]))
-        {
-            _keys.TryRemove(cached, out _);
         }
         return kid;
     }
