@@ -26,6 +26,7 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
     private static readonly Dictionary<string, (string? User, string Url)> Pages = new()
     {
         ["login"] = (null, "/account/login"),
+        ["action-link"] = (null, "{link}"),
         ["queue"] = ("alice", "/queue"),
         ["queue-tenant"] = ("alice", "/queue/acme"),
         ["queue-bulk"] = ("alice", "/queue/acme"),
@@ -59,7 +60,7 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
         var phone = size == "phone";
         var page = user is null ? await portal.Browser.NewPageAsync(portal.App.BaseUrl) : await portal.Browser.SignInAsync(portal.App.BaseUrl, user);
         await page.SetViewportSizeAsync(phone ? PhoneWidth : DesktopWidth, phone ? PhoneHeight : DesktopHeight);
-        await page.GotoAsync(url.Replace("{approval}", portal.ApprovalId));
+        await page.GotoAsync(url.Replace("{approval}", portal.ApprovalId).Replace("{link}", portal.Link));
         await ReadyAsync(page, name);
 
         var problems = new List<string>();
@@ -154,6 +155,10 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
     {
         switch (name)
         {
+            case "action-link":
+                await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+                await Expect(page.GetByTestId("link-approve")).ToBeVisibleAsync();
+                break;
             case "login" or "forbidden" or "not-found":
                 await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
                 break;
@@ -269,6 +274,9 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
         public BrowserSession Browser => _browser!;
         public string ApprovalId { get; private set; } = "";
 
+        /// <summary>alice's approve link of <see cref="ApprovalId"/> (its confirmation page, with the policy's drift).</summary>
+        public string Link { get; private set; } = "";
+
         public async Task InitializeAsync()
         {
             if (!BrowserSession.Installed)
@@ -296,6 +304,7 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
                 default: deny
                 """, Encoding.UTF8, "application/yaml"));
             Assert.True(published.IsSuccessStatusCode, await published.Content.ReadAsStringAsync());
+            Link = await ActionLinkBrowserTests.LinkAsync(_app, ApprovalId, "alice");
             var routine = await agent.Submit(new
             {
                 topic = "hr.salary.change",

@@ -47,6 +47,10 @@ public static class ApprovalsSetup
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PolicyPublisher>();
         services.AddSingleton<TenantAccess>();
+        services.AddOptions<Links.PortalOptions>().BindConfiguration(Links.PortalOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<Links.ActionLinkOptions>().BindConfiguration(Links.ActionLinkOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Links.ActionLinkKeys>();
+        services.AddSingleton<Links.ActionLinks>();
         services.AddSingleton<AccessChanges>();
         services.AddSingleton<HubAccessWarden>();
         services.AddSingleton<HubNegotiations>();

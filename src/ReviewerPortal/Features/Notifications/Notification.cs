@@ -41,6 +41,13 @@ public sealed record Notification
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? TraceParent { get; init; }
 
+    /// <summary>
+    /// Each eligible approver's action links (approve, reject, open), added to the webhook's body at delivery for a request
+    /// to decide; never stored.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<Approvals.Links.ApproverLinks>? Links { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, AppJsonContext.Default.Notification);
 
     public static Notification? FromJson(string json) => JsonSerializer.Deserialize(json, AppJsonContext.Default.Notification);

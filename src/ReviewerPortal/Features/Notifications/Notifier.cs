@@ -41,6 +41,8 @@ public sealed class Notifier(
     TimeProvider time,
     Observability.PortalMetrics metrics,
     Slack.SlackMessages slack,
+    IApprovalStore approvals,
+    Approvals.Links.ActionLinks actionLinks,
     ILogger<Notifier> logger) : DueWorkService(signal, time, logger)
 {
     public const string HttpClientName = "notifications";
@@ -134,13 +136,15 @@ public sealed class Notifier(
         using var span = Observability.PortalTracing.StartContinuing("notify " + notification.Kind, System.Diagnostics.ActivityKind.Producer,
             notification.TraceParent, tags: [("reviewerportal.tenant", tenant)]);
         var failures = new List<(string Channel, string Error)>();
+        var links = await LinksAsync(notification, cancellationToken);
         if (channels?.WebhookUrl is { } url && stored[1].IsNullOrEmpty)
         {
-            await RecordAsync(await PostAsync(url, secrets.Reveal(tenant, channels.WebhookSecret) ?? "", notification, cancellationToken), "webhook");
+            await RecordAsync(await PostAsync(url, secrets.Reveal(tenant, channels.WebhookSecret) ?? "",
+                links.Count == 0 ? notification : notification with { Links = links }, cancellationToken), "webhook");
         }
         if (channels?.Smtp is { } smtp && stored[2].IsNullOrEmpty)
         {
-            await RecordAsync(await MailAsync(smtp with { Password = secrets.Reveal(tenant, smtp.Password) }, notification, cancellationToken), "email");
+            await RecordAsync(await MailAsync(smtp with { Password = secrets.Reveal(tenant, smtp.Password) }, notification, links, cancellationToken), "email");
         }
         if (toSlack && stored[3].IsNullOrEmpty)
         {
@@ -199,6 +203,53 @@ public sealed class Notifier(
         }
     }
 
+    private static readonly string[] LinkedKinds = [NotificationKinds.ApprovalRequested, NotificationKinds.Reminder, NotificationKinds.Escalation];
+
+    /// <summary>
+    /// The action links of a request to decide (requested, reminder, escalation) for each recipient who may decide the
+    /// approval now; none when links are off, the approval is no longer pending or moved to another version since.
+    /// Made at delivery, so a retry carries links that are valid then.
+    /// </summary>
+    private async Task<IReadOnlyList<Approvals.Links.ApproverLinks>> LinksAsync(Notification notification, CancellationToken cancellationToken)
+    {
+        if (!actionLinks.Enabled || notification.ApprovalId is null || !LinkedKinds.Contains(notification.Kind) || notification.Recipients.Count == 0)
+        {
+            return [];
+        }
+        var approval = await approvals.GetApprovalAsync(notification.Tenant, notification.ApprovalId);
+        if (approval is null || approval.State != ApprovalStates.Pending || (notification.Version is { } v && v != approval.Version))
+        {
+            return [];
+        }
+        var links = new List<Approvals.Links.ApproverLinks>();
+        foreach (var recipient in notification.Recipients)
+        {
+            if (await actionLinks.ForApproverAsync(approval, recipient, cancellationToken) is { } forRecipient)
+            {
+                links.Add(forRecipient);
+            }
+        }
+        return links;
+    }
+
+    /// <summary>The personal part of an approver's e-mail: their own links (nobody else's).</summary>
+    private static string LinksText(Approvals.Links.ApproverLinks links) => links.SignInRequired
+        ? $"""
+
+
+            This request requires sign-in: decide it in the portal.
+            Open in the portal: {links.Open}
+            """
+        : $"""
+
+
+            Approve: {links.Approve}
+            Reject: {links.Reject}
+            Open in the portal: {links.Open}
+
+            These links are yours alone ({links.Approver}). Opening one only shows the request; you confirm on the page. Each works once.
+            """;
+
     private static IEnumerable<string> ChannelsOf(NotificationSettings? channels)
     {
         if (channels?.WebhookUrl is not null)
@@ -246,21 +297,35 @@ public sealed class Notifier(
     }
 
     /// <summary>Sends the e-mail; null when the server accepted it (or there is nobody to send it to), else the error.</summary>
-    private async Task<string?> MailAsync(SmtpSettings smtp, Notification notification, CancellationToken cancellationToken)
+    /// <remarks>
+    /// An approver with action links gets a message of their own carrying only their links; the tenant's team addresses
+    /// and everybody else share one message without links.
+    /// </remarks>
+    private async Task<string?> MailAsync(SmtpSettings smtp, Notification notification, IReadOnlyList<Approvals.Links.ApproverLinks> links,
+        CancellationToken cancellationToken)
     {
         var to = new List<string>(smtp.To);
+        var personal = new List<(string Email, Approvals.Links.ApproverLinks Links)>();
         await using (var scope = scopes.CreateAsyncScope())
         {
             var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
             foreach (var name in notification.Recipients)
             {
-                if (await users.FindByNameAsync(name) is { Email: { Length: > 0 } email } && !to.Contains(email, StringComparer.OrdinalIgnoreCase))
+                if (await users.FindByNameAsync(name) is not { Email: { Length: > 0 } email })
+                {
+                    continue;
+                }
+                if (links.FirstOrDefault(l => l.Approver == name) is { } own)
+                {
+                    personal.Add((email, own));
+                }
+                else if (!to.Contains(email, StringComparer.OrdinalIgnoreCase))
                 {
                     to.Add(email);
                 }
             }
         }
-        if (to.Count == 0)
+        if (to.Count == 0 && personal.Count == 0)
         {
             return null;
         }
@@ -272,15 +337,29 @@ public sealed class Notifier(
         timeout.CancelAfter(options.Value.Timeout);
         try
         {
-            var message = new MimeMessage { Subject = notification.Subject, Body = new TextPart("plain") { Text = notification.Message } };
-            message.From.Add(MailboxAddress.Parse(smtp.From));
-            foreach (var address in to)
+            var messages = new List<MimeMessage>();
+            if (to.Count > 0)
             {
-                message.To.Add(MailboxAddress.Parse(address));
+                messages.Add(Message(to, notification.Message, $"{notification.Id}@reviewerportal"));
             }
-            message.MessageId = $"{notification.Id}@reviewerportal";
-            message.Headers.Add("X-Idempotency-Key", notification.Id);
-            message.Headers.Add("X-Notification-Kind", notification.Kind);
+            for (var i = 0; i < personal.Count; i++)
+            {
+                messages.Add(Message([personal[i].Email], notification.Message + LinksText(personal[i].Links), $"{notification.Id}.{i + 1}@reviewerportal"));
+            }
+
+            MimeMessage Message(IEnumerable<string> addresses, string text, string messageId)
+            {
+                var message = new MimeMessage { Subject = notification.Subject, Body = new TextPart("plain") { Text = text } };
+                message.From.Add(MailboxAddress.Parse(smtp.From));
+                foreach (var address in addresses)
+                {
+                    message.To.Add(MailboxAddress.Parse(address));
+                }
+                message.MessageId = messageId;
+                message.Headers.Add("X-Idempotency-Key", notification.Id);
+                message.Headers.Add("X-Notification-Kind", notification.Kind);
+                return message;
+            }
 
             // The socket is opened by the outbound guard after it checked the resolved address (so the SMTP host cannot
             // be rebound to an internal address); MailKit speaks SMTP over it, with TLS as the tenant requires and the
@@ -297,7 +376,10 @@ public sealed class Notifier(
             {
                 await client.AuthenticateAsync(smtp.UserName, smtp.Password ?? "", timeout.Token);
             }
-            await client.SendAsync(message, timeout.Token);
+            foreach (var message in messages)
+            {
+                await client.SendAsync(message, timeout.Token);
+            }
             await client.DisconnectAsync(quit: true, timeout.Token);
             return null;
         }

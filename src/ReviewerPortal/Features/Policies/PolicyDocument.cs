@@ -43,15 +43,19 @@ public sealed record ThrottleRate(int Limit, TimeSpan Window)
 }
 
 /// <summary>One rule: when every <see cref="When"/> pattern matches the job, <see cref="Decision"/> applies.</summary>
-/// <remarks><see cref="OnTimeout"/> (YAML <c>on_timeout</c>) overrides the tenant's timeout outcome for this rule's approvals.</remarks>
+/// <remarks>
+/// <see cref="OnTimeout"/> (YAML <c>on_timeout</c>) overrides the tenant's timeout outcome for this rule's approvals.
+/// <see cref="StepUp"/> (YAML <c>stepUp: true</c>) makes its approvals decidable only by a signed-in reviewer: the
+/// notifications' action links open the portal instead of deciding.
+/// </remarks>
 public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> When, PolicyDecision Decision, ThrottleRate? Rate, TimeSpan? Ttl,
-    string? OnTimeout = null)
+    string? OnTimeout = null, bool StepUp = false)
 {
     /// <summary>The rule's canonical YAML (as it stands in the document's canonical form, without the list dash).</summary>
-    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl, OnTimeout);
+    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl, OnTimeout, StepUp);
 
     private static string Canonical(string id, IReadOnlyDictionary<string, string> when, PolicyDecision decision, ThrottleRate? rate, TimeSpan? ttl,
-        string? onTimeout)
+        string? onTimeout, bool stepUp)
     {
         var b = new StringBuilder();
         b.Append("id: ").Append(id).Append('\n');
@@ -75,6 +79,11 @@ public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> W
         if (onTimeout is not null)
         {
             b.Append("on_timeout: ").Append(onTimeout).Append('\n');
+        }
+        if (stepUp)
+        {
+            // Only when set, so every policy written before keeps its snapshot.
+            b.Append("stepUp: true\n");
         }
         return b.ToString();
     }

@@ -17,7 +17,7 @@ public static partial class PolicyParser
     private static readonly TimeSpan MinTtl = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxTtl = TimeSpan.FromDays(30);
     private static readonly string[] TopLevel = ["version", "default", "rules"];
-    private static readonly string[] RuleFields = ["id", "when", "decision", "rate", "ttl", "on_timeout"];
+    private static readonly string[] RuleFields = ["id", "when", "decision", "rate", "ttl", "on_timeout", "stepUp"];
     private static readonly string[] WhenFields = ["topic", "env", "channel"];
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
@@ -230,7 +230,25 @@ public static partial class PolicyParser
             }
         }
 
-        return errors.Count > before || id is null ? null : new PolicyRule(id.Value!, when, decision, rate, ttl, onTimeout);
+        var stepUp = false;
+        var stepUpNode = Scalar(map, "stepUp", path + ".stepUp", errors, required: false);
+        if (stepUpNode is not null)
+        {
+            if (decision != PolicyDecision.RequireHuman)
+            {
+                errors.Add(At(stepUpNode, path + ".stepUp", "Only a require_human rule can require sign-in (stepUp)."));
+            }
+            else if (stepUpNode.Value is not ("true" or "false"))
+            {
+                errors.Add(At(stepUpNode, path + ".stepUp", "true or false."));
+            }
+            else
+            {
+                stepUp = stepUpNode.Value == "true";
+            }
+        }
+
+        return errors.Count > before || id is null ? null : new PolicyRule(id.Value!, when, decision, rate, ttl, onTimeout, stepUp);
     }
 
     private static ThrottleRate? ParseRate(string? text)

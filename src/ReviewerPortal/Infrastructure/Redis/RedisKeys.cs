@@ -40,6 +40,12 @@ public static class RedisKeys
     public static RedisKey SigningKeys(string tenant) => T(tenant) + "keys";
     public static RedisKey SigningKeyCurrent(string tenant) => T(tenant) + "keys:current";
     public static RedisKey Stats(string tenant) => T(tenant) + "stats";
+
+    /// <summary>The tenant's action-link keys (hash: <c>current</c> → key id, key id → protected key).</summary>
+    public static RedisKey ActionLinkKeys(string tenant) => T(tenant) + "linkkeys";
+
+    /// <summary>An action link that was used (SET NX until the link's expiry): each link decides once.</summary>
+    public static RedisKey ActionLinkUsed(string tenant, string tokenId) => T(tenant) + "linkused:" + tokenId;
     public static RedisKey SideEffect(string tenant, string approvalId, string actionId) => T(tenant) + "fx:" + approvalId + ":" + actionId;
     public static RedisKey PolicyCurrent(string tenant) => T(tenant) + "policy:current";
     public static RedisKey PolicyVersion(string tenant, string snapshot) => T(tenant) + "policy:v:" + snapshot;

@@ -26,6 +26,33 @@ public sealed class PolicyParserTests
     }
 
     [Fact]
+    public void StepUp_marks_a_require_human_rule_and_changes_its_snapshot_only_when_set()
+    {
+        const string Policy = """
+            version: v1
+            default: require_human
+            rules:
+              - id: payments
+                when:
+                  topic: finance.*
+                decision: require_human
+            """;
+        var plain = PolicyParser.Parse(Policy).Document!;
+        var off = PolicyParser.Parse(Policy + "\n    stepUp: false\n").Document!;
+        var on = PolicyParser.Parse(Policy + "\n    stepUp: true\n").Document!;
+        Assert.False(plain.Rules[0].StepUp);
+        Assert.Equal(plain.Snapshot, off.Snapshot);
+        Assert.True(on.Rules[0].StepUp);
+        Assert.NotEqual(plain.Snapshot, on.Snapshot);
+        Assert.Contains("stepUp: true", on.CanonicalYaml);
+        Assert.True(PolicyParser.Parse(on.CanonicalYaml).Document!.Rules[0].StepUp);
+
+        var denied = PolicyParser.Parse(Policy.Replace("decision: require_human", "decision: deny") + "\n    stepUp: true\n");
+        Assert.Contains(denied.Errors, e => e.Field == "rules[0].stepUp");
+        Assert.Contains(PolicyParser.Parse(Policy + "\n    stepUp: maybe\n").Errors, e => e.Field == "rules[0].stepUp");
+    }
+
+    [Fact]
     public void Throttle_rule_carries_its_rate()
     {
         Assert.Equal(new ThrottleRate(5, TimeSpan.FromMinutes(1)), Decide("email.bulk_send").Rate);
