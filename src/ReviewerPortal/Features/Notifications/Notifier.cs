@@ -40,6 +40,7 @@ public sealed class Notifier(
     IOptions<NotificationOptions> options,
     TimeProvider time,
     Observability.PortalMetrics metrics,
+    Delegation.DelegationStore delegations,
     ILogger<Notifier> logger) : DueWorkService(signal, time, logger)
 {
     public const string HttpClientName = "notifications";
@@ -121,6 +122,11 @@ public sealed class Notifier(
         var bodies = RedisKeys.NotifyBodies(tenant);
         var stored = await Db.HashGetAsync(bodies, [id, id + "|webhook", id + "|email"]);
         var notification = stored[0].IsNullOrEmpty ? null : Notification.FromJson((string)stored[0]!);
+        if (notification is not null)
+        {
+            // Resolved at delivery: whoever is away now is replaced by their delegate.
+            notification = notification with { Recipients = await delegations.RecipientsAsync(notification.Recipients) };
+        }
         var channels = settings?.Workflow.Notifications;
         if (notification is null || channels is null || !channels.Any)
         {

@@ -214,10 +214,10 @@ public sealed class DelegationTests : IAsyncLifetime
         // bob approves for himself; as alice's delegate he cannot fill her seat too.
         var first = await SubmitAsync();
         await AwayAsync("alice", "bob");
-        Assert.Equal("vote_recorded", (await (await _app.Account("bob").Approve(first)).Json()).Str("code"));
+        Assert.Equal("vote_recorded", (await (await _app.Account("bob").Approve(first)).Json()).Str("result"));
         var again = await _app.Account("bob").Approve(first);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
-        Assert.Equal("already_approved", (await again.Json()).Str("code"));
+        Assert.Equal("already_approved", (await again.Json()).Str("result"));
         var pending = await Workflow.GetApprovalAsync(_app, first);
         Assert.Equal("pending", pending.Str("state"));
         Assert.Single(pending.GetProperty("votes").EnumerateArray());
@@ -225,19 +225,36 @@ public sealed class DelegationTests : IAsyncLifetime
         // alice votes, then goes away naming carol: carol's vote for alice is alice's seat, already counted.
         Assert.Equal(HttpStatusCode.NoContent, (await _app.Account("alice").DeleteAsync("/api/v1/me/delegation")).StatusCode);
         var second = await SubmitAsync();
-        Assert.Equal("vote_recorded", (await (await _app.Account("alice").Approve(second)).Json()).Str("code"));
+        Assert.Equal("vote_recorded", (await (await _app.Account("alice").Approve(second)).Json()).Str("result"));
         await AwayAsync("alice", "carol");
-        Assert.Equal("already_approved", (await (await _app.Account("carol").Approve(second)).Json()).Str("code"));
+        Assert.Equal("already_approved", (await (await _app.Account("carol").Approve(second)).Json()).Str("result"));
         Assert.Equal("pending", (await Workflow.GetApprovalAsync(_app, second)).Str("state"));
 
         // carol for alice, then bob: two people, two seats: approved.
         var third = await SubmitAsync();
-        Assert.Equal("vote_recorded", (await (await _app.Account("carol").Approve(third)).Json()).Str("code"));
+        Assert.Equal("vote_recorded", (await (await _app.Account("carol").Approve(third)).Json()).Str("result"));
         Assert.Equal(HttpStatusCode.OK, (await _app.Account("bob").Approve(third)).StatusCode);
         var decided = await Workflow.GetApprovalAsync(_app, third);
         Assert.Equal("approved", decided.Str("state"));
         var carols = decided.GetProperty("votes").EnumerateArray().Single(v => v.Str("by") == "alice");
         Assert.Equal("carol", carols.Str("delegate"));
+    }
+
+    [Fact]
+    public async Task A_delegate_who_voted_for_alice_does_not_vote_again_in_their_own_seat()
+    {
+        await Workflow.SetAsync(_app, new { quorum = new { required = 2, of = 2 } });
+        var id = await SubmitAsync();
+        await AwayAsync("alice", "carol");
+        Assert.Equal("vote_recorded", (await (await _app.Account("carol").Approve(id)).Json()).Str("result"));
+
+        // The SLA runs out: the approval escalates to carol's level, where she may decide as herself.
+        _clock.Advance(TimeSpan.FromHours(8));
+        await _app.Services.GetRequiredService<ReviewerPortal.Features.Approvals.ExpiryService>().RunDueAsync(CancellationToken.None);
+        Assert.Equal(1, (await Workflow.GetApprovalAsync(_app, id)).GetProperty("escalationLevel").GetInt32());
+
+        await AssertRefused(await _app.Account("carol").Approve(id), HttpStatusCode.Conflict, "already_voted");
+        Assert.Equal("pending", (await Workflow.GetApprovalAsync(_app, id)).Str("state"));
     }
 
     [Fact]
