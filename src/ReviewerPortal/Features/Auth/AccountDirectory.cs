@@ -25,4 +25,16 @@ public sealed class AccountDirectory(IDbContextFactory<AppDbContext> dbFactory)
                            select r.Name!).ToListAsync(cancellationToken);
         return new Caller(user.UserName!, false, null, roles.ToHashSet(StringComparer.Ordinal), user.Email);
     }
+
+    /// <summary>Every reviewer account's name, in order (whom a delegation may name).</summary>
+    public async Task<IReadOnlyList<string>> ReviewersAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var names = await (from u in db.Users
+                           join ur in db.UserRoles on u.Id equals ur.UserId
+                           join r in db.Roles on ur.RoleId equals r.Id
+                           where r.Name == Roles.Reviewer && u.UserName != null
+                           select u.UserName!).ToListAsync(cancellationToken);
+        return [.. names.Distinct().Order(StringComparer.Ordinal)];
+    }
 }
