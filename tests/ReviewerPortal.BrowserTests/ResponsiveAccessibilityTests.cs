@@ -34,6 +34,7 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
         ["oncall"] = ("oscar", "/oncall"),
         ["audit"] = ("oscar", "/audit"),
         ["admin"] = ("ada", "/admin/acme"),
+        ["account"] = ("alice", "/account"),
         ["forbidden"] = ("alice", "/admin/acme"),
         ["not-found"] = ("alice", "/no-such-page"),
     };
@@ -165,6 +166,10 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
             case "queue" or "queue-tenant":
                 await BrowserSession.Interactive(page);
                 await Expect(page.GetByTestId("queue-row").First).ToBeVisibleAsync();
+                break;
+            case "account":
+                await BrowserSession.Interactive(page);
+                await Expect(page.GetByTestId("delegate-to")).ToBeVisibleAsync();
                 break;
             case "approval":
                 await BrowserSession.Interactive(page);
