@@ -22,7 +22,7 @@ public sealed record DelegationRequest(string? DelegateTo, DateTimeOffset? From,
 /// the accounts' stream.
 /// </summary>
 public sealed class DelegationService(DelegationStore store, AccountDirectory accounts, AccountAudit audit, TimeProvider time,
-    IOptions<DelegationOptions> options)
+    IOptions<DelegationOptions> options, Tenants.TenantStore tenants, Approvals.AccessChanges accessChanges)
 {
     public const string Set = "delegation_set";
     public const string Ended = "delegation_ended";
@@ -74,6 +74,7 @@ public sealed class DelegationService(DelegationStore store, AccountDirectory ac
         var delegation = new Delegation(caller.Name, to, from.ToUniversalTime(), request.Until!.Value.ToUniversalTime(), now, caller.Name);
         await store.SetAsync(delegation);
         await audit.WriteAsync(Set, caller.Name, $"away from {delegation.From:O} until {delegation.Until:O}; delegate: {to}", cancellationToken);
+        await AnnounceAsync(caller.Name);
         return (delegation, null);
     }
 
@@ -86,7 +87,23 @@ public sealed class DelegationService(DelegationStore store, AccountDirectory ac
             await audit.WriteAsync(Ended, user, by.Name == user
                 ? $"back; delegate was {ended.DelegateTo}"
                 : $"ended by {by.Name}; delegate was {ended.DelegateTo}", cancellationToken);
+            await AnnounceAsync(user);
         }
         return ended;
+    }
+
+    /// <summary>
+    /// The delegate's live connections follow at once (they join or leave the tenants of the person away); a delegation
+    /// that starts or lapses later is picked up by the hub's periodic sweep.
+    /// </summary>
+    private async Task AnnounceAsync(string user)
+    {
+        foreach (var tenant in await tenants.ListAsync())
+        {
+            if (await tenants.GetSettingsAsync(tenant) is { } settings && settings.Involves(user))
+            {
+                await accessChanges.AnnounceAsync(tenant);
+            }
+        }
     }
 }
