@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Bunit;
 using Microsoft.Extensions.DependencyInjection;
 using ReviewerPortal.Components.Pages.Account;
+using ReviewerPortal.Components.Pages.Admin;
 using ReviewerPortal.Components.Pages.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Delegation;
@@ -96,5 +97,28 @@ public sealed class AccountPageTests : PortalTestContext
         detail.Find("[data-testid=approve]").Click();
         detail.WaitForAssertion(() => Assert.Contains("approved", detail.Find("[data-testid=approval-state]").TextContent));
         detail.WaitForAssertion(() => Assert.Contains("user:carol for alice", detail.Markup));
+    }
+
+    [Fact]
+    public async Task An_admin_sees_the_tenants_delegations_and_ends_one()
+    {
+        AddDelegationServices();
+        var away = await App.Account("alice").PutAsJsonAsync("/api/v1/me/delegation", new { delegateTo = "carol", until = DateTimeOffset.UtcNow.AddDays(2) });
+        Assert.True(away.IsSuccessStatusCode, await away.Content.ReadAsStringAsync());
+        var gina = await App.Account("gina").PutAsJsonAsync("/api/v1/me/delegation", new { delegateTo = "carol", until = DateTimeOffset.UtcNow.AddDays(2) });
+        Assert.True(gina.IsSuccessStatusCode, await gina.Content.ReadAsStringAsync());
+        SignIn("ada", Roles.Admin);
+        var acme = (await App.Services.GetRequiredService<ReviewerPortal.Features.Tenants.TenantStore>().GetSettingsAsync("acme"))!;
+
+        var cut = Render<DelegationsPanel>(p => p.Add(c => c.Settings, acme));
+        cut.WaitForAssertion(() => Assert.Contains("carol", cut.Find("[data-testid=delegations] li[data-user=alice]").TextContent));
+        Assert.Empty(cut.FindAll("li[data-user=gina]")); // globex's person: not on acme's page
+
+        cut.Find("[data-testid=end-delegation-alice]").Click();
+
+        cut.WaitForAssertion(() => Assert.Contains("no longer decides for alice", cut.Find("[data-testid=delegation-ended]").TextContent));
+        Assert.Empty(cut.FindAll("li[data-user=alice]"));
+        Assert.Null(await App.Services.GetRequiredService<DelegationStore>().GetAsync("alice"));
+        Assert.NotNull(await App.Services.GetRequiredService<DelegationStore>().GetAsync("gina"));
     }
 }
