@@ -4,6 +4,8 @@ using ReviewerPortal.Data;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Auth;
 using ReviewerPortal.Features.Bulk;
+
+using ReviewerPortal.Features.Delegation;
 using ReviewerPortal.Features.Mcp;
 using ReviewerPortal.Features.Migration;
 using ReviewerPortal.Features.Observability;
@@ -23,6 +25,7 @@ builder.AddApprovals();
 builder.AddBulkDecisions();
 builder.AddDatabase();
 builder.AddAuth();
+builder.AddDelegation();
 builder.AddApprovalWorkers();
 builder.AddReverseProxySupport();
 builder.AddTelemetry();
@@ -54,6 +57,8 @@ app.UseAntiforgery();
 app.MapApiDocumentation();
 app.MapApprovalsApis();
 app.MapBulkDecisionsApi();
+
+app.MapDelegationApi();
 app.MapTelemetry();
 app.MapAccountEndpoints();
 app.MapMcpGateway();

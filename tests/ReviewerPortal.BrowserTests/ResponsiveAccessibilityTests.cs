@@ -36,6 +36,7 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
         ["oncall"] = ("oscar", "/oncall"),
         ["audit"] = ("oscar", "/audit"),
         ["admin"] = ("ada", "/admin/acme"),
+        ["account"] = ("alice", "/account"),
         ["forbidden"] = ("alice", "/admin/acme"),
         ["not-found"] = ("alice", "/no-such-page"),
     };
@@ -182,6 +183,10 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
                 }
                 await page.GetByTestId("bulk-approve").ClickAsync();
                 await Expect(page.GetByTestId("bulk-preview-title")).ToBeVisibleAsync();
+                break;
+            case "account":
+                await BrowserSession.Interactive(page);
+                await Expect(page.GetByTestId("delegate-to")).ToBeVisibleAsync();
                 break;
             case "approval":
                 await BrowserSession.Interactive(page);

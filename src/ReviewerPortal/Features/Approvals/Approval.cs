@@ -25,8 +25,22 @@ public static class ApprovalStates
     public static bool IsOpen(string state) => state is Pending or ChangesRequested;
 }
 
-/// <summary>One reviewer's vote (quorum approvals keep every vote of the current version).</summary>
-public sealed record Vote(string By, string Verdict, DateTimeOffset At, string? Reason);
+/// <summary>
+/// One reviewer's vote (quorum approvals keep every vote of the current version). <see cref="By"/> is the seat it counts
+/// for; <see cref="Delegate"/> the person who cast it for them while they were away (null: they voted themselves).
+/// </summary>
+public sealed record Vote(string By, string Verdict, DateTimeOffset At, string? Reason,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    string? Delegate = null)
+{
+    /// <summary>Who cast it: the delegate, or the seat's owner.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Voter => Delegate ?? By;
+
+    /// <summary><c>bob for alice</c>, or <c>alice</c>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Display => Delegate is null ? By : $"{Delegate} for {By}";
+}
 
 /// <summary>An earlier version of the job, replaced by a resubmission after changes were requested.</summary>
 public sealed record ApprovalVersion(int Version, string JobId, string JobHash, string PolicySnapshot, JsonElement Payload,

@@ -412,7 +412,10 @@ public sealed partial class ApprovalService(
             return Settled(expired ?? current, target);
         }
 
-        // Quorum: the vote counts once per person; the approval moves when enough distinct people agree.
+        // Quorum: the vote counts once per seat and once per person; the approval moves when enough distinct people agree.
+        // A delegate's vote takes the seat of the approver who is away (Vote.By), never a second one.
+        var actsFor = (await access.DecisionRightAsync(caller, settings, current, verdict == Verdict.Approve, cancellationToken)).ActsFor;
+        var seat = actsFor ?? caller.Name;
         var verdictText = verdict == Verdict.Approve ? "approve" : "reject";
         var quorum = settings.Workflow.Quorum;
         var votes = current.Votes;
@@ -420,12 +423,23 @@ public sealed partial class ApprovalService(
         string? tally = null;
         if (quorum is not null)
         {
-            if (votes.FirstOrDefault(v => v.By == caller.Name) is { } mine && mine.Verdict == verdictText)
+            if (votes.FirstOrDefault(v => v.By != seat && v.Voter == caller.Name) is { } elsewhere)
+            {
+                return new DecisionOutcome(Outcome.Conflict, current, "already_voted",
+                    $"'{caller.Name}' already voted on this approval as {elsewhere.Display}: one person, one vote ({Tally(votes, quorum)}).");
+            }
+            var mine = votes.FirstOrDefault(v => v.By == seat);
+            if (mine is not null && mine.Verdict == verdictText)
             {
                 return new DecisionOutcome(Outcome.AlreadyDone, current, "already_" + target,
-                    $"Your {verdictText} vote is already counted ({Tally(votes, quorum)}).");
+                    $"{(actsFor is null ? "Your" : $"{actsFor}'s")} {verdictText} vote is already counted ({Tally(votes, quorum)}).");
             }
-            votes = [.. votes.Where(v => v.By != caller.Name), new Vote(caller.Name, verdictText, now, command.Reason)];
+            else if (mine is not null && actsFor is not null && mine.Delegate is null)
+            {
+                return new DecisionOutcome(Outcome.Conflict, current, "already_voted",
+                    $"'{actsFor}' voted {mine.Verdict} themselves; their delegate does not change it ({Tally(votes, quorum)}).");
+            }
+            votes = [.. votes.Where(v => v.By != seat), new Vote(seat, verdictText, now, command.Reason, actsFor is null ? null : caller.Name)];
             decides = verdict == Verdict.Approve
                 ? votes.Count(v => v.Verdict == "approve") >= quorum.Required
                 : votes.Count(v => v.Verdict == "reject") >= quorum.RejectsToReject;
@@ -435,7 +449,7 @@ public sealed partial class ApprovalService(
         var action = decides ? (verdict == Verdict.Approve ? "approved" : "rejected") : "vote_" + verdictText;
         var entry = Entry(current, caller.Actor, action, ApprovalStates.Pending, to);
         entry.Reason = command.Reason;
-        entry.Details = command.DetailsWith(tally);
+        entry.Details = command.DetailsWith(AuditDetails.Join(actsFor is null ? null : "for: " + actsFor, tally));
         List<KeyValuePair<string, string>> fields = [new("votes", RedisApprovalStore.VotesJson(votes))];
         if (decides)
         {
@@ -445,7 +459,7 @@ public sealed partial class ApprovalService(
         }
         var notifications = decides
             ? Notify(settings, current, Notifications.NotificationKinds.Decision, Requesters(current), now,
-                $"{target}: {current.Job.Topic}", $"{caller.Name} {target} {current.Job.Topic} in {current.Job.Env}{(command.Reason is null ? "" : $": {command.Reason}")}.",
+                $"{target}: {current.Job.Topic}", $"{caller.Name}{(actsFor is null ? "" : " for " + actsFor)} {target} {current.Job.Topic} in {current.Job.Env}{(command.Reason is null ? "" : $": {command.Reason}")}.",
                 state: target)
             : [];
         var release = decides && verdict == Verdict.Approve && settings.Dispatch is not null;
@@ -520,29 +534,17 @@ public sealed partial class ApprovalService(
     private async Task<DecisionOutcome?> RefuseAsync(Caller caller, TenantSettings settings, Approval approval, string step, CancellationToken cancellationToken,
         string? via = null)
     {
-        string code, detail;
-        if (!TenantAccess.CanDecide(caller, settings, approval))
-        {
-            code = "not_an_approver";
-            detail = approval.EscalationLevel > 0
-                ? $"'{caller.Name}' is not an approver of tenant '{approval.Tenant}' at escalation level {approval.EscalationLevel}."
-                : $"'{caller.Name}' is not an approver of tenant '{approval.Tenant}'.";
-        }
-        else if (step == "approve" && !settings.Workflow.RequesterMayApprove
-                 && (caller.Is(approval.Submitter) || caller.Is(approval.RequestedBy)))
-        {
-            code = "requester_may_not_approve";
-            detail = $"'{caller.Name}' requested this action and may not approve it (separation of duties).";
-        }
-        else
+        // Eligibility, delegation (an away approver's delegate) and four eyes: see TenantAccess.DecisionRightAsync.
+        var right = await access.DecisionRightAsync(caller, settings, approval, step == "approve", cancellationToken);
+        if (right.Allowed)
         {
             return null;
         }
         var entry = Entry(approval, caller.Actor, step + "_refused", approval.State, approval.State);
-        entry.Reason = code;
-        entry.Details = via is null ? null : "via: " + via;
+        entry.Reason = right.Code;
+        entry.Details = AuditDetails.Join(via is null ? null : "via: " + via, right.AuditDetail);
         await audit.AppendAsync(entry, cancellationToken);
-        return new DecisionOutcome(Outcome.Forbidden, approval, code, detail);
+        return new DecisionOutcome(Outcome.Forbidden, approval, right.Code, right.Detail);
     }
 
     private static DecisionOutcome Settled(Approval approval, string target)

@@ -4,7 +4,7 @@ using ReviewerPortal.Features.Tenants;
 namespace ReviewerPortal.Features.Approvals;
 
 /// <summary>Who may read and who may decide a tenant's approvals.</summary>
-public sealed class TenantAccess(TenantStore tenants)
+public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore delegations, AccountDirectory accounts)
 {
     /// <summary>
     /// Agents read their own tenant; on-call and admins read every tenant; reviewers the tenants they approve for. The
@@ -25,10 +25,11 @@ public sealed class TenantAccess(TenantStore tenants)
             return await tenants.ExistsAsync(tenant);
         }
         var settings = await tenants.GetSettingsAsync(tenant);
-        return settings is not null && IsApprover(caller, settings);
+        return settings is not null && (IsApprover(caller, settings)
+            // A delegate reads the tenants of the people away who named them, while they are away.
+            || (caller.IsReviewer && (await delegations.AwayForAsync(caller.Name)).Any(d => IsApprover(d.User, settings))));
     }
 
-    /// <summary>Only people listed as the tenant's approvers decide; agents and on-call never do.</summary>
     /// <summary>Deciding takes the reviewer role as well as a place on the tenant's list (on-call and admins decide nothing).</summary>
     public static bool CanDecide(Caller caller, TenantSettings settings) =>
         !caller.IsAgent && caller.IsReviewer && settings.Approvers.Contains(caller.Name, StringComparer.Ordinal);
@@ -38,7 +39,61 @@ public sealed class TenantAccess(TenantStore tenants)
         !caller.IsAgent && caller.IsReviewer && settings.EligibleAt(approval.EscalationLevel).Contains(caller.Name, StringComparer.Ordinal);
 
     /// <summary>Approvers and the people of its escalation levels read the tenant.</summary>
-    private static bool IsApprover(Caller caller, TenantSettings settings) => settings.Involves(caller.Name);
+    private static bool IsApprover(Caller caller, TenantSettings settings) => IsApprover(caller.Name, settings);
+
+    private static bool IsApprover(string name, TenantSettings settings) => settings.Involves(name);
+
+    /// <summary>
+    /// Whether the caller may take this step on the approval, and in whose seat. A person who may decide it decides as
+    /// themselves (and never in anyone else's seat). Otherwise a reviewer decides for an approver who is away and named
+    /// them (<see cref="Delegation.DelegationStore.AwayForAsync"/>; direct delegations only, never a chain), when that
+    /// approver is still a reviewer who may decide it. Four eyes holds for both: approving is refused when the caller
+    /// or the person they act for requested it.
+    /// </summary>
+    public async Task<DecisionRight> DecisionRightAsync(Caller caller, TenantSettings settings, Approval approval, bool approving,
+        CancellationToken cancellationToken = default)
+    {
+        var fourEyes = approving && !settings.Workflow.RequesterMayApprove;
+        bool Requested(Caller who) => who.Is(approval.Submitter) || who.Is(approval.RequestedBy);
+        if (CanDecide(caller, settings, approval))
+        {
+            return fourEyes && Requested(caller)
+                ? DecisionRight.Refused("requester_may_not_approve", $"'{caller.Name}' requested this action and may not approve it (separation of duties).")
+                : DecisionRight.Self;
+        }
+        var seats = new List<Caller>();
+        if (!caller.IsAgent && caller.IsReviewer)
+        {
+            var eligible = settings.EligibleAt(approval.EscalationLevel);
+            foreach (var away in await delegations.AwayForAsync(caller.Name))
+            {
+                if (eligible.Contains(away.User, StringComparer.Ordinal)
+                    && await accounts.FindAsync(away.User, cancellationToken) is { IsReviewer: true } person)
+                {
+                    seats.Add(person);
+                }
+            }
+        }
+        if (seats.Count == 0)
+        {
+            return DecisionRight.Refused("not_an_approver", approval.EscalationLevel > 0
+                ? $"'{caller.Name}' is not an approver of tenant '{approval.Tenant}' at escalation level {approval.EscalationLevel}."
+                : $"'{caller.Name}' is not an approver of tenant '{approval.Tenant}'.");
+        }
+        if (fourEyes && Requested(caller))
+        {
+            return DecisionRight.Refused("requester_may_not_approve",
+                $"'{caller.Name}' requested this action and may not approve it, not even as {seats[0].Name}'s delegate (separation of duties).", seats[0].Name);
+        }
+        // A vote already cast in one of the seats keeps that seat: one person, one vote.
+        var seat = seats.Where(p => !fourEyes || !Requested(p))
+            .OrderByDescending(p => approval.Votes.Any(v => v.By == p.Name && v.Delegate == caller.Name))
+            .FirstOrDefault();
+        return seat is null
+            ? DecisionRight.Refused("requester_may_not_approve",
+                $"'{seats[0].Name}' requested this action; '{caller.Name}' may not approve it for them (separation of duties).", seats[0].Name)
+            : DecisionRight.For(seat.Name);
+    }
 
     public async Task<IReadOnlyList<string>> ReadableTenantsAsync(Caller caller)
     {
@@ -61,4 +116,22 @@ public sealed class TenantAccess(TenantStore tenants)
         }
         return readable;
     }
+}
+
+/// <summary>
+/// May the caller take the step: <see cref="Code"/> is null when yes; <see cref="ActsFor"/> names the away approver whose
+/// seat a delegate takes (null: the caller's own).
+/// </summary>
+public sealed record DecisionRight(string? Code, string? Detail, string? ActsFor)
+{
+    public static DecisionRight Self { get; } = new(null, null, null);
+
+    public static DecisionRight For(string user) => new(null, null, user);
+
+    public static DecisionRight Refused(string code, string detail, string? actsFor = null) => new(code, detail, actsFor);
+
+    public bool Allowed => Code is null;
+
+    /// <summary>The audit's <c>for: alice</c>, or null.</summary>
+    public string? AuditDetail => ActsFor is null ? null : "for: " + ActsFor;
 }

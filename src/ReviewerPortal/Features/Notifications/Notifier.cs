@@ -43,6 +43,7 @@ public sealed class Notifier(
     Slack.SlackMessages slack,
     IApprovalStore approvals,
     Approvals.Links.ActionLinks actionLinks,
+    Delegation.DelegationStore delegations,
     ILogger<Notifier> logger) : DueWorkService(signal, time, logger)
 {
     public const string HttpClientName = "notifications";
@@ -124,6 +125,11 @@ public sealed class Notifier(
         var bodies = RedisKeys.NotifyBodies(tenant);
         var stored = await Db.HashGetAsync(bodies, [id, id + "|webhook", id + "|email", id + "|slack"]);
         var notification = stored[0].IsNullOrEmpty ? null : Notification.FromJson((string)stored[0]!);
+        if (notification is not null)
+        {
+            // Resolved at delivery: whoever is away now is replaced by their delegate.
+            notification = notification with { Recipients = await delegations.RecipientsAsync(notification.Recipients) };
+        }
         var channels = settings?.Workflow.Notifications;
         var toSlack = settings?.Slack?.WebhookUrl is not null && notification is not null && Slack.SlackMessages.Posts(notification.Kind);
         if (notification is null || channels is not { Any: true } && !toSlack)

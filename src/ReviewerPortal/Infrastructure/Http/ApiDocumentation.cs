@@ -151,6 +151,15 @@ public static class ApiDocumentation
             "the timestamp within 5 minutes. The mapped account decides as in the portal (audited `via: slack`); the message is " +
             "updated at the click's `response_url`. 200 once verified, whatever the decision's outcome.", typeof(string), null,
             (401, "`invalid_signature`: unsigned, wrongly signed, older than 5 minutes, or for a tenant without Slack; nothing changed.")) { BodyMediaType = "application/x-www-form-urlencoded" },
+        ["GetMyDelegation"] = new("Your out-of-office delegation (`delegation`, null when none) and the people away now who named you " +
+            "(`decidingFor`): while they are away you decide what they could, audited as `for: <them>`."),
+        ["SetMyDelegation"] = new("Away from `from` (default now) until `until`, `delegateTo` decides for you (another reviewer account; " +
+            "replaces any delegation you had). Four eyes holds for both of you; delegations do not chain.", typeof(Features.Delegation.DelegationRequest),
+            """{"delegateTo":"carol","from":"2026-12-20T00:00:00Z","until":"2027-01-04T09:00:00Z"}""",
+            (400, Invalid), (403, "`not_a_reviewer`: accounts that decide nothing have nothing to delegate.")),
+        ["EndMyDelegation"] = new("Ends your delegation: you are back (204 also when there was none)."),
+        ["ListDelegations"] = new("Admin: every current and planned delegation (`active` when in force now)."),
+        ["EndDelegation"] = new("Admin: ends an account's delegation at once (audited on the accounts stream).", null, null, (404, NotFound)),
         ["Health"] = new("200 when Redis and the store answer; 503 naming `redis`, `sqlite` or `postgres` otherwise.", null, null,
             (503, "`unavailable`: `problem` names what is down.")),
     };

@@ -68,6 +68,11 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(Features.Cases.CaseDecisionRequest))]
 [JsonSerializable(typeof(Features.Cases.CaseResponse))]
 [JsonSerializable(typeof(Features.Cases.CaseListResponse))]
+[JsonSerializable(typeof(Features.Delegation.Delegation))]
+[JsonSerializable(typeof(Features.Delegation.DelegationRequest))]
+[JsonSerializable(typeof(Features.Delegation.DelegationResponse))]
+[JsonSerializable(typeof(Features.Delegation.MyDelegationResponse))]
+[JsonSerializable(typeof(Features.Delegation.DelegationListResponse))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -22,6 +22,9 @@ public static class RedisKeys
     /// <summary>Failed sign-ins in the current window, per source (<c>addr</c>, <c>name</c> or <c>pair</c>) and its hashed id (not tenant-scoped).</summary>
     public static RedisKey SignInFailures(string scope, string id) => Prefix + "signin:" + scope + ":" + id;
 
+    /// <summary>Every account's out-of-office delegation: a hash of user name → JSON (not tenant-scoped).</summary>
+    public static RedisKey Delegations => Prefix + "delegations";
+
     private static string T(string tenant) => $"{Prefix}{{{tenant}}}:";
 
     public static RedisKey Approval(string tenant, string id) => T(tenant) + "appr:" + id;

@@ -66,6 +66,11 @@ public sealed class EveryRouteAccessTests
         ["POST /api/v1/cases/{id}/decision"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         // Slack's clicks carry no bearer: whoever calls, an unsigned click is a 401 (see SlackTests for signed ones).
         ["POST /api/v1/integrations/slack/interactions"] = ["401", "401", "401", "401", "401", "401", "401", "401"],
+        ["GET /api/v1/me/delegation"] = ["401", "401", "403", "403", "ok", "ok", "ok", "ok"],
+        ["PUT /api/v1/me/delegation"] = ["401", "401", "403", "403", "ok", "ok", "403", "403"],
+        ["DELETE /api/v1/me/delegation"] = ["401", "401", "403", "403", "ok", "ok", "ok", "ok"],
+        ["GET /api/v1/delegations"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
+        ["DELETE /api/v1/delegations/{user}"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
     };
 
     [Fact]
@@ -154,7 +159,14 @@ public sealed class EveryRouteAccessTests
     private static async Task<HttpResponseMessage> CallAsync(TestApp app, string? token, string operation, Target target)
     {
         var (method, template) = (operation[..operation.IndexOf(' ')], operation[(operation.IndexOf(' ') + 1)..]);
+        if (template == "/api/v1/delegations/{user}")
+        {
+            // Something for the admin to end: alice away, carol deciding for her.
+            var away = await app.Account("alice").PutAsJsonAsync("/api/v1/me/delegation", new { delegateTo = "carol", until = DateTimeOffset.UtcNow.AddDays(1) });
+            Assert.True(away.IsSuccessStatusCode, await away.Content.ReadAsStringAsync());
+        }
         var path = template
+            .Replace("{user}", "alice")
             .Replace("{tenant}", "acme")
             .Replace("{snapshot}", target.Snapshot)
             .Replace("{id}", template.StartsWith("/api/v1/jobs", StringComparison.Ordinal) ? target.JobId
@@ -191,6 +203,7 @@ public sealed class EveryRouteAccessTests
         (_, "/api/v1/tenants/{tenant}/agent-keys") => JsonContent.Create(new { name = "matrix bot" }),
         (_, "/api/v1/tenants/{tenant}/settings") => JsonContent.Create(new { displayName = "ACME" }),
         (_, "/api/v1/approvals/bulk") => JsonContent.Create(new { verdict = "approve", reason = "matrix", items = new[] { new { id = target.ApprovalId } } }),
+        (_, "/api/v1/me/delegation") => JsonContent.Create(new { delegateTo = "carol", until = DateTimeOffset.UtcNow.AddDays(1) }),
         _ => JsonContent.Create(new { reason = "matrix" }),
     };
 

@@ -1,0 +1,40 @@
+using Microsoft.EntityFrameworkCore;
+using ReviewerPortal.Data;
+
+namespace ReviewerPortal.Features.Auth;
+
+/// <summary>Looks a person up by account name as the database says now: their roles and e-mail, as a <see cref="Caller"/>.</summary>
+public sealed class AccountDirectory(IDbContextFactory<AppDbContext> dbFactory)
+{
+    /// <summary>The account named <paramref name="userName"/> (exact name), or null when there is none.</summary>
+    public async Task<Caller?> FindAsync(string userName, CancellationToken cancellationToken = default)
+    {
+        if (userName.Length is 0 or > 256)
+        {
+            return null;
+        }
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.UserName == userName, cancellationToken);
+        if (user is null)
+        {
+            return null;
+        }
+        var roles = await (from ur in db.UserRoles
+                           join r in db.Roles on ur.RoleId equals r.Id
+                           where ur.UserId == user.Id && r.Name != null
+                           select r.Name!).ToListAsync(cancellationToken);
+        return new Caller(user.UserName!, false, null, roles.ToHashSet(StringComparer.Ordinal), user.Email);
+    }
+
+    /// <summary>Every reviewer account's name, in order (whom a delegation may name).</summary>
+    public async Task<IReadOnlyList<string>> ReviewersAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+        var names = await (from u in db.Users
+                           join ur in db.UserRoles on u.Id equals ur.UserId
+                           join r in db.Roles on ur.RoleId equals r.Id
+                           where r.Name == Roles.Reviewer && u.UserName != null
+                           select u.UserName!).ToListAsync(cancellationToken);
+        return [.. names.Distinct().Order(StringComparer.Ordinal)];
+    }
+}
