@@ -138,7 +138,7 @@ public sealed class BulkDecisions(
                 snapshotOf[approval.Tenant] = await policies.GetCurrentSnapshotAsync(approval.Tenant);
             }
             var shown = settings is null ? approval : PayloadMasking.Mask(approval, settings.Redaction.Fields);
-            var problem = ProblemOf(caller, approval, settings, snapshotOf[approval.Tenant], verdict, now);
+            var problem = await ProblemOfAsync(caller, approval, settings, snapshotOf[approval.Tenant], verdict, now);
             decimal? value = null;
             if (totalField is not null && problem is null)
             {
@@ -170,7 +170,7 @@ public sealed class BulkDecisions(
         return new BulkPreview(verdict, items, totalField, values.Count == 0 ? null : values.Sum(i => i.Value!.Value), note);
     }
 
-    private static string? ProblemOf(Caller caller, Approval approval, TenantSettings? settings, string? currentSnapshot, Verdict verdict, DateTimeOffset now)
+    private async Task<string?> ProblemOfAsync(Caller caller, Approval approval, TenantSettings? settings, string? currentSnapshot, Verdict verdict, DateTimeOffset now)
     {
         if (settings is null)
         {
@@ -184,16 +184,17 @@ public sealed class BulkDecisions(
         {
             return "Expired.";
         }
-        if (!TenantAccess.CanDecide(caller, settings, approval))
+        // The decision path's own check: eligibility at the escalation level, an away approver's delegate, four eyes.
+        var right = await access.DecisionRightAsync(caller, settings, approval, verdict == Verdict.Approve);
+        if (right.Code is "requester_may_not_approve")
+        {
+            return "Your own request: someone else must approve it (four-eyes).";
+        }
+        if (right.Code is not null)
         {
             return approval.EscalationLevel > 0
                 ? $"You are not an approver at escalation level {approval.EscalationLevel}."
                 : "You are not an approver of this tenant.";
-        }
-        if (verdict == Verdict.Approve && !settings.Workflow.RequesterMayApprove
-            && (caller.Is(approval.Submitter) || caller.Is(approval.RequestedBy)))
-        {
-            return "Your own request: someone else must approve it (four-eyes).";
         }
         if (verdict == Verdict.Approve && currentSnapshot is not null && currentSnapshot != approval.PolicySnapshot)
         {

@@ -373,6 +373,27 @@ public sealed class ActionLinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_away_approvers_delegate_gets_links_and_decides_for_them_via_link()
+    {
+        var (id, _) = await SubmitAsync();
+        var approval = await _app.Services.GetRequiredService<IApprovalStore>().GetApprovalAsync("acme", id);
+        Assert.Null(await Links.ForApproverAsync(approval!, "carol"));
+        var away = await _app.Account("alice").PutAsJsonAsync("/api/v1/me/delegation",
+            new { delegateTo = "carol", until = _clock.GetUtcNow().AddDays(2) });
+        Assert.True(away.IsSuccessStatusCode, await away.Content.ReadAsStringAsync());
+
+        var links = await Links.ForApproverAsync(approval!, "carol");
+        Assert.NotNull(links);
+        using var browser = Browser();
+        var (response, html) = await ClickAsync(browser, links.Approve, "approve", "for alice while she is out");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("approved", await StateAsync(id));
+        var decided = Assert.Single(await AuditAsync(id), e => e.Action == "approved");
+        Assert.Equal("user:carol", decided.Actor);
+        Assert.Equal("via: link; for: alice", decided.Details);
+    }
+
+    [Fact]
     public async Task A_key_rotation_keeps_the_links_already_sent_until_the_next_one()
     {
         var (_, first) = await SubmitAsync();

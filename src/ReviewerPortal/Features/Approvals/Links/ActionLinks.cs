@@ -47,6 +47,7 @@ public sealed class ActionLinks(
     TenantStore tenants,
     PolicyStore policies,
     ApprovalService approvals,
+    TenantAccess access,
     AuditLog audit,
     RedisConnection redis,
     IServiceScopeFactory scopes,
@@ -76,8 +77,10 @@ public sealed class ActionLinks(
         {
             return null;
         }
+        // Who may decide it now: an approver at its escalation level, or the delegate of one who is away.
         var settings = await tenants.GetSettingsAsync(approval.Tenant);
-        if (settings is null || !settings.EligibleAt(approval.EscalationLevel).Contains(approver, StringComparer.Ordinal))
+        if (settings is null || await CallerAsync(approver) is not { } person
+            || (await access.DecisionRightAsync(person, settings, approval, approving: false, cancellationToken)).Code is not null)
         {
             return null;
         }
@@ -197,7 +200,8 @@ public sealed class ActionLinks(
         }
         var settings = await tenants.GetSettingsAsync(token.Tenant);
         var caller = await CallerAsync(token.User);
-        if (settings is null || caller is null || !TenantAccess.CanDecide(caller, settings, approval))
+        if (settings is null || caller is null
+            || (await access.DecisionRightAsync(caller, settings, approval, approving: false, cancellationToken)).Code is not null)
         {
             // A removed approver's, a deleted or locked account's old link: refused, and audited as such.
             await RefusedAsync(token, approval, caller is null ? "account_unavailable" : "not_an_approver", cancellationToken);
