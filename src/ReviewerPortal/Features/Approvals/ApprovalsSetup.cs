@@ -123,5 +123,6 @@ public static class ApprovalsSetup
         .MapDispatchApi()
         .MapWorkflowApi()
         .MapCasesApi()
-        .MapReceiptsApi();
+        .MapReceiptsApi()
+        .MapEditAndApproveApi();
 }

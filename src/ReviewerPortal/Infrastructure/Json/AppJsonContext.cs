@@ -24,6 +24,7 @@ namespace ReviewerPortal.Infrastructure.Json;
 [JsonSerializable(typeof(RequestChangesRequest))]
 [JsonSerializable(typeof(ResubmitRequest))]
 [JsonSerializable(typeof(WithdrawRequest))]
+[JsonSerializable(typeof(EditAndApproveRequest))]
 [JsonSerializable(typeof(DecisionResponse))]
 [JsonSerializable(typeof(Approval))]
 [JsonSerializable(typeof(IReadOnlyList<Vote>))]
