@@ -46,6 +46,7 @@ public static class ApprovalsSetup
         services.AddSingleton<TenantSettingsService>();
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PolicyPublisher>();
+        services.AddSingleton<StandingApprovals>();
         services.AddSingleton<TenantAccess>();
         services.AddSingleton<AccessChanges>();
         services.AddSingleton<HubAccessWarden>();
@@ -124,5 +125,6 @@ public static class ApprovalsSetup
         .MapWorkflowApi()
         .MapCasesApi()
         .MapReceiptsApi()
-        .MapEditAndApproveApi();
+        .MapEditAndApproveApi()
+        .MapStandingApprovalsApi();
 }

@@ -43,15 +43,23 @@ public sealed record ThrottleRate(int Limit, TimeSpan Window)
 }
 
 /// <summary>One rule: when every <see cref="When"/> pattern matches the job, <see cref="Decision"/> applies.</summary>
-/// <remarks><see cref="OnTimeout"/> (YAML <c>on_timeout</c>) overrides the tenant's timeout outcome for this rule's approvals.</remarks>
+/// <remarks>
+/// <see cref="OnTimeout"/> (YAML <c>on_timeout</c>) overrides the tenant's timeout outcome for this rule's approvals.
+/// <see cref="Until"/> (YAML <c>until</c>, allow rules only) makes it a standing approval: honoured only before that
+/// instant, and only where the job would otherwise wait for a human (see <see cref="PolicyEvaluator"/>).
+/// </remarks>
 public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> When, PolicyDecision Decision, ThrottleRate? Rate, TimeSpan? Ttl,
-    string? OnTimeout = null)
+    string? OnTimeout = null, DateTimeOffset? Until = null)
 {
     /// <summary>The rule's canonical YAML (as it stands in the document's canonical form, without the list dash).</summary>
-    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl, OnTimeout);
+    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl, OnTimeout, Until);
+
+    /// <summary>How <c>until</c> is written: UTC to the second (<c>2026-11-02T17:00:00Z</c>).</summary>
+    public static string FormatUntil(DateTimeOffset until) =>
+        until.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
     private static string Canonical(string id, IReadOnlyDictionary<string, string> when, PolicyDecision decision, ThrottleRate? rate, TimeSpan? ttl,
-        string? onTimeout)
+        string? onTimeout, DateTimeOffset? until)
     {
         var b = new StringBuilder();
         b.Append("id: ").Append(id).Append('\n');
@@ -75,6 +83,10 @@ public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> W
         if (onTimeout is not null)
         {
             b.Append("on_timeout: ").Append(onTimeout).Append('\n');
+        }
+        if (until is { } end)
+        {
+            b.Append("until: ").Append(FormatUntil(end)).Append('\n');
         }
         return b.ToString();
     }

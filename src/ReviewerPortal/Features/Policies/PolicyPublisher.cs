@@ -10,7 +10,8 @@ public sealed record PublishResult(IReadOnlyList<PolicyError> Errors, string? Sn
 public sealed class PolicyPublisher(PolicyStore policies, AuditLog audit, ChangeFeed feed, TimeProvider time)
 {
     /// <summary>Errors when invalid (nothing changes); otherwise the new version, or a null version when it is the current one already.</summary>
-    public async Task<PublishResult> PublishAsync(string tenant, string yaml, Caller caller, CancellationToken cancellationToken)
+    /// <param name="note">What the change is, for the audit row's details (a standing approval added or revoked).</param>
+    public async Task<PublishResult> PublishAsync(string tenant, string yaml, Caller caller, CancellationToken cancellationToken, string? note = null)
     {
         var parsed = PolicyParser.Parse(yaml);
         if (parsed.Document is not { } document)
@@ -20,7 +21,7 @@ public sealed class PolicyPublisher(PolicyStore policies, AuditLog audit, Change
         var previous = await policies.GetCurrentSnapshotAsync(tenant);
         var entry = audit.NewEntry(tenant, caller.Actor, "policy_published");
         entry.PolicySnapshot = document.Snapshot;
-        entry.Details = $"previous snapshot {previous ?? "(none)"}";
+        entry.Details = AuditDetails.Join($"previous snapshot {previous ?? "(none)"}", note);
         var version = await audit.RecordAsync(entry, async json =>
         {
             var published = await policies.PublishAsync(tenant, document, yaml, caller.Name, time.GetUtcNow(), json);

@@ -32,7 +32,7 @@ public sealed class StandingApprovalTests : IAsyncLifetime
     private async Task<List<JsonElement>> AuditAsync(string action)
     {
         var page = await (await _app.Account("ada").GetAsync($"/api/v1/audit?tenant=acme&action={action}&limit=50")).Json();
-        return [.. page.GetProperty("items").EnumerateArray()];
+        return [.. page.GetProperty("items").EnumerateArray().OrderByDescending(e => e.GetProperty("sequence").GetInt64())]; // newest first
     }
 
     [Fact]
