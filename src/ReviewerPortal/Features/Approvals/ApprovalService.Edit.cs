@@ -46,6 +46,10 @@ public sealed partial class ApprovalService
         return answer ?? new EditOutcome(outcome);
     }
 
+    /// <summary>403 (audited, as a refused approval) when the caller may not approve this approval; null when they may.</summary>
+    public Task<DecisionOutcome?> RefusalToApproveAsync(Caller caller, TenantSettings settings, Approval approval, string? via, CancellationToken cancellationToken) =>
+        RefuseAsync(caller, settings, approval, "approve", cancellationToken, via);
+
     private static DecisionOutcome NotApplied(Approval current) => new(Outcome.Conflict, current, current.State,
         $"The approval is already {current.State}; your edit was not applied.");
 

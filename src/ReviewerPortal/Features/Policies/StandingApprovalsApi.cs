@@ -101,6 +101,10 @@ public static partial class StandingApprovalsApi
         {
             return Problems.NotFound();
         }
+        if (await approvals.RefusalToApproveAsync(caller, settings, approval, "api", cancellationToken) is { } refused)
+        {
+            return Problems.Of(StatusCodes.Status403Forbidden, refused.Code!, refused.Detail!);
+        }
         if (settings.Workflow.Quorum is { Required: > 1 } quorum)
         {
             return Problems.Of(StatusCodes.Status403Forbidden, "standing_approval_needs_single_approver",
