@@ -11,6 +11,9 @@ public sealed record StandingApproval(string RuleId, IReadOnlyDictionary<string,
 
 public sealed record StandingApprovalList(string Tenant, IReadOnlyList<StandingApproval> Items);
 
+/// <summary>What approve-always did: the decision's outcome, the fields at fault (nothing decided), and the standing approval added.</summary>
+public sealed record ApproveAlwaysResult(DecisionOutcome Outcome, IReadOnlyDictionary<string, string[]>? Errors = null, StandingApprovalGranted? Granted = null);
+
 /// <summary>A standing approval just added: its rule, its end, and the policy version that carries it.</summary>
 public sealed record StandingApprovalGranted(string RuleId, IReadOnlyDictionary<string, string> When, DateTimeOffset Until, int? PolicyVersion, string Snapshot);
 
@@ -22,9 +25,82 @@ public sealed record StandingApprovalGranted(string RuleId, IReadOnlyDictionary<
 /// document; otherwise the canonical form is published. Expired rules are inert (the evaluator ignores them) and are
 /// pruned at the next grant.
 /// </summary>
-public sealed class StandingApprovals(PolicyStore policies, PolicyPublisher publisher, RedisLockFactory locks, TimeProvider time)
+public sealed class StandingApprovals(PolicyStore policies, PolicyPublisher publisher, RedisLockFactory locks, TimeProvider time,
+    ApprovalService approvals, TenantStore tenants)
 {
     public const string RulePrefix = "standing-";
+
+    /// <summary>
+    /// Approves (through <see cref="ApprovalService.DecideAsync"/>, bound to the job hash the exception is built from) and,
+    /// once approved, adds the standing approval. Refused before any decision: a caller who may not approve (403,
+    /// audited), a quorum tenant, a window over the tenant's cap or a field that cannot bind it (400 by field).
+    /// </summary>
+    public async Task<ApproveAlwaysResult> ApproveAlwaysAsync(Caller caller, string id, string? reason, string? jobHash, string? policySnapshot,
+        TimeSpan duration, IReadOnlyList<string> fields, string via, CancellationToken cancellationToken)
+    {
+        var approval = await approvals.GetAsync(caller, id);
+        var settings = approval is null ? null : await tenants.GetSettingsAsync(approval.Tenant);
+        if (approval is null || settings is null)
+        {
+            return new ApproveAlwaysResult(DecisionOutcome.NotFound);
+        }
+        if (await approvals.RefusalToApproveAsync(caller, settings, approval, via, cancellationToken) is { } refused)
+        {
+            return new ApproveAlwaysResult(refused);
+        }
+        if (settings.Workflow.Quorum is { Required: > 1 } quorum)
+        {
+            return new ApproveAlwaysResult(new DecisionOutcome(Outcome.Forbidden, approval, "standing_approval_needs_single_approver",
+                $"The tenant needs {quorum.Required} approvers for each job; one person cannot approve future jobs for all of them."));
+        }
+        var errors = new Dictionary<string, string[]>();
+        var cap = settings.Workflow.StandingApprovalMax;
+        if (duration < WorkflowSettings.MinStandingApproval || duration > cap)
+        {
+            errors["for"] = [$"From {DurationText.Format(WorkflowSettings.MinStandingApproval)} to {DurationText.Format(cap)} (the tenant's standingApprovalMax)."];
+        }
+        var when = new Dictionary<string, string>(StringComparer.Ordinal) { ["topic"] = approval.Job.Topic, ["env"] = approval.Job.Env };
+        if (approval.Job.Channel is { } channel)
+        {
+            when["channel"] = channel;
+        }
+        var facts = new JobFacts(approval.Job.Topic, approval.Job.Env, approval.Job.Channel, approval.Job.Payload);
+        for (var i = 0; i < fields.Count; i++)
+        {
+            var path = fields[i];
+            if (Redaction.PayloadMasking.IsMasked(path["payload.".Length..], settings.Redaction.Fields))
+            {
+                errors[$"fields[{i}]"] = ["A masked field cannot bind a standing approval: its value would be written into the policy."];
+            }
+            else if (PolicyEvaluator.ValueOf(path, facts) is not { Length: > 0 } value)
+            {
+                errors[$"fields[{i}]"] = ["Not a string, number or boolean in this approval's payload."];
+            }
+            else
+            {
+                when[path] = value;
+            }
+        }
+        if (when.Values.Any(v => v.Contains('*')))
+        {
+            errors["fields"] = ["A value holds '*', which a policy reads as a wildcard: no exact standing approval can be written."];
+        }
+        if (errors.Count > 0)
+        {
+            return new ApproveAlwaysResult(new DecisionOutcome(Outcome.Conflict, approval), errors);
+        }
+
+        var outcome = await approvals.DecideAsync(caller, id, Verdict.Approve,
+            new DecideCommand(reason, jobHash ?? approval.JobHash, policySnapshot, Via: via), cancellationToken);
+        if (outcome is not { Kind: Outcome.Ok, Approval: { State: ApprovalStates.Approved } decided })
+        {
+            return new ApproveAlwaysResult(outcome);
+        }
+        var until = time.GetUtcNow() + duration;
+        until = new DateTimeOffset(until.UtcTicks - until.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var rule = new PolicyRule(RuleIdFor(decided.Id), when, PolicyDecision.Allow, null, null, Until: until);
+        return new ApproveAlwaysResult(outcome, Granted: await GrantAsync(decided.Tenant, rule, caller, decided.Id, cancellationToken));
+    }
 
     public static string RuleIdFor(string approvalId) => RulePrefix + approvalId;
 

@@ -52,8 +52,8 @@ public static partial class StandingApprovalsApi
     }
 
     public static async Task<Results<Ok<ApproveAlwaysResponse>, ValidationProblem, ProblemHttpResult>> ApproveAlways(
-        string id, HttpRequest request, ClaimsPrincipal user, ApprovalService approvals, TenantStore tenants, StandingApprovals standing,
-        Receipts.ReceiptSigner signer, Audit.AuditLog audit, ReviewerView view, TimeProvider time, CancellationToken cancellationToken)
+        string id, HttpRequest request, ClaimsPrincipal user, StandingApprovals standing,
+        Receipts.ReceiptSigner signer, Audit.AuditLog audit, ReviewerView view, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync(request, AppJsonContext.Default.ApproveAlwaysRequest);
         if (error is not null)
@@ -94,60 +94,12 @@ public static partial class StandingApprovalsApi
             return Problems.Invalid(errors);
         }
 
-        var caller = Caller.From(user);
-        var approval = await approvals.GetAsync(caller, id);
-        var settings = approval is null ? null : await tenants.GetSettingsAsync(approval.Tenant);
-        if (approval is null || settings is null)
+        var result = await standing.ApproveAlwaysAsync(Caller.From(user), id, body.Reason, body.JobHash, body.PolicySnapshot, duration, fields, "api", cancellationToken);
+        if (result.Errors is { } invalid)
         {
-            return Problems.NotFound();
+            return Problems.Invalid(new Dictionary<string, string[]>(invalid));
         }
-        if (await approvals.RefusalToApproveAsync(caller, settings, approval, "api", cancellationToken) is { } refused)
-        {
-            return Problems.Of(StatusCodes.Status403Forbidden, refused.Code!, refused.Detail!);
-        }
-        if (settings.Workflow.Quorum is { Required: > 1 } quorum)
-        {
-            return Problems.Of(StatusCodes.Status403Forbidden, "standing_approval_needs_single_approver",
-                $"The tenant needs {quorum.Required} approvers for each job; one person cannot approve future jobs for all of them.");
-        }
-        var cap = settings.Workflow.StandingApprovalMax;
-        if (duration < WorkflowSettings.MinStandingApproval || duration > cap)
-        {
-            errors["for"] = [$"From {DurationText.Format(WorkflowSettings.MinStandingApproval)} to {DurationText.Format(cap)} (the tenant's standingApprovalMax)."];
-        }
-        var when = new Dictionary<string, string>(StringComparer.Ordinal) { ["topic"] = approval.Job.Topic, ["env"] = approval.Job.Env };
-        if (approval.Job.Channel is { } channel)
-        {
-            when["channel"] = channel;
-        }
-        var facts = new JobFacts(approval.Job.Topic, approval.Job.Env, approval.Job.Channel, approval.Job.Payload);
-        for (var i = 0; i < fields.Count; i++)
-        {
-            var path = fields[i];
-            if (PayloadMasking.IsMasked(path["payload.".Length..], settings.Redaction.Fields))
-            {
-                errors[$"fields[{i}]"] = ["A masked field cannot bind a standing approval: its value would be written into the policy."];
-            }
-            else if (PolicyEvaluator.ValueOf(path, facts) is not { Length: > 0 } value)
-            {
-                errors[$"fields[{i}]"] = ["Not a string, number or boolean in this approval's payload."];
-            }
-            else
-            {
-                when[path] = value;
-            }
-        }
-        if (when.Values.Any(v => v.Contains('*')))
-        {
-            errors["fields"] = ["A value holds '*', which a policy reads as a wildcard: no exact standing approval can be written."];
-        }
-        if (errors.Count > 0)
-        {
-            return Problems.Invalid(errors);
-        }
-
-        var outcome = await approvals.DecideAsync(caller, id, Verdict.Approve,
-            new DecideCommand(body.Reason, body.JobHash ?? approval.JobHash, body.PolicySnapshot, Via: "api"), cancellationToken);
+        var outcome = result.Outcome;
         if (outcome is not { Kind: Outcome.Ok, Approval: { State: ApprovalStates.Approved } decided })
         {
             if (outcome.Kind == Outcome.AlreadyDone)
@@ -156,16 +108,12 @@ public static partial class StandingApprovalsApi
             }
             return ApprovalsApi.ToResult(outcome, ApprovalStates.Approved).Result switch
             {
-                ValidationProblem invalid => invalid,
+                ValidationProblem problem400 => problem400,
                 ProblemHttpResult problem => problem,
                 _ => Problems.Of(StatusCodes.Status409Conflict, outcome.Code ?? "not_decided", "The approval was not decided; no standing approval was added."),
             };
         }
-        var now = time.GetUtcNow();
-        var until = now + duration;
-        until = new DateTimeOffset(until.UtcTicks - until.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
-        var rule = new PolicyRule(StandingApprovals.RuleIdFor(decided.Id), when, PolicyDecision.Allow, null, null, Until: until);
-        var granted = await standing.GrantAsync(decided.Tenant, rule, caller, decided.Id, cancellationToken);
+        var granted = result.Granted;
         var receipt = await signer.IssueAsync(decided, await audit.HeadAsync(decided.Tenant, cancellationToken));
         return TypedResults.Ok(new ApproveAlwaysResponse("approved", decided.State, await view.MaskAsync(decided), granted) { Receipt = receipt });
     }
