@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Bunit;
 using ReviewerPortal.Components.Pages.Approvals;
 using ReviewerPortal.Features.Auth;
@@ -63,5 +64,27 @@ public sealed class EditAndApproveFormTests : PortalTestContext
         var listed = await (await App.Account("oscar").GetAsync("/api/v1/tenants/acme/standing-approvals")).Json();
         var item = Assert.Single(listed.GetProperty("items").EnumerateArray());
         Assert.Equal("INV-422", item.GetProperty("when").Str("payload.invoice"));
+    }
+
+    [Fact]
+    public async Task An_admin_sees_the_standing_approvals_and_revokes_one()
+    {
+        var id = (await App.Agent("acme").SubmitPayment(423)).Str("approvalId");
+        var granted = await (await App.Account("alice").PostAsJsonAsync($"/api/v1/approvals/{id}/approve-always", new { @for = "4h" })).Json();
+        var ruleId = granted.GetProperty("standing").Str("ruleId");
+        SignIn("ada", Roles.Admin);
+
+        var cut = Render<ReviewerPortal.Components.Pages.Admin.StandingApprovalsPanel>(p => p.Add(c => c.Tenant, "acme"));
+        var item = cut.WaitForElement($"[data-testid=standing-item][data-rule='{ruleId}']");
+        Assert.Contains("topic = finance.payment.execute", item.TextContent);
+        cut.Find("[data-testid=standing-revoke]").Click();
+
+        cut.WaitForAssertion(() => Assert.Contains("Revoked", cut.Find("[data-testid=standing-revoked]").TextContent));
+        cut.WaitForElement("[data-testid=standing-none]");
+        Assert.Empty((await (await App.Account("oscar").GetAsync("/api/v1/tenants/acme/standing-approvals")).Json()).GetProperty("items").EnumerateArray());
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, (await App.Agent("acme").Submit(new
+        {
+            topic = "finance.payment.execute", env = "production", payload = new { invoice = "INV-9", amount = 9 },
+        })).StatusCode);
     }
 }
