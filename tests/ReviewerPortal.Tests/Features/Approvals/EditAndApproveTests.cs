@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using ReviewerPortal.Tests.Support;
 
@@ -227,5 +228,23 @@ public sealed class EditAndApproveTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Conflict, stale.StatusCode);
         Assert.Equal("job_changed", (await stale.Json()).Str("code"));
         Assert.Equal("pending", (await Workflow.GetApprovalAsync(_app, id)).Str("state"));
+    }
+
+    [Fact]
+    public async Task The_dispatch_publishes_the_edited_payload_and_hash()
+    {
+        Assert.True((await _app.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new { dispatch = new { kind = "redis", key = "workers" } })).IsSuccessStatusCode);
+        var id = (await _app.Agent("acme").SubmitPayment(420)).Str("approvalId");
+        var approved = (await (await EditApprove(_app.Account("alice"), id, new { invoice = "INV-420", amount = 400 })).Json()).GetProperty("approval");
+
+        var dispatcher = _app.Services.GetRequiredService<ReviewerPortal.Features.Dispatch.Dispatcher>();
+        await dispatcher.RunDueAsync(CancellationToken.None);
+
+        var items = await _app.Services.GetRequiredService<ReviewerPortal.Infrastructure.Redis.RedisConnection>().Database
+            .ListRangeAsync(ReviewerPortal.Infrastructure.Redis.RedisKeys.Sink("acme", "workers"));
+        var message = JsonDocument.Parse((string)Assert.Single(items)!).RootElement;
+        Assert.Equal(400, message.GetProperty("payload").GetProperty("amount").GetInt32());
+        Assert.Equal(approved.Str("jobHash"), message.Str("jobHash"));
+        Assert.Equal(approved.Str("jobId"), message.Str("jobId"));
     }
 }
