@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Deque.AxeCore.Commons;
+using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 using ReviewerPortal.Tests.Support;
 using static Microsoft.Playwright.Assertions;
@@ -35,5 +37,37 @@ public sealed class EditAndApproveBrowserTests : PortalBrowserTest
         var folder = Path.Combine(AppContext.BaseDirectory, "screenshots");
         Directory.CreateDirectory(folder);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, "edit-and-approve.png"), FullPage = true });
+    }
+
+    [SkippableFact]
+    public async Task Both_forms_open_fit_a_phone_and_pass_axe_in_light_and_dark()
+    {
+        var id = (await App.Agent("acme").SubmitPayment(421)).Str("approvalId");
+        var page = await SignInAsync("alice");
+        await page.SetViewportSizeAsync(ResponsiveAccessibilityTests.PhoneWidth, ResponsiveAccessibilityTests.PhoneHeight);
+        var problems = new List<string>();
+        foreach (var mode in new[] { "edit-open", "always-open" })
+        {
+            // Each form on a freshly loaded page in the light scheme, then the dark one (as ResponsiveAccessibilityTests does).
+            await page.EmulateMediaAsync(new PageEmulateMediaOptions { ColorScheme = ColorScheme.Light });
+            await page.GotoAsync($"{App.BaseUrl}/approvals/{id}");
+            await BrowserSession.Interactive(page);
+            await page.GetByTestId(mode).ClickAsync();
+            await Expect(page.GetByTestId(mode == "edit-open" ? "edit-form" : "always-form")).ToBeVisibleAsync();
+            var overflow = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth - window.innerWidth");
+            if (overflow > 0)
+            {
+                problems.Add($"{mode}: the page is {overflow} px wider than the screen");
+            }
+            foreach (var scheme in new[] { ColorScheme.Light, ColorScheme.Dark })
+            {
+                await page.EmulateMediaAsync(new PageEmulateMediaOptions { ColorScheme = scheme });
+                await page.WaitForTimeoutAsync(100); // a repaint after the media change; nothing is asserted about time
+                var result = await page.RunAxe(new AxeRunOptions { RunOnly = new RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } });
+                problems.AddRange(result.Violations.Select(v => $"{mode} {scheme}: {v.Id} {v.Help}: {string.Join(" | ", v.Nodes.Select(n => n.Html))}"));
+            }
+        }
+
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 }
