@@ -114,36 +114,54 @@ public sealed class StandingApprovals(PolicyStore policies, PolicyPublisher publ
     public async Task<StandingApprovalGranted?> GrantAsync(string tenant, PolicyRule rule, Caller caller, string approvalId, CancellationToken cancellationToken)
     {
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "standing-approvals"), cancellationToken, TimeSpan.FromSeconds(5));
-        var current = held is null ? null : await policies.GetCurrentAsync(tenant);
-        if (current is null)
+        if (held is null)
         {
             return null;
         }
-        var now = time.GetUtcNow();
-        var dropped = current.Document.Rules.Where(r => r.Id == rule.Id || r.Until is { } until && until <= now).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
-        var target = new PolicyDocument(current.Document.Version, current.Document.Default,
-            [.. current.Document.Rules.Where(r => !dropped.Contains(r.Id)), rule]);
-        var yaml = Rewrite(current.Yaml, target, text => Append(Remove(text, dropped), rule));
-        var note = $"standing approval {rule.Id} added by {caller.Name} from {approvalId}: allow {Describe(rule.When)} until {PolicyRule.FormatUntil(rule.Until!.Value)}"
-                   + (dropped.Count(d => d != rule.Id) is > 0 and var n ? $"; {n} expired removed" : "");
-        var result = await publisher.PublishAsync(tenant, yaml, caller, cancellationToken, note);
-        return result.Snapshot is null ? null : new StandingApprovalGranted(rule.Id, rule.When, rule.Until!.Value, result.Version, result.Snapshot);
+        // An admin's publication in between is never overwritten: the change is made again on the newer version.
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            if (await policies.GetCurrentAsync(tenant) is not { } current)
+            {
+                return null;
+            }
+            var now = time.GetUtcNow();
+            var dropped = current.Document.Rules.Where(r => r.Id == rule.Id || r.Until is { } until && until <= now).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+            var target = new PolicyDocument(current.Document.Version, current.Document.Default,
+                [.. current.Document.Rules.Where(r => !dropped.Contains(r.Id)), rule]);
+            var yaml = Rewrite(current.Yaml, target, text => Append(Remove(text, dropped), rule));
+            var note = $"standing approval {rule.Id} added by {caller.Name} from {approvalId}: allow {Describe(rule.When)} until {PolicyRule.FormatUntil(rule.Until!.Value)}"
+                       + (dropped.Count(d => d != rule.Id) is > 0 and var n ? $"; {n} expired removed" : "");
+            var result = await publisher.PublishAsync(tenant, yaml, caller, cancellationToken, note, expectedCurrent: current.Snapshot);
+            if (!result.Stale)
+            {
+                return result.Snapshot is null ? null : new StandingApprovalGranted(rule.Id, rule.When, rule.Until!.Value, result.Version, result.Snapshot);
+            }
+        }
+        return null;
     }
 
     /// <summary>Publishes the tenant's policy without the standing approval; false when there is none of that id.</summary>
     public async Task<bool> RevokeAsync(string tenant, string ruleId, Caller caller, CancellationToken cancellationToken)
     {
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "standing-approvals"), cancellationToken, TimeSpan.FromSeconds(5));
-        var current = held is null ? null : await policies.GetCurrentAsync(tenant);
-        if (current?.Document.Rules.FirstOrDefault(r => r.Id == ruleId && r.Until is not null) is not { } rule)
+        for (var attempt = 0; held is not null && attempt < 5; attempt++)
         {
-            return false;
+            var current = await policies.GetCurrentAsync(tenant);
+            if (current?.Document.Rules.FirstOrDefault(r => r.Id == ruleId && r.Until is not null) is not { } rule)
+            {
+                return false;
+            }
+            var target = new PolicyDocument(current.Document.Version, current.Document.Default, [.. current.Document.Rules.Where(r => r.Id != ruleId)]);
+            var yaml = Rewrite(current.Yaml, target, text => Remove(text, [ruleId]));
+            var note = $"standing approval {ruleId} revoked by {caller.Name} (allow {Describe(rule.When)} until {PolicyRule.FormatUntil(rule.Until!.Value)})";
+            var result = await publisher.PublishAsync(tenant, yaml, caller, cancellationToken, note, expectedCurrent: current.Snapshot);
+            if (!result.Stale)
+            {
+                return result.Errors.Count == 0;
+            }
         }
-        var target = new PolicyDocument(current.Document.Version, current.Document.Default, [.. current.Document.Rules.Where(r => r.Id != ruleId)]);
-        var yaml = Rewrite(current.Yaml, target, text => Remove(text, [ruleId]));
-        var note = $"standing approval {ruleId} revoked by {caller.Name} (allow {Describe(rule.When)} until {PolicyRule.FormatUntil(rule.Until!.Value)})";
-        var result = await publisher.PublishAsync(tenant, yaml, caller, cancellationToken, note);
-        return result.Errors.Count == 0;
+        return false;
     }
 
     private static string Describe(IReadOnlyDictionary<string, string> when) =>

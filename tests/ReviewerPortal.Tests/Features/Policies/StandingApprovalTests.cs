@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using ReviewerPortal.Features.Policies;
 using ReviewerPortal.Tests.Features.Approvals;
@@ -213,5 +214,24 @@ public sealed class StandingApprovalTests : IAsyncLifetime
                 decision: deny
                 until: 2026-11-02T10:00:00Z
             """).Errors).Field);
+    }
+
+    [Fact]
+    public async Task A_read_modify_publish_never_overwrites_a_version_published_since()
+    {
+        var publisher = _app.Services.GetRequiredService<PolicyPublisher>();
+        var store = _app.Services.GetRequiredService<PolicyStore>();
+        var before = (await store.GetCurrentAsync("acme"))!;
+        // An admin publishes while a standing approval is being written from the version read before.
+        Assert.Equal(HttpStatusCode.OK, (await _app.Account("ada").PutAsync("/api/v1/tenants/acme/policy",
+            new StringContent("version: v1\nrules: []\n", Encoding.UTF8, "application/yaml"))).StatusCode);
+        var admins = await store.GetCurrentSnapshotAsync("acme");
+
+        var late = await publisher.PublishAsync("acme", before.Yaml.TrimEnd() + "\n  - id: late\n    decision: allow\n", ReviewerPortal.Features.Auth.Caller.From(
+            new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity())), CancellationToken.None, expectedCurrent: before.Snapshot);
+
+        Assert.Empty(late.Errors);
+        Assert.True(late.Stale);
+        Assert.Equal(admins, await store.GetCurrentSnapshotAsync("acme"));
     }
 }
