@@ -56,6 +56,10 @@ public sealed record ApprovalInfo
     /// <summary>While changes are requested: resubmit before this.</summary>
     public DateTimeOffset? ResubmitBy { get; init; }
 
+    /// <summary>A reviewer edited the payload before approving: run <see cref="Job"/>'s payload (and hash), not what was submitted.</summary>
+    public bool Edited { get; init; }
+    public string? EditedBy { get; init; }
+
     public bool IsPending => State == "pending";
     public bool IsApproved => State == "approved";
 

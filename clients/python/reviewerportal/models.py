@@ -124,11 +124,13 @@ class Approval:
     changes_requested_by: Optional[str] = None
     changes_reason: Optional[str] = None
     resubmit_by: Optional[datetime] = None
+    edited: bool = False
+    edited_by: Optional[str] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def payload(self) -> Any:
-        """The job's payload as submitted (or as last resubmitted): what a decision is about."""
+        """The job's payload as submitted (or as last resubmitted, or as a reviewer edited it before approving: ``edited``)."""
         return self.job.get("payload")
 
     @property
@@ -152,7 +154,8 @@ class Approval:
             created_at=parse_time(data.get("createdAt")), expires_at=parse_time(data.get("expiresAt")),
             decided_at=parse_time(data.get("decidedAt")), decided_by=_str(data, "decidedBy"),
             reason=_str(data, "reason"), changes_requested_by=_str(data, "changesRequestedBy"),
-            changes_reason=_str(data, "changesReason"), resubmit_by=parse_time(data.get("resubmitBy")), raw=dict(data))
+            changes_reason=_str(data, "changesReason"), resubmit_by=parse_time(data.get("resubmitBy")),
+            edited=bool(data.get("edited", False)), edited_by=_str(data, "editedBy"), raw=dict(data))
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,12 @@ public sealed class ApprovalGate(ReviewerPortalClient client, AgentApprovalOptio
             return new GateOutcome(false, $"Not run: approval {approvalId} was {approval.State.Replace('_', ' ')}{(by is null ? "" : " by " + by)}: " +
                 $"{(string.IsNullOrWhiteSpace(reason) ? "no reason given" : reason)}.", submitted, approval);
         }
+        if (approval.Edited)
+        {
+            // A reviewer changed the arguments before approving: these arguments are not what was approved.
+            return new GateOutcome(false, $"Not run: {approval.EditedBy} edited the job before approving it (approval {approvalId}, " +
+                $"version {approval.Version}); only the edited payload may run, not these arguments.", submitted, approval);
+        }
         // Run only what was approved: the approval's hash must be the hash of exactly these arguments.
         var mine = ClientJobHash.Compute(approval.Tenant, topic, Options.Env, Options.Channel, payload);
         if (approval.JobHash != mine || submitted.JobHash != mine)

@@ -41,6 +41,7 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
         Services.AddSingleton(sp.GetRequiredService<TenantAccess>());
         Services.AddSingleton(sp.GetRequiredService<PolicyStore>());
         Services.AddSingleton(sp.GetRequiredService<PolicyPublisher>());
+        Services.AddSingleton(sp.GetRequiredService<StandingApprovals>());
         Services.AddSingleton(sp.GetRequiredService<AuditLog>());
         Services.AddSingleton(sp.GetRequiredService<IDbContextFactory<AppDbContext>>());
         Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Cases.CaseService>());

@@ -99,6 +99,15 @@ public sealed record Approval
     /// <summary>The earlier versions, oldest first.</summary>
     public IReadOnlyList<ApprovalVersion> Lineage { get; init; } = [];
 
+    /// <summary>
+    /// A reviewer edited the payload and approved the edited job (issue 16): the current version is that edit, its job
+    /// hash and payload are what the agent must run.
+    /// </summary>
+    public bool Edited { get; init; }
+
+    /// <summary>Who edited the current version's payload (with <see cref="Edited"/>).</summary>
+    public string? EditedBy { get; init; }
+
     /// <summary>The votes on the current version.</summary>
     public IReadOnlyList<Vote> Votes { get; init; } = [];
 

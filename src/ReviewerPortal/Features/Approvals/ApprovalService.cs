@@ -149,7 +149,7 @@ public sealed partial class ApprovalService(
         {
             return (null, new PolicyEvaluation(PolicyDecision.RequireHuman, null, null, null));
         }
-        return (policy, PolicyEvaluator.Evaluate(policy.Document, new JobFacts(job.Topic, job.Env, job.Channel, job.Payload)));
+        return (policy, PolicyEvaluator.Evaluate(policy.Document, new JobFacts(job.Topic, job.Env, job.Channel, job.Payload), time.GetUtcNow()));
     }
 
     /// <summary>
@@ -202,7 +202,9 @@ public sealed partial class ApprovalService(
         entry.JobId = allowed.Id;
         entry.PolicySnapshot = policy.Snapshot;
         entry.JobHash = jobHash;
-        entry.Reason = $"rule {evaluation.RuleId ?? "(default)"}";
+        entry.Reason = evaluation.Until is { } until
+            ? $"standing approval {evaluation.RuleId} until {PolicyRule.FormatUntil(until)}"
+            : $"rule {evaluation.RuleId ?? "(default)"}";
         entry.Details = job.Topic;
         var created = await audit.RecordAsync(entry, async json =>
         {

@@ -504,6 +504,8 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         new("changesRequestedBy", a.ChangesRequestedBy ?? ""),
         new("changesReason", a.ChangesReason ?? ""),
         new("lastResubmitKey", a.LastResubmitKey ?? ""),
+        new("edited", a.Edited ? "true" : ""),
+        new("editedBy", a.EditedBy ?? ""),
     ];
 
     /// <summary>The workflow fields of an approval (written at create and again at each resubmission).</summary>
@@ -575,6 +577,8 @@ public sealed class RedisApprovalStore(RedisConnection redis) : IApprovalStore
         ChangesRequestedBy = NullIfEmpty(f.GetValueOrDefault("changesRequestedBy")),
         ChangesReason = NullIfEmpty(f.GetValueOrDefault("changesReason")),
         LastResubmitKey = NullIfEmpty(f.GetValueOrDefault("lastResubmitKey")),
+        Edited = f.GetValueOrDefault("edited") == "true",
+        EditedBy = NullIfEmpty(f.GetValueOrDefault("editedBy")),
     };
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

@@ -46,6 +46,7 @@ public static class ApprovalsSetup
         services.AddSingleton<TenantSettingsService>();
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<PolicyPublisher>();
+        services.AddSingleton<StandingApprovals>();
         services.AddSingleton<TenantAccess>();
         services.AddOptions<Links.PortalOptions>().BindConfiguration(Links.PortalOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<Links.ActionLinkOptions>().BindConfiguration(Links.ActionLinkOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -127,5 +128,7 @@ public static class ApprovalsSetup
         .MapDispatchApi()
         .MapWorkflowApi()
         .MapCasesApi()
-        .MapReceiptsApi();
+        .MapReceiptsApi()
+        .MapEditAndApproveApi()
+        .MapStandingApprovalsApi();
 }

@@ -36,6 +36,7 @@ public static class SettingsLines
             RequesterMayApprove = w.RequesterMayApprove,
             ResubmissionWindow = DurationText.Format(w.ResubmissionWindow),
             MaxResubmissions = w.MaxResubmissions,
+            StandingApprovalMax = DurationText.Format(w.StandingApprovalMax),
             Notifications = w.Notifications is { } n
                 ? new NotificationsRequest
                 {

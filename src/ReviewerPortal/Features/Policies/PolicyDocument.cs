@@ -47,15 +47,21 @@ public sealed record ThrottleRate(int Limit, TimeSpan Window)
 /// <see cref="OnTimeout"/> (YAML <c>on_timeout</c>) overrides the tenant's timeout outcome for this rule's approvals.
 /// <see cref="StepUp"/> (YAML <c>stepUp: true</c>) makes its approvals decidable only by a signed-in reviewer: the
 /// notifications' action links open the portal instead of deciding.
+/// <see cref="Until"/> (YAML <c>until</c>, allow rules only) makes it a standing approval: honoured only before that
+/// instant, and only where the job would otherwise wait for a human (see <see cref="PolicyEvaluator"/>).
 /// </remarks>
 public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> When, PolicyDecision Decision, ThrottleRate? Rate, TimeSpan? Ttl,
-    string? OnTimeout = null, bool StepUp = false)
+    string? OnTimeout = null, bool StepUp = false, DateTimeOffset? Until = null)
 {
     /// <summary>The rule's canonical YAML (as it stands in the document's canonical form, without the list dash).</summary>
-    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl, OnTimeout, StepUp);
+    public string CanonicalYaml { get; } = Canonical(Id, When, Decision, Rate, Ttl, OnTimeout, StepUp, Until);
+
+    /// <summary>How <c>until</c> is written: UTC to the second (<c>2026-11-02T17:00:00Z</c>).</summary>
+    public static string FormatUntil(DateTimeOffset until) =>
+        until.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
     private static string Canonical(string id, IReadOnlyDictionary<string, string> when, PolicyDecision decision, ThrottleRate? rate, TimeSpan? ttl,
-        string? onTimeout, bool stepUp)
+        string? onTimeout, bool stepUp, DateTimeOffset? until)
     {
         var b = new StringBuilder();
         b.Append("id: ").Append(id).Append('\n');
@@ -84,6 +90,10 @@ public sealed record PolicyRule(string Id, IReadOnlyDictionary<string, string> W
         {
             // Only when set, so every policy written before keeps its snapshot.
             b.Append("stepUp: true\n");
+        }
+        if (until is { } end)
+        {
+            b.Append("until: ").Append(FormatUntil(end)).Append('\n');
         }
         return b.ToString();
     }

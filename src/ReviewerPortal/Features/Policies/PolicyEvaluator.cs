@@ -5,22 +5,42 @@ namespace ReviewerPortal.Features.Policies;
 /// <summary>The facts of a job a policy looks at.</summary>
 public sealed record JobFacts(string Topic, string Env, string? Channel, JsonElement Payload);
 
-/// <summary>What the policy decided, which rule did (null: the default), and that rule's rate or TTL.</summary>
-public sealed record PolicyEvaluation(PolicyDecision Decision, string? RuleId, ThrottleRate? Rate, TimeSpan? Ttl, string? OnTimeout = null);
+/// <summary>What the policy decided, which rule did (null: the default), and that rule's rate or TTL; <see cref="Until"/> when a standing approval allowed it.</summary>
+public sealed record PolicyEvaluation(PolicyDecision Decision, string? RuleId, ThrottleRate? Rate, TimeSpan? Ttl, string? OnTimeout = null,
+    DateTimeOffset? Until = null);
 
-/// <summary>First matching rule wins; no match falls to the document's default. Pure and allocation-light.</summary>
+/// <summary>
+/// First matching rule wins; no match falls to the document's default. Rules with <c>until</c> (standing approvals) are
+/// set aside: when the rest decides <c>require_human</c>, the first standing rule that matches and whose <c>until</c> is
+/// still ahead of <paramref name="now"/> (the caller's clock) allows the job instead. A standing rule therefore never
+/// overrides a deny or a throttle, and stops counting at its end even while it is still written in the policy; without
+/// a clock none counts. Pure and allocation-light.
+/// </summary>
 public static class PolicyEvaluator
 {
-    public static PolicyEvaluation Evaluate(PolicyDocument policy, JobFacts job)
+    public static PolicyEvaluation Evaluate(PolicyDocument policy, JobFacts job, DateTimeOffset? now = null)
     {
+        var decided = new PolicyEvaluation(policy.Default, null, null, null);
         foreach (var rule in policy.Rules)
         {
-            if (Matches(rule, job))
+            if (rule.Until is null && Matches(rule, job))
             {
-                return new PolicyEvaluation(rule.Decision, rule.Id, rule.Rate, rule.Ttl, rule.OnTimeout);
+                decided = new PolicyEvaluation(rule.Decision, rule.Id, rule.Rate, rule.Ttl, rule.OnTimeout);
+                break;
             }
         }
-        return new PolicyEvaluation(policy.Default, null, null, null);
+        if (decided.Decision != PolicyDecision.RequireHuman || now is not { } at)
+        {
+            return decided;
+        }
+        foreach (var rule in policy.Rules)
+        {
+            if (rule.Until is { } until && at < until && Matches(rule, job))
+            {
+                return new PolicyEvaluation(rule.Decision, rule.Id, null, null, Until: until);
+            }
+        }
+        return decided;
     }
 
     public static bool Matches(PolicyRule rule, JobFacts job)

@@ -17,7 +17,7 @@ public static partial class PolicyParser
     private static readonly TimeSpan MinTtl = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxTtl = TimeSpan.FromDays(30);
     private static readonly string[] TopLevel = ["version", "default", "rules"];
-    private static readonly string[] RuleFields = ["id", "when", "decision", "rate", "ttl", "on_timeout", "stepUp"];
+    private static readonly string[] RuleFields = ["id", "when", "decision", "rate", "ttl", "on_timeout", "stepUp", "until"];
     private static readonly string[] WhenFields = ["topic", "env", "channel"];
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
@@ -248,7 +248,27 @@ public static partial class PolicyParser
             }
         }
 
-        return errors.Count > before || id is null ? null : new PolicyRule(id.Value!, when, decision, rate, ttl, onTimeout, stepUp);
+        DateTimeOffset? until = null;
+        var untilNode = Scalar(map, "until", path + ".until", errors, required: false);
+        if (untilNode is not null)
+        {
+            if (decision != PolicyDecision.Allow)
+            {
+                errors.Add(At(untilNode, path + ".until", "Only an allow rule (a standing approval) has an until."));
+            }
+            else if (!DateTimeOffset.TryParse(untilNode.Value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal,
+                         out var end) || !untilNode.Value!.Contains('T'))
+            {
+                errors.Add(At(untilNode, path + ".until", "An ISO 8601 instant, e.g. 2026-11-02T17:00:00Z."));
+            }
+            else
+            {
+                // Kept to the second, as written in the canonical form.
+                until = new DateTimeOffset(end.UtcTicks - end.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
+            }
+        }
+
+        return errors.Count > before || id is null ? null : new PolicyRule(id.Value!, when, decision, rate, ttl, onTimeout, stepUp, until);
     }
 
     private static ThrottleRate? ParseRate(string? text)

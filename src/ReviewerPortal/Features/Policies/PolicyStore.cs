@@ -71,7 +71,15 @@ public sealed class PolicyStore(RedisConnection redis)
 
     /// <summary>Publishes a parsed document as the tenant's current policy. Null when it is the current one already.</summary>
     public async Task<int?> PublishAsync(string tenant, PolicyDocument document, string yaml, string publishedBy,
-        DateTimeOffset at, string auditJson)
+        DateTimeOffset at, string auditJson) =>
+        (await PublishIfCurrentAsync(tenant, document, yaml, publishedBy, at, auditJson, null)).Version;
+
+    /// <summary>
+    /// Publishes as <see cref="PublishAsync"/>, only while the current snapshot is still <paramref name="expectedCurrent"/>
+    /// (null: any): <c>ok</c> with the version, <c>unchanged</c>, or <c>stale</c> when another version was published since.
+    /// </summary>
+    public async Task<(string Status, int? Version)> PublishIfCurrentAsync(string tenant, PolicyDocument document, string yaml, string publishedBy,
+        DateTimeOffset at, string auditJson, string? expectedCurrent)
     {
         var ms = at.ToUnixTimeMilliseconds();
         RedisKey[] keys =
@@ -81,12 +89,12 @@ public sealed class PolicyStore(RedisConnection redis)
         ];
         RedisValue[] args =
         [
-            document.Snapshot, $"{document.Snapshot}|{ms}|{publishedBy}", auditJson,
+            document.Snapshot, $"{document.Snapshot}|{ms}|{publishedBy}", auditJson, expectedCurrent ?? "",
             "yaml", yaml, "publishedAt", ms, "publishedBy", publishedBy,
         ];
         var (status, value) = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.PublishPolicy, keys, args));
         _parsed.TryAdd(document.Snapshot, document);
-        return status == "ok" ? int.Parse(value!) : null;
+        return (status, status == "ok" ? int.Parse(value!) : null);
     }
 
     private static PolicyHistoryEntry ParseHistory(string entry)

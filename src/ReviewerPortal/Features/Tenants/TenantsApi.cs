@@ -34,6 +34,9 @@ public sealed record TenantSettingsRequest
     public string? ResubmissionWindow { get; init; }
     public int? MaxResubmissions { get; init; }
 
+    /// <summary>The longest standing approval ("approve always") an approver may add, 1 minute to 24 hours (default 24h).</summary>
+    public string? StandingApprovalMax { get; init; }
+
     /// <summary><c>{webhookUrl, webhookSecret, smtp: {host, port, from, to, security, userName, password}}</c>; <c>{}</c> turns them off.</summary>
     public NotificationsRequest? Notifications { get; init; }
 
@@ -76,6 +79,7 @@ public sealed record TenantSettingsResponse(string Tenant, string? DisplayName, 
     public bool RequesterMayApprove { get; init; }
     public string ResubmissionWindow { get; init; } = "";
     public int MaxResubmissions { get; init; }
+    public string StandingApprovalMax { get; init; } = "";
 
     /// <summary>The channels, secrets shown as <c>(set)</c>.</summary>
     public NotificationsRequest? Notifications { get; init; }
@@ -162,6 +166,7 @@ public static class TenantsApi
             RequesterMayApprove = s.Workflow.RequesterMayApprove,
             ResubmissionWindow = DurationText.Format(s.Workflow.ResubmissionWindow),
             MaxResubmissions = s.Workflow.MaxResubmissions,
+            StandingApprovalMax = DurationText.Format(s.Workflow.StandingApprovalMax),
             Notifications = s.Workflow.Notifications is { } n
                 ? new NotificationsRequest
                 {

@@ -39,6 +39,12 @@ public sealed record WorkflowSettings
 
     public NotificationSettings? Notifications { get; init; }
 
+    /// <summary>The longest standing approval ("approve always") an approver may add: 24 hours by default, at most 24 hours.</summary>
+    public TimeSpan StandingApprovalMax { get; init; } = MaxStandingApproval;
+
+    public static readonly TimeSpan MaxStandingApproval = TimeSpan.FromHours(24);
+    public static readonly TimeSpan MinStandingApproval = TimeSpan.FromMinutes(1);
+
     /// <summary>The SLA of a level: 0 is the tenant's approvers, 1.. the escalation levels.</summary>
     public TimeSpan? SlaOfLevel(int level) =>
         level == 0 ? Sla : level - 1 < Escalation.Count ? Escalation[level - 1].Sla : null;
@@ -229,6 +235,18 @@ public static class WorkflowSettingsValidator
             else
             {
                 w = w with { MaxResubmissions = resubmissions };
+            }
+        }
+        if (r.StandingApprovalMax is not null)
+        {
+            if (!DurationText.TryParse(r.StandingApprovalMax, out var cap)
+                || cap < WorkflowSettings.MinStandingApproval || cap > WorkflowSettings.MaxStandingApproval)
+            {
+                errors["standingApprovalMax"] = [DurationText.Problem(r.StandingApprovalMax, WorkflowSettings.MinStandingApproval, WorkflowSettings.MaxStandingApproval)];
+            }
+            else
+            {
+                w = w with { StandingApprovalMax = cap };
             }
         }
         if (r.Notifications is { } n)

@@ -160,6 +160,27 @@ public static class ApiDocumentation
         ["EndMyDelegation"] = new("Ends your delegation: you are back (204 also when there was none)."),
         ["ListDelegations"] = new("Admin: every current and planned delegation (`active` when in force now)."),
         ["EndDelegation"] = new("Admin: ends an account's delegation at once (audited on the accounts stream).", null, null, (404, NotFound)),
+
+        ["EditAndApprove"] = new("A reviewer edits the payload and approves the edited job in one step: a new version (version + 1, " +
+            "new job id and hash, the earlier version in `lineage`), judged by the tenant's policy (a deny is a 403 and nothing changes), " +
+            "audited with the field diff and `edited: true`. The agent's wait answers `approved` with `edited: true` and the payload to run. " +
+            "A masked field sent back as \"[redacted:field]\" keeps its value. Under a quorum the edited version needs its votes afresh " +
+            "(the editor's counts: `vote_recorded`).", typeof(EditAndApproveRequest),
+            """{"payload":{"invoice":"INV-7","amount":400},"reason":"amount per contract","jobHash":"…"}""",
+            (400, Invalid + " `payload.<path>` when the redaction marker stands where nothing was masked."),
+            (403, "`not_an_approver`, `requester_may_not_approve` (audited), `policy_denied` (`ruleId`; audited)."), (404, NotFound),
+            (409, "`job_changed`, `snapshot_changed`, or the approval's state: the edit was not applied."), (423, "`lock_busy`.")),
+        ["ApproveAlways"] = new("Approve and add a standing approval: a published policy version with an `allow` rule carrying " +
+            "`until` for the same topic, env (and channel) and the same values of the named payload `fields`, for `for` (at most the " +
+            "tenant's `standingApprovalMax`, default and at most 24h). It only turns `require_human` into `allow`, never overrides a deny " +
+            "or throttle, and stops counting at `until`.", typeof(ReviewerPortal.Features.Policies.ApproveAlwaysRequest),
+            """{"reason":"recurring vendor run","for":"8h","fields":["payload.vendor"]}""",
+            (400, Invalid + " `for` over the cap, `fields[i]` missing, masked or not a scalar."),
+            (403, "`not_an_approver`, `requester_may_not_approve`, `standing_approval_needs_single_approver` (a quorum tenant)."), (404, NotFound),
+            (409, "`job_changed`, `snapshot_changed`, `already_approved` or the approval's state: nothing was added."), (423, "`lock_busy`.")),
+        ["ListStandingApprovals"] = new("The standing approvals in the tenant's current policy, with `until` and whether each still counts.", null, null, (404, NotFound)),
+        ["RevokeStandingApproval"] = new("Admin: removes a standing approval by its rule id (a new policy version, audited).", null, null,
+            (404, NotFound + " Or no standing approval of that id.")),
         ["Health"] = new("200 when Redis and the store answer; 503 naming `redis`, `sqlite` or `postgres` otherwise.", null, null,
             (503, "`unavailable`: `problem` names what is down.")),
     };

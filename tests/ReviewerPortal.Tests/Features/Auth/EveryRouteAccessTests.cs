@@ -36,6 +36,8 @@ public sealed class EveryRouteAccessTests
         ["POST /api/v1/approvals/{id}/reject"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         // Bulk answers 200 to any account: each item carries its own status (gina: not_found; oscar, ada: refused).
         ["POST /api/v1/approvals/bulk"] = ["401", "401", "403", "403", "ok", "ok", "ok", "ok"],
+        ["POST /api/v1/approvals/{id}/edit-and-approve"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
+        ["POST /api/v1/approvals/{id}/approve-always"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         ["POST /api/v1/approvals/{id}/reevaluate"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         ["POST /api/v1/approvals/{id}/request-changes"] = ["401", "401", "403", "403", "ok", "404", "403", "403"],
         ["POST /api/v1/approvals/{id}/resubmit"] = ["401", "401", "ok", "404", "403", "403", "403", "403"],
@@ -57,6 +59,8 @@ public sealed class EveryRouteAccessTests
         ["PUT /api/v1/tenants/{tenant}/policy"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
         ["GET /api/v1/tenants/{tenant}/policy/history"] = ["401", "401", "ok", "404", "ok", "404", "ok", "ok"],
         ["GET /api/v1/tenants/{tenant}/policy/versions/{snapshot}"] = ["401", "401", "ok", "404", "ok", "404", "ok", "ok"],
+        ["GET /api/v1/tenants/{tenant}/standing-approvals"] = ["401", "401", "ok", "404", "ok", "404", "ok", "ok"],
+        ["DELETE /api/v1/tenants/{tenant}/standing-approvals/{ruleId}"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
         ["GET /api/v1/audit"] = ["401", "401", "403", "403", "ok", "404", "ok", "ok"],
         ["GET /api/v1/audit/verify"] = ["401", "401", "403", "403", "403", "403", "403", "ok"],
         ["POST /api/v1/cases"] = ["401", "401", "ok", "ok", "403", "403", "403", "403"],
@@ -92,7 +96,7 @@ public sealed class EveryRouteAccessTests
             for (var i = 0; i < Tokens.Length; i++)
             {
                 // Fresh objects per call: one caller's withdraw or approve must not change what the next one meets.
-                var target = await Target.CreateAsync(app);
+                var target = await Target.CreateAsync(app, standing: operation.Contains("{ruleId}", StringComparison.Ordinal));
                 var response = await CallAsync(app, Tokens[i], operation, target);
                 var actual = Classify(response.StatusCode);
                 matrix.Append($"\"{actual}\"{(i < Tokens.Length - 1 ? ", " : "")}");
@@ -169,6 +173,7 @@ public sealed class EveryRouteAccessTests
             .Replace("{user}", "alice")
             .Replace("{tenant}", "acme")
             .Replace("{snapshot}", target.Snapshot)
+            .Replace("{ruleId}", target.StandingRuleId)
             .Replace("{id}", template.StartsWith("/api/v1/jobs", StringComparison.Ordinal) ? target.JobId
                 : template.StartsWith("/api/v1/cases", StringComparison.Ordinal) ? target.CaseId
                 : template.Contains("agent-keys", StringComparison.Ordinal) ? target.KeyId
@@ -199,6 +204,9 @@ public sealed class EveryRouteAccessTests
         (_, "/api/v1/cases") => JsonContent.Create(new { subject = "Onboarding", documents = new[] { "passport" } }),
         (_, "/api/v1/cases/{id}/documents") => JsonContent.Create(new { documents = new { files = new[] { "a.pdf" } } }),
         (_, "/api/v1/cases/{id}/decision") => JsonContent.Create(new { decision = "approve", reason = "fine" }),
+        (_, "/api/v1/approvals/{id}/edit-and-approve") => JsonContent.Create(new { payload = new { invoice = "INV-3", amount = 3 } }),
+        // Over the 24h cap: past authorisation it is a 400, and no standing approval lets the next targets' payments through.
+        (_, "/api/v1/approvals/{id}/approve-always") => JsonContent.Create(new { @for = "25h" }),
         (_, "/api/v1/approvals/{id}/resubmit") => JsonContent.Create(new { payload = new { invoice = "INV-2", amount = 2 } }),
         (_, "/api/v1/tenants/{tenant}/agent-keys") => JsonContent.Create(new { name = "matrix bot" }),
         (_, "/api/v1/tenants/{tenant}/settings") => JsonContent.Create(new { displayName = "ACME" }),
@@ -207,17 +215,28 @@ public sealed class EveryRouteAccessTests
         _ => JsonContent.Create(new { reason = "matrix" }),
     };
 
-    /// <summary>A pending approval (its job), an open case, the policy snapshot and an agent key of tenant acme.</summary>
-    private sealed record Target(string ApprovalId, string JobId, string CaseId, string Snapshot, string KeyId)
+    /// <summary>A pending approval (its job), an open case, the policy snapshot, an agent key and (when asked) a standing approval of tenant acme.</summary>
+    private sealed record Target(string ApprovalId, string JobId, string CaseId, string Snapshot, string KeyId, string StandingRuleId = "standing-none")
     {
-        public static async Task<Target> CreateAsync(TestApp app)
+        public static async Task<Target> CreateAsync(TestApp app, bool standing = false)
         {
+            string? ruleId = null;
+            if (standing)
+            {
+                // On a topic of its own (the policy's default parks it), so the payments below still wait for a human.
+                var notify = await (await app.Agent("acme").Submit(new { topic = $"matrix.standing{Random.Shared.Next(1, 1_000_000)}", env = "production", payload = new { to = "x" } })).Json();
+                var granted = await (await app.Account("alice").PostAsJsonAsync($"/api/v1/approvals/{notify.Str("approvalId")}/approve-always", new { @for = "1h" })).Json();
+                ruleId = granted.GetProperty("standing").Str("ruleId");
+            }
             var approval = await app.Agent("acme").SubmitPayment(Random.Shared.Next(1, 1_000_000));
             var opened = await (await app.Agent("acme").PostAsJsonAsync("/api/v1/cases",
                 new { subject = "Onboarding", documents = new[] { "passport" } })).Json();
             var key = await (await app.Account("ada").PostAsJsonAsync("/api/v1/tenants/acme/agent-keys", new { name = "target bot" })).Json();
             return new Target(approval.Str("approvalId"), approval.Str("jobId"), opened.GetProperty("case").Str("id"),
-                approval.Str("policySnapshot"), key.GetProperty("id").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture));
+                approval.Str("policySnapshot"), key.GetProperty("id").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                StandingRuleId = ruleId ?? "standing-none",
+            };
         }
     }
 }
