@@ -61,6 +61,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/approvals/{id}/approve-always": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve and add a standing approval (a published allow rule with until) for the same topic and env, optionally the same values of chosen payload fields.
+         * @description Approve and add a standing approval: a published policy version with an `allow` rule carrying `until` for the same topic, env (and channel) and the same values of the named payload `fields`, for `for` (at most the tenant's `standingApprovalMax`, default and at most 24h). It only turns `require_human` into `allow`, never overrides a deny or throttle, and stops counting at `until`.
+         */
+        post: operations["ApproveAlways"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/approvals/{id}/decision": {
         parameters: {
             query?: never;
@@ -75,6 +95,26 @@ export interface paths {
         get: operations["WaitForDecision"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}/edit-and-approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve an edited payload: a new version (new job hash) judged by the policy, audited with the field diff; the agent gets edited: true.
+         * @description A reviewer edits the payload and approves the edited job in one step: a new version (version + 1, new job id and hash, the earlier version in `lineage`), judged by the tenant's policy (a deny is a 403 and nothing changes), audited with the field diff and `edited: true`. The agent's wait answers `approved` with `edited: true` and the payload to run. A masked field sent back as "[redacted:field]" keeps its value. Under a quorum the edited version needs its votes afresh (the editor's counts: `vote_recorded`).
+         */
+        post: operations["EditAndApprove"];
         delete?: never;
         options?: never;
         head?: never;
@@ -195,6 +235,26 @@ export interface paths {
          * @description The submitting agent withdraws its request (final; `already_withdrawn` the second time).
          */
         post: operations["Withdraw"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve or reject many approvals with one reason; each item is decided on its own and answers its own status.
+         * @description A reviewer approves or rejects many approvals with one reason: a list of `items` (each with the `jobHash` / `policySnapshot` seen, optional) or a `filter` (`tenant`, `topic` exact or `prefix*`, `env`, `olderThan`, `risk` = priority), never both. Each item is decided on its own through the single decision path (lock, hash check, eligibility, four-eyes, quorum, audit `via: bulk`); the answer is 200 with each item's `status` as the single endpoint would give it (`approved`, `already_approved`, `refused` 403, `conflict` 409, `not_found` 404 for an unknown or another tenant's id, `locked` 423). At most `Bulk:MaxItems` items; each counts against the account's rate limit.
+         */
+        post: operations["BulkDecide"];
         delete?: never;
         options?: never;
         head?: never;
@@ -325,6 +385,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/delegations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin: every current and planned delegation.
+         * @description Admin: every current and planned delegation (`active` when in force now).
+         */
+        get: operations["ListDelegations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/delegations/{user}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Admin: ends an account's delegation.
+         * @description Admin: ends an account's delegation at once (audited on the accounts stream).
+         */
+        delete: operations["EndDelegation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/slack/interactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Slack's button clicks (form-encoded payload=, signed with the tenant's Slack signing secret).
+         * @description Slack's button clicks (`application/x-www-form-urlencoded`, `payload={json}` as Slack sends it), for the Slack app's Interactivity Request URL. No bearer: the tenant named by the button's value (`{tenant}|{approvalId}|{jobHash}`) must verify `X-Slack-Signature` (`v0=` + HMAC-SHA256 of `v0:{X-Slack-Request-Timestamp}:{body}` with its signing secret), the timestamp within 5 minutes. The mapped account decides as in the portal (audited `via: slack`); the message is updated at the click's `response_url`. 200 once verified, whatever the decision's outcome.
+         */
+        post: operations["SlackInteractions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -380,6 +500,34 @@ export interface paths {
          */
         post: operations["JobResult"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/delegation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your out-of-office delegation and whom you decide for.
+         * @description Your out-of-office delegation (`delegation`, null when none) and the people away now who named you (`decidingFor`): while they are away you decide what they could, audited as `for: <them>`.
+         */
+        get: operations["GetMyDelegation"];
+        /**
+         * Sets your out-of-office delegation (replaces any other).
+         * @description Away from `from` (default now) until `until`, `delegateTo` decides for you (another reviewer account; replaces any delegation you had). Four eyes holds for both of you; delegations do not chain.
+         */
+        put: operations["SetMyDelegation"];
+        post?: never;
+        /**
+         * Ends your delegation: you are back.
+         * @description Ends your delegation: you are back (204 also when there was none).
+         */
+        delete: operations["EndMyDelegation"];
         options?: never;
         head?: never;
         patch?: never;
@@ -691,6 +839,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants/{tenant}/standing-approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The standing approvals in the tenant's current policy, each with its end and whether it still counts.
+         * @description The standing approvals in the tenant's current policy, with `until` and whether each still counts.
+         */
+        get: operations["ListStandingApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenant}/standing-approvals/{ruleId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Admin: remove a standing approval (publishes a new policy version).
+         * @description Admin: removes a standing approval by its rule id (a new policy version, audited).
+         */
+        delete: operations["RevokeStandingApproval"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -744,6 +932,8 @@ export interface components {
             decidedAt?: null | string;
             decidedBy?: null | string;
             dispatch?: string;
+            edited?: boolean;
+            editedBy?: null | string;
             /** Format: int32 */
             escalationLevel?: number | string;
             /** Format: date-time */
@@ -810,6 +1000,13 @@ export interface components {
             version: number | string;
             votes: components["schemas"]["Vote"][];
         };
+        ApproveAlwaysResponse: {
+            approval: components["schemas"]["Approval"];
+            receipt?: null | components["schemas"]["ApprovalReceipt"];
+            result: string;
+            standing: null | components["schemas"]["StandingApprovalGranted"];
+            state: string;
+        };
         AuditCheckpointSummary: {
             /** Format: date-time */
             at: string;
@@ -864,6 +1061,27 @@ export interface components {
             truncated: boolean;
             /** Format: int32 */
             verifiedEntries: number | string;
+        };
+        BulkDecisionResponse: {
+            /** Format: int32 */
+            count: number | string;
+            /** Format: int32 */
+            failed: number | string;
+            items: components["schemas"]["BulkItemResult"][];
+            /** Format: int32 */
+            succeeded: number | string;
+            verdict: string;
+        };
+        BulkItemResult: {
+            code?: null | string;
+            detail?: null | string;
+            id: string;
+            jobHash?: null | string;
+            policySnapshot?: null | string;
+            result: string;
+            state?: null | string;
+            /** Format: int32 */
+            status: number | string;
         };
         CaseIteration: {
             /** Format: date-time */
@@ -931,6 +1149,21 @@ export interface components {
             receipt?: null | components["schemas"]["ApprovalReceipt"];
             result: string;
             state: string;
+        };
+        DelegationListResponse: {
+            items: components["schemas"]["DelegationResponse"][];
+        };
+        DelegationResponse: {
+            active: boolean;
+            delegateTo: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            setAt: string;
+            setBy: string;
+            /** Format: date-time */
+            until: string;
+            user: string;
         };
         DurabilityReport: {
             mode: string;
@@ -1022,6 +1255,11 @@ export interface components {
             state: string;
         };
         JsonElement: unknown;
+        MyDelegationResponse: {
+            decidingFor: components["schemas"]["DelegationResponse"][];
+            delegation: null | components["schemas"]["DelegationResponse"];
+            user: string;
+        };
         NextTimer: {
             /** Format: date-time */
             dueAt: string;
@@ -1138,6 +1376,13 @@ export interface components {
             firstTime: boolean;
             result: components["schemas"]["JsonElement"];
         };
+        SlackResponse: {
+            signingSecret: null | string;
+            users: {
+                [key: string]: string;
+            };
+            webhookUrl: null | string;
+        };
         SmtpRequest: {
             enableSsl?: null | boolean;
             from?: null | string;
@@ -1148,6 +1393,30 @@ export interface components {
             security?: null | string;
             to?: null | string[];
             userName?: null | string;
+        };
+        StandingApproval: {
+            active: boolean;
+            ruleId: string;
+            /** Format: date-time */
+            until: string;
+            when: {
+                [key: string]: string;
+            };
+        };
+        StandingApprovalGranted: {
+            /** Format: int32 */
+            policyVersion: null | number | string;
+            ruleId: string;
+            snapshot: string;
+            /** Format: date-time */
+            until: string;
+            when: {
+                [key: string]: string;
+            };
+        };
+        StandingApprovalList: {
+            items: components["schemas"]["StandingApproval"][];
+            tenant: string;
         };
         StatsResponse: {
             counters: {
@@ -1191,6 +1460,8 @@ export interface components {
             requesterMayApprove?: boolean;
             resubmissionWindow?: string;
             sla?: null | string;
+            slack?: null | components["schemas"]["SlackResponse"];
+            standingApprovalMax?: string;
             tenant: string;
             timeoutOutcome?: string;
         };
@@ -1202,6 +1473,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             by: string;
+            delegate?: null | string;
             reason: null | string;
             verdict: string;
         };
@@ -1422,6 +1694,110 @@ export interface operations {
             };
         };
     };
+    ApproveAlways: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "recurring vendor run",
+                 *       "for": "8h",
+                 *       "fields": [
+                 *         "payload.vendor"
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    fields?: null | string[];
+                    for?: null | string;
+                    jobHash?: null | string;
+                    policySnapshot?: null | string;
+                    reason?: null | string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApproveAlwaysResponse"];
+                };
+            };
+            /** @description `invalid_request`: `errors` names each field at fault. `invalid_request`: `errors` names each field at fault. `for` over the cap, `fields[i]` missing, masked or not a scalar. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_an_approver`, `requester_may_not_approve`, `standing_approval_needs_single_approver` (a quorum tenant). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `job_changed`, `snapshot_changed`, `already_approved` or the approval's state: nothing was added. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`. */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     WaitForDecision: {
         parameters: {
             query?: {
@@ -1473,6 +1849,110 @@ export interface operations {
             };
             /** @description `too_many_waits`: this key or account already holds the most open waits; `Retry-After`. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    EditAndApprove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "payload": {
+                 *         "invoice": "INV-7",
+                 *         "amount": 400
+                 *       },
+                 *       "reason": "amount per contract",
+                 *       "jobHash": "…"
+                 *     }
+                 */
+                "application/json": {
+                    jobHash?: null | string;
+                    payload?: unknown;
+                    policySnapshot?: null | string;
+                    reason?: null | string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionResponse"];
+                };
+            };
+            /** @description `invalid_request`: `errors` names each field at fault. `invalid_request`: `errors` names each field at fault. `payload.<path>` when the redaction marker stands where nothing was masked. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_an_approver`, `requester_may_not_approve` (audited), `policy_denied` (`ruleId`; audited). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `job_changed`, `snapshot_changed`, or the approval's state: the edit was not applied. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `lock_busy`. */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2017,6 +2497,111 @@ export interface operations {
             };
         };
     };
+    BulkDecide: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "verdict": "approve",
+                 *       "reason": "month-end vendor batch checked",
+                 *       "items": [
+                 *         {
+                 *           "id": "apr_01J…",
+                 *           "jobHash": "…"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    filter?: {
+                        env?: null | string;
+                        olderThan?: null | string;
+                        risk?: null | string;
+                        tenant?: null | string;
+                        topic?: null | string;
+                    };
+                    items?: null | {
+                        id?: null | string;
+                        jobHash?: null | string;
+                        policySnapshot?: null | string;
+                    }[];
+                    reason?: null | string;
+                    verdict?: null | string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDecisionResponse"];
+                };
+            };
+            /** @description `invalid_request`: `errors` names each field at fault. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: the filter's tenant is not one this caller reads. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: the items exceed the account's rate limit (`RateLimits:PerAccount`); nothing was decided; `Retry-After`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     QueryAudit: {
         parameters: {
             query?: {
@@ -2511,6 +3096,149 @@ export interface operations {
             };
         };
     };
+    ListDelegations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DelegationListResponse"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    EndDelegation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    SlackInteractions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_signature`: unsigned, wrongly signed, older than 5 minutes, or for a tenant without Slack; nothing changed. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     SubmitJob: {
         parameters: {
             query?: never;
@@ -2741,6 +3469,171 @@ export interface operations {
             };
             /** @description `not_dispatched`: the job is not dispatched. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetMyDelegation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyDelegationResponse"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    SetMyDelegation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "delegateTo": "carol",
+                 *       "from": "2026-12-20T00:00:00Z",
+                 *       "until": "2027-01-04T09:00:00Z"
+                 *     }
+                 */
+                "application/json": {
+                    delegateTo: null | string;
+                    /** Format: date-time */
+                    from: null | string;
+                    /** Format: date-time */
+                    until: null | string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DelegationResponse"];
+                };
+            };
+            /** @description `invalid_request`: `errors` names each field at fault. `invalid_request`: `errors` names each field at fault. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HttpValidationProblemDetails"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). `not_a_reviewer`: accounts that decide nothing have nothing to delegate. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    EndMyDelegation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3774,6 +4667,14 @@ export interface operations {
                     requesterMayApprove?: null | boolean;
                     resubmissionWindow?: null | string;
                     sla?: null | string;
+                    slack?: {
+                        signingSecret?: null | string;
+                        users?: null | {
+                            [key: string]: string;
+                        };
+                        webhookUrl?: null | string;
+                    };
+                    standingApprovalMax?: null | string;
                     timeoutOutcome?: null | string;
                 };
             };
@@ -3816,6 +4717,114 @@ export interface operations {
                 };
             };
             /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ListStandingApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingApprovalList"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`: Redis, SQLite or PostgreSQL is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    RevokeStandingApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleId: string;
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StandingApprovalList"];
+                };
+            };
+            /** @description Missing, unknown or revoked key or token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's kind may not call this (an agent key where a person's token is needed, or the other way round; admin only). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such object for this caller (another tenant's is a 404 too, never a 403). Or no standing approval of that id. */
             404: {
                 headers: {
                     [name: string]: unknown;
