@@ -3,7 +3,7 @@ using StackExchange.Redis;
 
 namespace ReviewerPortal.Infrastructure.Redis;
 
-/// <summary>The Lua scripts shipped as embedded resources (Infrastructure/Redis/Scripts/*.lua).</summary>
+/// <summary>The Lua scripts shipped as embedded resources, each kept beside the use case that runs it (Features/**/*.lua; the lock's own in Infrastructure/Redis/Scripts).</summary>
 public static class LuaScripts
 {
     private static readonly ConcurrentDictionary<string, string> Cache = new();

@@ -1,0 +1,47 @@
+using System.Text.Json;
+using ReviewerPortal.Infrastructure.Redis;
+using StackExchange.Redis;
+
+namespace ReviewerPortal.Features.Approvals;
+
+/// <summary>Members of the dispatch outbox: <c>approval|apr_…</c> or <c>job|job_…</c>.</summary>
+public static class DispatchMember
+{
+    public static string ForApproval(string approvalId) => "approval|" + approvalId;
+    public static string ForJob(string jobId) => "job|" + jobId;
+}
+
+/// <summary>Opaque paging cursor: the last (score, id) of the previous page, base64url-encoded.</summary>
+public static class PageCursor
+{
+    public static string Format(long score, string id) =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{score}:{id}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static bool TryParse(string? cursor, out double score, out string id)
+    {
+        score = 0;
+        id = "";
+        if (string.IsNullOrEmpty(cursor))
+        {
+            return false;
+        }
+        try
+        {
+            var padded = cursor.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - padded.Length % 4) % 4);
+            var text = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(padded));
+            var colon = text.IndexOf(':');
+            if (colon <= 0 || !long.TryParse(text[..colon], out var s))
+            {
+                return false;
+            }
+            score = s;
+            id = text[(colon + 1)..];
+            return id.Length > 0;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+}
