@@ -25,7 +25,7 @@ public sealed class SlackMessages(
     IHttpClientFactory httpFactory,
     IOptions<SlackOptions> options,
     IOptionsMonitor<OutboundOptions> outbound,
-    IConfiguration configuration,
+    IOptionsMonitor<Approvals.Links.PortalOptions> portal,
     ILogger<SlackMessages> logger)
 {
     public const string HttpClientName = "slack";
@@ -42,9 +42,8 @@ public sealed class SlackMessages(
 
     public static string ActionValue(Approval a) => $"{a.Tenant}|{a.Id}|{a.JobHash}";
 
-    /// <summary>The portal's address for links (<c>Portal:PublicBaseUrl</c>); null: no Open button.</summary>
-    private string? PortalBase => configuration["Portal:PublicBaseUrl"] is { Length: > 0 } url
-        && Uri.TryCreate(url, UriKind.Absolute, out var parsed) && parsed.Scheme is "https" or "http" ? url.TrimEnd('/') : null;
+    /// <summary>The portal's address for links (<c>Portal:PublicBaseUrl</c>, validated by <see cref="Approvals.Links.PortalOptions"/>); null: no Open button.</summary>
+    private Uri? PortalBase => portal.CurrentValue.BaseUri;
 
     /// <summary>Posts the request to the tenant's incoming webhook; null when Slack took it (or there is nothing left to ask), else why not.</summary>
     public async Task<string?> PostRequestAsync(TenantSettings settings, Notification notification, CancellationToken cancellationToken)
@@ -79,7 +78,7 @@ public sealed class SlackMessages(
             Button("Approve", ApproveAction, value, "primary"),
             Button("Reject", RejectAction, value, "danger"),
         };
-        if (PortalBase is { } portal)
+        if (PortalBase is { } portalBase)
         {
             buttons.Add(new JsonObject
             {
@@ -87,7 +86,7 @@ public sealed class SlackMessages(
                 ["action_id"] = OpenAction,
                 ["text"] = PlainText("Open in portal"),
                 ["value"] = value,
-                ["url"] = $"{portal}/approvals/{Uri.EscapeDataString(a.Id)}",
+                ["url"] = new Uri(portalBase, "approvals/" + Uri.EscapeDataString(a.Id)).ToString(),
             });
         }
         blocks.Add(new JsonObject { ["type"] = "actions", ["block_id"] = "decide", ["elements"] = buttons });
