@@ -37,6 +37,7 @@ public abstract class PortalTestContext : BunitContext, IAsyncLifetime
         Services.AddSingleton(sp.GetRequiredService<ApprovalService>());
         Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Features.Bulk.BulkDecisions>());
         Services.AddSingleton(sp.GetRequiredService<IApprovalStore>());
+        Services.AddSingleton(sp.GetRequiredService<ReviewerPortal.Components.Pages.Queue.QueueReads>());
         Services.AddSingleton(sp.GetRequiredService<TenantStore>());
         Services.AddSingleton(sp.GetRequiredService<TenantAccess>());
         Services.AddSingleton(sp.GetRequiredService<PolicyStore>());
