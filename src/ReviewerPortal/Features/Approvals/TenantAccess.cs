@@ -38,6 +38,31 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
     public static bool CanDecide(Caller caller, TenantSettings settings, Approval approval) =>
         !caller.IsAgent && caller.IsReviewer && settings.EligibleAt(approval.EscalationLevel).Contains(caller.Name, StringComparer.Ordinal);
 
+    /// <summary>
+    /// Whether the caller decides the tenant's compliance cases, and in whose seat: an approver as themselves
+    /// (<see cref="DecisionRight.Self"/>), or a reviewer for an approver who is away and named them, directly, while that
+    /// approver is still a reviewer (<see cref="DecisionRight.For"/>); refused otherwise.
+    /// </summary>
+    public async Task<DecisionRight> CaseRightAsync(Caller caller, TenantSettings settings, CancellationToken cancellationToken = default)
+    {
+        if (CanDecide(caller, settings))
+        {
+            return DecisionRight.Self;
+        }
+        if (!caller.IsAgent && caller.IsReviewer)
+        {
+            foreach (var away in await delegations.AwayForAsync(caller.Name))
+            {
+                if (settings.Approvers.Contains(away.User, StringComparer.Ordinal)
+                    && await accounts.FindAsync(away.User, cancellationToken) is { IsReviewer: true })
+                {
+                    return DecisionRight.For(away.User);
+                }
+            }
+        }
+        return DecisionRight.Refused("not_an_approver", $"'{caller.Name}' is not an approver of tenant '{settings.Tenant}'.");
+    }
+
     /// <summary>Approvers and the people of its escalation levels read the tenant.</summary>
     private static bool IsApprover(Caller caller, TenantSettings settings) => IsApprover(caller.Name, settings);
 

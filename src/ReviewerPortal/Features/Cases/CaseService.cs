@@ -143,7 +143,9 @@ public sealed class CaseService(
             return CaseOutcome.NotFound;
         }
         var tenantSettings = await tenants.GetSettingsAsync(current.Tenant);
-        if (tenantSettings is null || !TenantAccess.CanDecide(caller, tenantSettings))
+        // An approver, or the delegate of one who is away (audited "for: alice").
+        var right = tenantSettings is null ? null : await access.CaseRightAsync(caller, tenantSettings, cancellationToken);
+        if (right is null || right.Code is not null)
         {
             var refused = Entry(current, caller.Actor, "case_decision_refused", current.State, current.State);
             refused.Reason = "not_an_approver";
@@ -187,7 +189,7 @@ public sealed class CaseService(
             var entry = Entry(c, caller.Actor, decision == CaseDecisions.RequestDocuments && next.State == CaseStates.DocumentsRequested
                 ? "documents_requested" : "case_decided", c.State, next.State);
             entry.Reason = reason;
-            entry.Details = why;
+            entry.Details = AuditDetails.Join(why, right.ActsFor is null ? null : "for: " + right.ActsFor);
             var notifications = next.State == CaseStates.DocumentsRequested
                 ? Notify(settings, next, NotificationKinds.DocumentsRequested, [], now, $"More documents requested: {c.Subject}",
                     $"{caller.Name} asks for {string.Join(", ", documents!)} by {next.Current.DocumentsDueAt:u}{(reason is null ? "" : $": {reason}")}.")

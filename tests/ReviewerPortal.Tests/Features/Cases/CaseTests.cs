@@ -120,6 +120,25 @@ public sealed class CaseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_away_approvers_delegate_decides_the_case_for_them_and_the_audit_says_so()
+    {
+        var id = (await OpenAsync()).Str("id");
+        await DocumentsAsync(id, 1);
+        Assert.Equal(HttpStatusCode.NotFound, (await DecideAsync(id, new { decision = "approve" }, "carol")).StatusCode);
+
+        var away = await _app.Account("alice").PutAsJsonAsync("/api/v1/me/delegation",
+            new { delegateTo = "carol", until = _clock.GetUtcNow().AddDays(2) });
+        Assert.True(away.IsSuccessStatusCode, await away.Content.ReadAsStringAsync());
+        var decided = await DecideAsync(id, new { decision = "approve", reason = "covering for alice" }, "carol");
+
+        Assert.Equal(HttpStatusCode.OK, decided.StatusCode);
+        Assert.Equal("approved", (await GetAsync(id)).Str("state"));
+        var audit = await (await _app.Account("oscar").GetAsync("/api/v1/audit?tenant=acme&action=case_decided")).Json();
+        var row = Assert.Single(audit.GetProperty("items").EnumerateArray(), r => r.Str("actor") == "user:carol");
+        Assert.Contains("for: alice", row.Str("details"));
+    }
+
+    [Fact]
     public async Task Only_approvers_decide_and_other_tenants_see_404()
     {
         var id = (await OpenAsync()).Str("id");
