@@ -60,6 +60,18 @@ public sealed partial class ApprovalService(
         return tenant is not null && await access.CanReadAsync(caller, tenant) ? tenant : null;
     }
 
+    /// <summary>The approval's tenant and its settings, read once, when the caller may read the tenant; null otherwise.</summary>
+    private async Task<(string Tenant, TenantSettings Settings)?> TenantAndSettingsAsync(Caller caller, string id)
+    {
+        if (!ApprovalIds.LooksValid(id))
+        {
+            return null;
+        }
+        var tenant = caller.IsAgent ? caller.AgentTenant : await store.FindTenantAsync(id);
+        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
+        return settings is not null && await access.CanReadAsync(caller, settings) ? (tenant!, settings) : null;
+    }
+
     /// <summary>Answers as soon as the approval leaves <c>pending</c>, or with its pending state after <paramref name="wait"/>.</summary>
     public async Task<Approval?> WaitForDecisionAsync(Caller caller, string id, TimeSpan wait, CancellationToken cancellationToken)
     {

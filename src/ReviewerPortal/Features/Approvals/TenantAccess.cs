@@ -30,6 +30,24 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
             || (caller.IsReviewer && (await delegations.AwayForAsync(caller.Name)).Any(d => IsApprover(d.User, settings))));
     }
 
+    /// <summary>
+    /// <see cref="CanReadAsync(Caller, string)"/> for a tenant whose settings the caller already read (it exists): saves
+    /// the decision path a second read of the settings.
+    /// </summary>
+    public async Task<bool> CanReadAsync(Caller caller, TenantSettings settings)
+    {
+        if (caller.IsAgent)
+        {
+            return caller.AgentTenant == settings.Tenant;
+        }
+        if (caller.ReadsEveryTenant)
+        {
+            return true;
+        }
+        return IsApprover(caller, settings)
+            || (caller.IsReviewer && (await delegations.AwayForAsync(caller.Name)).Any(d => IsApprover(d.User, settings)));
+    }
+
     /// <summary>Deciding takes the reviewer role as well as a place on the tenant's list (on-call and admins decide nothing).</summary>
     public static bool CanDecide(Caller caller, TenantSettings settings) =>
         !caller.IsAgent && caller.IsReviewer && settings.Approvers.Contains(caller.Name, StringComparer.Ordinal);

@@ -45,7 +45,8 @@ if KEYS[2] ~= KEYS[3] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], cur[5], ARGV[1])
 end
-for j = 1, r do redis.call('ZREM', KEYS[4], ARGV[i]); i = i + 1 end
+-- The timers it clears (deadline, step, resubmission window) go in one ZREM.
+if r > 0 then redis.call('ZREM', KEYS[4], unpack(ARGV, i, i + r - 1)); i = i + r end
 for j = 1, a do redis.call('ZADD', KEYS[4], ARGV[i], ARGV[i + 1]); i = i + 2 end
 for j = 1, n do
   redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1])

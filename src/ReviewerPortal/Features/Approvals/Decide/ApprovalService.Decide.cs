@@ -58,13 +58,12 @@ public sealed partial class ApprovalService
 
     private async Task<DecisionOutcome> DecideOnceAsync(Caller caller, string id, Verdict verdict, DecideCommand command, CancellationToken cancellationToken)
     {
-        var tenant = await TenantOfAsync(caller, id);
-        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
-        var current = tenant is null || settings is null ? null : await store.GetApprovalAsync(tenant, id);
-        if (tenant is null || settings is null || current is null)
+        if (await TenantAndSettingsAsync(caller, id) is not { } found
+            || await store.GetApprovalAsync(found.Tenant, id) is not { } current)
         {
             return DecisionOutcome.NotFound;
         }
+        var (tenant, settings) = found;
         if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken, command.Via) is { } refused)
         {
             return refused;
