@@ -74,6 +74,37 @@ public sealed partial class AuditCheckpoints
         var names = (await tenants.ListAsync()).Concat(_states.Keys).Concat(_waiting.Keys).Distinct(StringComparer.Ordinal).ToList();
         foreach (var tenant in names)
         {
+            // One instance pushes a tenant's pending checkpoints at a time: two reading the same pending entry would both
+            // append it to the log. The lease outlives a crash only by its length; then another instance takes over.
+            var lease = RedisKeys.AuditCheckpointPushing(tenant);
+            var holder = Guid.NewGuid().ToString("N");
+            if (!await redis.Database.StringSetAsync(lease, holder, PushLease, When.NotExists))
+            {
+                continue;
+            }
+            try
+            {
+                error = await PushTenantAsync(tenant, cancellationToken) ?? error;
+            }
+            finally
+            {
+                await redis.Database.ScriptEvaluateAsync(LuaScripts.Unlock, [lease], [holder]);
+            }
+        }
+        if (error is null && _lastPushError is not null)
+        {
+            logger.LogInformation("The checkpoint store takes audit checkpoints again: every waiting one is written");
+        }
+        _lastPushError = error;
+    }
+
+    private static readonly TimeSpan PushLease = TimeSpan.FromMinutes(1);
+
+    /// <summary>Pushes one tenant's pending checkpoints, oldest first; the store's error when it stopped on one.</summary>
+    private async Task<string?> PushTenantAsync(string tenant, CancellationToken cancellationToken)
+    {
+        string? error = null;
+        {
             var pending = (await redis.Database.HashGetAllAsync(RedisKeys.AuditCheckpointPending(tenant)))
                 .Select(e => (Sequence: (long)e.Name, Line: (string)e.Value!)).OrderBy(e => e.Sequence).ToList();
             var left = pending.Count;
@@ -107,10 +138,6 @@ public sealed partial class AuditCheckpoints
                 _waiting.TryRemove(tenant, out _);
             }
         }
-        if (error is null && _lastPushError is not null)
-        {
-            logger.LogInformation("The checkpoint store takes audit checkpoints again: every waiting one is written");
-        }
-        _lastPushError = error;
+        return error;
     }
 }

@@ -67,6 +67,9 @@ public static class RedisKeys
     /// <summary>The tenant's signed checkpoints not yet in the checkpoint store (sequence → signed JSON): the store's outbox.</summary>
     public static RedisKey AuditCheckpointPending(string tenant) => T(tenant) + "audit:checkpoint:pending";
 
+    /// <summary>Held (with a lease) by the one instance pushing the tenant's pending checkpoints to its log.</summary>
+    public static RedisKey AuditCheckpointPushing(string tenant) => T(tenant) + "audit:checkpoint:pushing";
+
     /// <summary>The audit chain's MAC key, protected with Data Protection (not tenant-scoped).</summary>
     public static RedisKey AuditChainKey => Prefix + "audit:chain-key:v1";
 

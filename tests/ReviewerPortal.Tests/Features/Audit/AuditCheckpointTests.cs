@@ -85,6 +85,30 @@ public sealed class AuditCheckpointTests
     }
 
     [Fact]
+    public async Task Two_instances_pushing_the_same_pending_checkpoint_append_it_once()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero));
+        var data = TestServers.NewTempDirectory("cp-push");
+        var prefix = $"cp{Guid.NewGuid():N}:";
+        var settings = new Dictionary<string, string?> { ["Audit:CheckpointEvery"] = "1000", ["Audit:CheckpointInterval"] = "00:05:00" };
+        await using var a = await TestApp.StartAsync(clock, dataPath: data, keyPrefix: prefix, settings: settings);
+        await using var b = await TestApp.StartAsync(clock, dataPath: data, keyPrefix: prefix, settings: settings);
+        await WaitForCheckpointAsync(a, "acme", 1);
+        var head = (await AppendAsync(a, "acme", 3))[^1];
+        clock.Advance(TimeSpan.FromMinutes(5));
+        await a.Services.GetRequiredService<AuditCheckpoints>().CheckpointDueByTimeAsync(CancellationToken.None);
+
+        // The checkpoint waits in Redis for its push; both instances push at once, again and again.
+        await Task.WhenAll(Enumerable.Range(0, 8).SelectMany(_ => new[] { a, b })
+            .Select(app => Task.Run(() => app.Services.GetRequiredService<AuditCheckpoints>().PushPendingAsync(CancellationToken.None))));
+
+        Assert.Equal(head, await WaitForCheckpointAsync(b, "acme", head));
+        var log = await LogAsync(a, "acme");
+        Assert.Single(log, c => c.Sequence == head);
+        Assert.Equal(log.Count, log.Select(c => c.Sequence).Distinct().Count());
+    }
+
+    [Fact]
     public async Task Receipt_carries_the_audit_head_it_was_issued_at()
     {
         await using var app = await TestApp.StartAsync();
