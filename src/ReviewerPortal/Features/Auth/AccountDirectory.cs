@@ -1,11 +1,29 @@
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using ReviewerPortal.Data;
 
 namespace ReviewerPortal.Features.Auth;
 
 /// <summary>Looks a person up by account name as the database says now: their roles and e-mail, as a <see cref="Caller"/>.</summary>
-public sealed class AccountDirectory(IDbContextFactory<AppDbContext> dbFactory)
+public sealed class AccountDirectory(IDbContextFactory<AppDbContext> dbFactory, IServiceScopeFactory scopes)
 {
+    /// <summary>
+    /// The account as a caller with its roles now, or null when it is gone or locked out: whoever decides without a
+    /// sign-in of their own (an action link's approver, the account a Slack user is mapped to) decides as this.
+    /// </summary>
+    public async Task<Caller?> FindUnlockedAsync(string userName)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
+        if (await users.FindByNameAsync(userName) is not { } user || await users.IsLockedOutAsync(user))
+        {
+            return null;
+        }
+        var roles = await users.GetRolesAsync(user);
+        return new Caller(user.UserName!, IsAgent: false, AgentTenant: null, roles.ToHashSet(StringComparer.Ordinal),
+            string.IsNullOrEmpty(user.Email) ? null : user.Email);
+    }
+
     /// <summary>The account named <paramref name="userName"/> (exact name), or null when there is none.</summary>
     public async Task<Caller?> FindAsync(string userName, CancellationToken cancellationToken = default)
     {

@@ -26,6 +26,7 @@ public static class AuthSetup
         var services = builder.Services;
         services.AddMemoryCache();
         services.AddSingleton<ApiKeyService>();
+        services.AddSingleton<AccountDirectory>();
         services.AddSingleton<ApiKeyPrincipals>();
         services.AddSingleton<AgentKeys>();
         services.AddSingleton<Approvals.HubConnections>();

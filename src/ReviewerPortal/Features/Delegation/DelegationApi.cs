@@ -27,7 +27,6 @@ public static class DelegationApi
     {
         builder.Services.AddOptions<DelegationOptions>().BindConfiguration(DelegationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<DelegationStore>();
-        builder.Services.AddSingleton<AccountDirectory>();
         builder.Services.AddSingleton<DelegationService>();
         return builder;
     }

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.WebUtilities;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Features.Audit;
@@ -31,7 +30,7 @@ public sealed class SlackInteractions(
     ApprovalService approvals,
     AuditLog audit,
     SlackMessages messages,
-    IServiceScopeFactory scopes,
+    AccountDirectory accounts,
     TimeProvider time,
     ILogger<SlackInteractions> logger)
 {
@@ -153,21 +152,8 @@ public sealed class SlackInteractions(
     }
 
     /// <summary>The account the tenant maps the Slack user to, as a caller with its roles now; null when there is none.</summary>
-    private async Task<Caller?> CallerAsync(SlackClick click)
-    {
-        if (click.Settings.Slack?.Users.GetValueOrDefault(click.UserId) is not { } name)
-        {
-            return null;
-        }
-        await using var scope = scopes.CreateAsyncScope();
-        var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
-        if (await users.FindByNameAsync(name) is not { } user || await users.IsLockedOutAsync(user))
-        {
-            return null;
-        }
-        var roles = await users.GetRolesAsync(user);
-        return new Caller(user.UserName!, IsAgent: false, AgentTenant: null, roles.ToHashSet(StringComparer.Ordinal), user.Email);
-    }
+    private async Task<Caller?> CallerAsync(SlackClick click) =>
+        click.Settings.Slack?.Users.GetValueOrDefault(click.UserId) is { } name ? await accounts.FindUnlockedAsync(name) : null;
 
     /// <summary>A click refused before it reached the decision path, audited in the tenant the click was signed for.</summary>
     private async Task RefusedAsync(SlackClick click, Approval? approval, string step, string code, string? details, CancellationToken cancellationToken)

@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 using ReviewerPortal.Features.Audit;
 using ReviewerPortal.Features.Auth;
@@ -50,7 +49,7 @@ public sealed class ActionLinks(
     TenantAccess access,
     AuditLog audit,
     RedisConnection redis,
-    IServiceScopeFactory scopes,
+    AccountDirectory accounts,
     IOptionsMonitor<PortalOptions> portal,
     IOptionsMonitor<ActionLinkOptions> options,
     TimeProvider time,
@@ -79,7 +78,7 @@ public sealed class ActionLinks(
         }
         // Who may decide it now: an approver at its escalation level, or the delegate of one who is away.
         var settings = await tenants.GetSettingsAsync(approval.Tenant);
-        if (settings is null || await CallerAsync(approver) is not { } person
+        if (settings is null || await accounts.FindUnlockedAsync(approver) is not { } person
             || (await access.DecisionRightAsync(person, settings, approval, approving: false, cancellationToken)).Code is not null)
         {
             return null;
@@ -199,7 +198,7 @@ public sealed class ActionLinks(
             return await WithRequestAsync(AlreadyDecided(approval), token, approval);
         }
         var settings = await tenants.GetSettingsAsync(token.Tenant);
-        var caller = await CallerAsync(token.User);
+        var caller = await accounts.FindUnlockedAsync(token.User);
         if (settings is null || caller is null
             || (await access.DecisionRightAsync(caller, settings, approval, approving: false, cancellationToken)).Code is not null)
         {
@@ -309,20 +308,6 @@ public sealed class ActionLinks(
             PortalUrl = view.PortalUrl ?? PortalUrl(approval.Id),
             PolicyDiff = diff,
         };
-    }
-
-    /// <summary>The link's approver as the account is now (roles, e-mail); null when it is gone or locked.</summary>
-    private async Task<Caller?> CallerAsync(string userName)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
-        var user = await users.FindByNameAsync(userName);
-        if (user is null || await users.IsLockedOutAsync(user))
-        {
-            return null;
-        }
-        var roles = await users.GetRolesAsync(user);
-        return new Caller(user.UserName!, false, null, roles.ToHashSet(StringComparer.Ordinal), string.IsNullOrEmpty(user.Email) ? null : user.Email);
     }
 
     private async Task RefusedAsync(ActionLinkToken token, Approval approval, string code, CancellationToken cancellationToken)
