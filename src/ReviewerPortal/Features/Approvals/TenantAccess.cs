@@ -24,10 +24,7 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
         {
             return await tenants.ExistsAsync(tenant);
         }
-        var settings = await tenants.GetSettingsAsync(tenant);
-        return settings is not null && (IsApprover(caller, settings)
-            // A delegate reads the tenants of the people away who named them, while they are away.
-            || (caller.IsReviewer && (await delegations.AwayForAsync(caller.Name)).Any(d => IsApprover(d.User, settings))));
+        return await tenants.GetSettingsAsync(tenant) is { } settings && await CanReadAsync(caller, settings);
     }
 
     /// <summary>
@@ -44,9 +41,11 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
         {
             return true;
         }
-        return IsApprover(caller, settings)
-            || (caller.IsReviewer && (await delegations.AwayForAsync(caller.Name)).Any(d => IsApprover(d.User, settings)));
+        return IsApprover(caller, settings) || (caller.IsReviewer && ReadsFor(await delegations.AwayForAsync(caller.Name), settings));
     }
+
+    /// <summary>A delegate reads the tenants of the people away who named them, while they are away.</summary>
+    private static bool ReadsFor(IReadOnlyList<Delegation.Delegation> away, TenantSettings settings) => away.Any(d => IsApprover(d.User, settings));
 
     /// <summary>Deciding takes the reviewer role as well as a place on the tenant's list (on-call and admins decide nothing).</summary>
     public static bool CanDecide(Caller caller, TenantSettings settings) =>
@@ -149,10 +148,12 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
         {
             return all;
         }
+        // Whom the caller stands in for is read once for all the tenants, not once per tenant.
+        var away = caller.IsReviewer ? await delegations.AwayForAsync(caller.Name) : [];
         var readable = new List<string>();
         foreach (var tenant in all)
         {
-            if (await CanReadAsync(caller, tenant))
+            if (await tenants.GetSettingsAsync(tenant) is { } settings && (IsApprover(caller, settings) || ReadsFor(away, settings)))
             {
                 readable.Add(tenant);
             }

@@ -17,7 +17,9 @@ public sealed record Delegation(string User, string DelegateTo, DateTimeOffset F
 
 /// <summary>
 /// The delegations, in one Redis hash (user → JSON): every instance sees a change at once, and an admin lists them all
-/// with one read. Ended and lapsed delegations are removed (the account audit stream keeps their history).
+/// with one read. Ended delegations are removed; lapsed ones are skipped by every read and stay until their user sets or
+/// ends the next (one field per account at most; the account audit stream keeps the history). Reads never write: a
+/// read that pruned a lapsed entry could delete a new delegation set between its read and its delete.
 /// </summary>
 public sealed class DelegationStore(RedisConnection redis, TimeProvider time)
 {
@@ -29,23 +31,15 @@ public sealed class DelegationStore(RedisConnection redis, TimeProvider time)
         return json.IsNullOrEmpty ? null : JsonSerializer.Deserialize((string)json!, AppJsonContext.Default.Delegation);
     }
 
-    /// <summary>Every delegation not yet over (current or planned), by user name; lapsed ones are dropped on the way.</summary>
+    /// <summary>Every delegation not yet over (current or planned), by user name.</summary>
     public async Task<IReadOnlyList<Delegation>> ListAsync()
     {
         var now = time.GetUtcNow();
-        var all = await Db.HashGetAllAsync(RedisKeys.Delegations);
-        var kept = new List<Delegation>();
-        foreach (var field in all)
-        {
-            var delegation = JsonSerializer.Deserialize((string)field.Value!, AppJsonContext.Default.Delegation);
-            if (delegation is null || delegation.Until <= now)
-            {
-                await Db.HashDeleteAsync(RedisKeys.Delegations, field.Name);
-                continue;
-            }
-            kept.Add(delegation);
-        }
-        return [.. kept.OrderBy(d => d.User, StringComparer.Ordinal)];
+        return [.. (await Db.HashGetAllAsync(RedisKeys.Delegations))
+            .Select(field => JsonSerializer.Deserialize((string)field.Value!, AppJsonContext.Default.Delegation))
+            .Where(d => d is not null && d.Until > now)
+            .Select(d => d!)
+            .OrderBy(d => d.User, StringComparer.Ordinal)];
     }
 
     public Task SetAsync(Delegation delegation) =>
