@@ -66,16 +66,9 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
         {
             return DecisionRight.Self;
         }
-        if (!caller.IsAgent && caller.IsReviewer)
+        if ((await AwaySeatsAsync(caller, settings.Approvers, cancellationToken)).FirstOrDefault() is { } seat)
         {
-            foreach (var away in await delegations.AwayForAsync(caller.Name))
-            {
-                if (settings.Approvers.Contains(away.User, StringComparer.Ordinal)
-                    && await accounts.FindAsync(away.User, cancellationToken) is { IsReviewer: true })
-                {
-                    return DecisionRight.For(away.User);
-                }
-            }
+            return DecisionRight.For(seat.Name);
         }
         return DecisionRight.Refused("not_an_approver", $"'{caller.Name}' is not an approver of tenant '{settings.Tenant}'.");
     }
@@ -103,19 +96,7 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
                 ? DecisionRight.Refused("requester_may_not_approve", $"'{caller.Name}' requested this action and may not approve it (separation of duties).")
                 : DecisionRight.Self;
         }
-        var seats = new List<Caller>();
-        if (!caller.IsAgent && caller.IsReviewer)
-        {
-            var eligible = settings.EligibleAt(approval.EscalationLevel);
-            foreach (var away in await delegations.AwayForAsync(caller.Name))
-            {
-                if (eligible.Contains(away.User, StringComparer.Ordinal)
-                    && await accounts.FindAsync(away.User, cancellationToken) is { IsReviewer: true } person)
-                {
-                    seats.Add(person);
-                }
-            }
-        }
+        var seats = await AwaySeatsAsync(caller, settings.EligibleAt(approval.EscalationLevel), cancellationToken);
         if (seats.Count == 0)
         {
             return DecisionRight.Refused("not_an_approver", approval.EscalationLevel > 0
@@ -135,6 +116,28 @@ public sealed class TenantAccess(TenantStore tenants, Delegation.DelegationStore
             ? DecisionRight.Refused("requester_may_not_approve",
                 $"'{seats[0].Name}' requested this action; '{caller.Name}' may not approve it for them (separation of duties).", seats[0].Name)
             : DecisionRight.For(seat.Name);
+    }
+
+    /// <summary>
+    /// The seats a reviewer may take: the people away right now who named them directly (never a chain), who are among
+    /// <paramref name="eligible"/> and still reviewers.
+    /// </summary>
+    private async Task<IReadOnlyList<Caller>> AwaySeatsAsync(Caller caller, IReadOnlyList<string> eligible, CancellationToken cancellationToken)
+    {
+        var seats = new List<Caller>();
+        if (caller.IsAgent || !caller.IsReviewer)
+        {
+            return seats;
+        }
+        foreach (var away in await delegations.AwayForAsync(caller.Name))
+        {
+            if (eligible.Contains(away.User, StringComparer.Ordinal)
+                && await accounts.FindAsync(away.User, cancellationToken) is { IsReviewer: true } person)
+            {
+                seats.Add(person);
+            }
+        }
+        return seats;
     }
 
     public async Task<IReadOnlyList<string>> ReadableTenantsAsync(Caller caller)
