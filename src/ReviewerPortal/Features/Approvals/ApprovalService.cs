@@ -60,8 +60,11 @@ public sealed partial class ApprovalService(
         return tenant is not null && await access.CanReadAsync(caller, tenant) ? tenant : null;
     }
 
-    /// <summary>The approval's tenant and its settings, read once, when the caller may read the tenant; null otherwise.</summary>
-    private async Task<(string Tenant, TenantSettings Settings)?> TenantAndSettingsAsync(Caller caller, string id)
+    /// <summary>
+    /// The approval and its tenant's settings, each read once, for a step a person takes on it; null (a 404) when either
+    /// is missing or the caller may not read the tenant.
+    /// </summary>
+    private async Task<(Approval Approval, TenantSettings Settings)?> ApprovalAndSettingsAsync(Caller caller, string id)
     {
         if (!ApprovalIds.LooksValid(id))
         {
@@ -69,7 +72,11 @@ public sealed partial class ApprovalService(
         }
         var tenant = caller.IsAgent ? caller.AgentTenant : await store.FindTenantAsync(id);
         var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
-        return settings is not null && await access.CanReadAsync(caller, settings) ? (tenant!, settings) : null;
+        if (settings is null || !await access.CanReadAsync(caller, settings))
+        {
+            return null;
+        }
+        return await store.GetApprovalAsync(settings.Tenant, id) is { } approval ? (approval, settings) : null;
     }
 
     /// <summary>Answers as soon as the approval leaves <c>pending</c>, or with its pending state after <paramref name="wait"/>.</summary>

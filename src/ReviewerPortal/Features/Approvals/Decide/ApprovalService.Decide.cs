@@ -58,12 +58,11 @@ public sealed partial class ApprovalService
 
     private async Task<DecisionOutcome> DecideOnceAsync(Caller caller, string id, Verdict verdict, DecideCommand command, CancellationToken cancellationToken)
     {
-        if (await TenantAndSettingsAsync(caller, id) is not { } found
-            || await store.GetApprovalAsync(found.Tenant, id) is not { } current)
+        if (await ApprovalAndSettingsAsync(caller, id) is not ({ } current, { } settings))
         {
             return DecisionOutcome.NotFound;
         }
-        var (tenant, settings) = found;
+        var tenant = current.Tenant;
         if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken, command.Via) is { } refused)
         {
             return refused;

@@ -18,13 +18,11 @@ public sealed partial class ApprovalService
     /// </summary>
     public async Task<DecisionOutcome> ReevaluateAsync(Caller caller, string id, string? reason, CancellationToken cancellationToken)
     {
-        var tenant = await TenantOfAsync(caller, id);
-        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
-        var seen = tenant is null || settings is null ? null : await store.GetApprovalAsync(tenant, id);
-        if (tenant is null || settings is null || seen is null)
+        if (await ApprovalAndSettingsAsync(caller, id) is not ({ } seen, { } settings))
         {
             return DecisionOutcome.NotFound;
         }
+        var tenant = seen.Tenant;
         if (await RefuseAsync(caller, settings, seen, "reevaluate", cancellationToken) is { } refused)
         {
             return refused;

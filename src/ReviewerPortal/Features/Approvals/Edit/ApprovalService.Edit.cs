@@ -21,13 +21,11 @@ public sealed partial class ApprovalService
 {
     public async Task<EditOutcome> EditAndApproveAsync(Caller caller, string id, JsonElement payload, DecideCommand command, CancellationToken cancellationToken)
     {
-        var tenant = await TenantOfAsync(caller, id);
-        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
-        var current = tenant is null || settings is null ? null : await store.GetApprovalAsync(tenant, id);
-        if (tenant is null || settings is null || current is null)
+        if (await ApprovalAndSettingsAsync(caller, id) is not ({ } current, { } settings))
         {
             return new EditOutcome(DecisionOutcome.NotFound);
         }
+        var tenant = current.Tenant;
         if (await RefuseAsync(caller, settings, current, "approve", cancellationToken, command.Via) is { } refused)
         {
             return new EditOutcome(refused);

@@ -53,13 +53,11 @@ public sealed partial class ApprovalService
     /// <summary>A reviewer sends the job back with a comment; the submitter may resubmit within the window (or it ends rejected).</summary>
     public async Task<DecisionOutcome> RequestChangesAsync(Caller caller, string id, string reason, CancellationToken cancellationToken)
     {
-        var tenant = await TenantOfAsync(caller, id);
-        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
-        var current = tenant is null || settings is null ? null : await store.GetApprovalAsync(tenant, id);
-        if (tenant is null || settings is null || current is null)
+        if (await ApprovalAndSettingsAsync(caller, id) is not ({ } current, { } settings))
         {
             return DecisionOutcome.NotFound;
         }
+        var tenant = current.Tenant;
         if (await RefuseAsync(caller, settings, current, "request_changes", cancellationToken) is { } refused)
         {
             return refused;
