@@ -244,6 +244,28 @@ public sealed class DelegationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_delegates_edit_and_approve_takes_alices_seat_and_says_so()
+    {
+        await Workflow.SetAsync(_app, new { quorum = new { required = 2, of = 2 } });
+        var id = await SubmitAsync();
+        await AwayAsync("alice", "carol");
+        var edited = await _app.Account("carol").PostAsJsonAsync($"/api/v1/approvals/{id}/edit-and-approve",
+            new { payload = new { invoice = "INV-7", amount = 400 }, reason = "amount per contract" });
+        Assert.Equal("vote_recorded", (await edited.Json()).Str("result"));
+        var vote = Assert.Single((await Workflow.GetApprovalAsync(_app, id)).GetProperty("votes").EnumerateArray());
+        Assert.Equal("alice", vote.Str("by"));
+        Assert.Equal("carol", vote.Str("delegate"));
+
+        // alice back: her seat is already taken by her delegate's vote; it still needs bob.
+        Assert.Equal(HttpStatusCode.NoContent, (await _app.Account("alice").DeleteAsync("/api/v1/me/delegation")).StatusCode);
+        Assert.Equal("already_approved", (await (await _app.Account("alice").Approve(id)).Json()).Str("result"));
+        Assert.Equal("pending", (await Workflow.GetApprovalAsync(_app, id)).Str("state"));
+        var audit = await (await _app.Account("oscar").GetAsync($"/api/v1/audit?approvalId={id}")).Json();
+        Assert.Contains(audit.GetProperty("items").EnumerateArray(),
+            r => r.Str("action") == "vote_approve" && r.Str("actor") == "user:carol" && r.Str("details")!.Contains("for: alice"));
+    }
+
+    [Fact]
     public async Task A_delegate_who_voted_for_alice_does_not_vote_again_in_their_own_seat()
     {
         await Workflow.SetAsync(_app, new { quorum = new { required = 2, of = 2 } });

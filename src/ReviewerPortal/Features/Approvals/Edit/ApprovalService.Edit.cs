@@ -116,9 +116,11 @@ public sealed partial class ApprovalService
                 $"The tenant's policy denies the edited job (rule {evaluation.RuleId ?? "(default)"}); nothing changed."), RuleId: evaluation.RuleId);
         }
 
-        // The edited version is counted afresh: earlier votes were on another job; the editor's approval is the first vote.
+        // The edited version is counted afresh: earlier votes were on another job; the editor's approval is the first vote,
+        // in the seat the decision path gives it (a delegate votes in the away approver's seat).
+        var actsFor = (await access.DecisionRightAsync(caller, settings, current, approving: true, cancellationToken)).ActsFor;
         var quorum = settings.Workflow.Quorum;
-        IReadOnlyList<Vote> votes = [new Vote(caller.Name, "approve", now, command.Reason)];
+        IReadOnlyList<Vote> votes = [new Vote(actsFor ?? caller.Name, "approve", now, command.Reason, actsFor is null ? null : caller.Name)];
         var decides = quorum is null || votes.Count >= quorum.Required;
         var tally = quorum is null ? null : Tally(votes, quorum);
         var to = decides ? ApprovalStates.Approved : ApprovalStates.Pending;
@@ -144,7 +146,7 @@ public sealed partial class ApprovalService
         var changes = PayloadMasking.Describe(PayloadDiff.Compare(current.Job.Payload, job.Payload), settings.Redaction.Fields);
         var entry = Entry(next, caller.Actor, decides ? "approved" : "vote_approve", ApprovalStates.Pending, to);
         entry.Reason = command.Reason;
-        entry.Details = command.DetailsWith(AuditDetails.Join("edited: true", $"version {next.Version}",
+        entry.Details = command.DetailsWith(AuditDetails.Join(actsFor is null ? null : "for: " + actsFor, "edited: true", $"version {next.Version}",
             $"previous job hash {current.JobHash}", $"changes: {changes}", tally));
         List<KeyValuePair<string, string>> fields =
         [
@@ -162,7 +164,7 @@ public sealed partial class ApprovalService
             fields.Add(new("decidedBy", caller.Name));
             fields.Add(new("reason", command.Reason ?? ""));
         }
-        var summary = $"{caller.Name} edited {job.Topic} in {job.Env} (version {next.Version}; changes: {changes})";
+        var summary = $"{caller.Name}{(actsFor is null ? "" : " for " + actsFor)} edited {job.Topic} in {job.Env} (version {next.Version}; changes: {changes})";
         var notifications = decides
             ? Notify(settings, next, NotificationKinds.Decision, Requesters(next), now, $"approved (edited): {job.Topic}",
                 $"{summary} and approved it{(command.Reason is null ? "" : $": {command.Reason}")}.", state: ApprovalStates.Approved)
