@@ -113,55 +113,60 @@ public sealed class StandingApprovals(PolicyStore policies, PolicyPublisher publ
     /// <summary>Publishes the tenant's policy with <paramref name="rule"/> added (replacing a rule of the same id); null when the tenant has no policy or is busy.</summary>
     public async Task<StandingApprovalGranted?> GrantAsync(string tenant, PolicyRule rule, Caller caller, string approvalId, CancellationToken cancellationToken)
     {
-        await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "standing-approvals"), cancellationToken, TimeSpan.FromSeconds(5));
-        if (held is null)
+        var result = await RepublishAsync(tenant, caller, current =>
         {
-            return null;
-        }
-        // An admin's publication in between is never overwritten: the change is made again on the newer version.
-        for (var attempt = 0; attempt < 5; attempt++)
-        {
-            if (await policies.GetCurrentAsync(tenant) is not { } current)
-            {
-                return null;
-            }
             var now = time.GetUtcNow();
             var dropped = current.Document.Rules.Where(r => r.Id == rule.Id || r.Until is { } until && until <= now).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
             var target = new PolicyDocument(current.Document.Version, current.Document.Default,
                 [.. current.Document.Rules.Where(r => !dropped.Contains(r.Id)), rule]);
-            var yaml = Rewrite(current.Yaml, target, text => Append(Remove(text, dropped), rule));
             var note = $"standing approval {rule.Id} added by {caller.Name} from {approvalId}: allow {Describe(rule.When)} until {PolicyRule.FormatUntil(rule.Until!.Value)}"
                        + (dropped.Count(d => d != rule.Id) is > 0 and var n ? $"; {n} expired removed" : "");
-            var result = await publisher.PublishAsync(tenant, yaml, caller, cancellationToken, note, expectedCurrent: current.Snapshot);
-            if (!result.Stale)
-            {
-                return result.Snapshot is null ? null : new StandingApprovalGranted(rule.Id, rule.When, rule.Until!.Value, result.Version, result.Snapshot);
-            }
-        }
-        return null;
+            return new Change(target, text => Append(Remove(text, dropped), rule), note);
+        }, cancellationToken);
+        return result?.Snapshot is null ? null : new StandingApprovalGranted(rule.Id, rule.When, rule.Until!.Value, result.Version, result.Snapshot);
     }
 
     /// <summary>Publishes the tenant's policy without the standing approval; false when there is none of that id.</summary>
     public async Task<bool> RevokeAsync(string tenant, string ruleId, Caller caller, CancellationToken cancellationToken)
     {
+        var result = await RepublishAsync(tenant, caller, current =>
+        {
+            if (current.Document.Rules.FirstOrDefault(r => r.Id == ruleId && r.Until is not null) is not { } rule)
+            {
+                return null;
+            }
+            var target = new PolicyDocument(current.Document.Version, current.Document.Default, [.. current.Document.Rules.Where(r => r.Id != ruleId)]);
+            var note = $"standing approval {ruleId} revoked by {caller.Name} (allow {Describe(rule.When)} until {PolicyRule.FormatUntil(rule.Until!.Value)})";
+            return new Change(target, text => Remove(text, [ruleId]), note);
+        }, cancellationToken);
+        return result is { Errors.Count: 0 };
+    }
+
+    /// <summary>A change of the current policy: the document it makes, the edit of the admin's text that makes it, the audit note.</summary>
+    private sealed record Change(PolicyDocument Target, Func<string, string?> Edit, string Note);
+
+    /// <summary>
+    /// Publishes <paramref name="change"/> of the tenant's current policy, one change at a time per tenant; an admin's
+    /// publication in between is never overwritten: the change is made again on the newer version. Null when the tenant
+    /// is busy or has no policy, when <paramref name="change"/> has nothing to change, or after five stale attempts.
+    /// </summary>
+    private async Task<PublishResult?> RepublishAsync(string tenant, Caller caller, Func<PolicyVersion, Change?> change, CancellationToken cancellationToken)
+    {
         await using var held = await locks.TryAcquireAsync(RedisKeys.Lock(tenant, "standing-approvals"), cancellationToken, TimeSpan.FromSeconds(5));
         for (var attempt = 0; held is not null && attempt < 5; attempt++)
         {
-            var current = await policies.GetCurrentAsync(tenant);
-            if (current?.Document.Rules.FirstOrDefault(r => r.Id == ruleId && r.Until is not null) is not { } rule)
+            if (await policies.GetCurrentAsync(tenant) is not { } current || change(current) is not { } made)
             {
-                return false;
+                return null;
             }
-            var target = new PolicyDocument(current.Document.Version, current.Document.Default, [.. current.Document.Rules.Where(r => r.Id != ruleId)]);
-            var yaml = Rewrite(current.Yaml, target, text => Remove(text, [ruleId]));
-            var note = $"standing approval {ruleId} revoked by {caller.Name} (allow {Describe(rule.When)} until {PolicyRule.FormatUntil(rule.Until!.Value)})";
-            var result = await publisher.PublishAsync(tenant, yaml, caller, cancellationToken, note, expectedCurrent: current.Snapshot);
+            var result = await publisher.PublishAsync(tenant, Rewrite(current.Yaml, made.Target, made.Edit), caller, cancellationToken, made.Note,
+                expectedCurrent: current.Snapshot);
             if (!result.Stale)
             {
-                return result.Errors.Count == 0;
+                return result;
             }
         }
-        return false;
+        return null;
     }
 
     private static string Describe(IReadOnlyDictionary<string, string> when) =>
