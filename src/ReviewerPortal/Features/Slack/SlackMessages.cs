@@ -111,8 +111,7 @@ public sealed class SlackMessages(
     /// </summary>
     public async Task RespondAsync(string? responseUrl, JsonObject body, CancellationToken cancellationToken)
     {
-        if (!Uri.TryCreate(responseUrl, UriKind.Absolute, out var url) || url.UserInfo.Length > 0
-            || !(url.Scheme == Uri.UriSchemeHttps || url.Scheme == Uri.UriSchemeHttp && outbound.CurrentValue.AllowHttp)
+        if (OutboundUrl.Parse(responseUrl) is not { } url || url.Scheme == Uri.UriSchemeHttp && !outbound.CurrentValue.AllowHttp
             || !options.Value.ResponseUrlHosts.Contains(url.IdnHost, StringComparer.OrdinalIgnoreCase))
         {
             logger.LogWarning("A Slack click's response_url is not on Slack:ResponseUrlHosts; the message is not updated");
