@@ -47,6 +47,9 @@ public sealed record TransitionRequest
     /// <summary>Notifications written to the tenant's outbox in the same step.</summary>
     public IReadOnlyList<Notifications.Notification> Notifications { get; init; } = [];
 
+    /// <summary>Answer the record as the move left it (<see cref="TransitionResult.After"/>): the caller needs no read after it.</summary>
+    public bool ReturnRecord { get; init; }
+
     /// <summary>The approval as read before a move that closes it (not stored: its age and trace are reported once the move happened).</summary>
     public Approval? Closing { get; init; }
 }
@@ -58,6 +61,9 @@ public enum TransitionMode { Decide, Expire, Update }
 public sealed record TransitionResult(string Status, string? Value)
 {
     public bool Happened => Status == "ok";
+
+    /// <summary>The record as the move left it, when the request asked for it (<see cref="TransitionRequest.ReturnRecord"/>).</summary>
+    public Approval? After { get; init; }
 }
 
 public sealed record AgeBucketCount(string Label, long Count);

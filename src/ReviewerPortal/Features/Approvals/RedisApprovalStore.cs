@@ -188,6 +188,7 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
             r.Guard?.Value ?? "",
             remove.Count, r.AddTimers.Count, r.Notifications.Count,
             r.ExpectedSeq,
+            r.ReturnRecord ? "1" : "0",
         };
         args.AddRange(remove.Select(m => (RedisValue)m));
         foreach (var (due, member) in r.AddTimers)
@@ -201,8 +202,21 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
             args.Add(n.ToJson());
         }
         AddFields(args, r.Fields);
-        var (status, value) = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.Transition, keys, [.. args]));
-        return new TransitionResult(status, value);
+        var answer = await Db.ScriptEvaluateAsync(LuaScripts.Transition, keys, [.. args]);
+        var (status, value) = LuaScripts.Status(answer);
+        var items = (RedisResult[])answer!;
+        return new TransitionResult(status, value) { After = items.Length > 2 ? ToApproval(Pairs((RedisResult[])items[2]!)) : null };
+    }
+
+    /// <summary>An HGETALL answer from a script (name, value, name, value …) as the record's fields.</summary>
+    private static Dictionary<string, string?> Pairs(RedisResult[] flat)
+    {
+        var fields = new Dictionary<string, string?>(flat.Length / 2, StringComparer.Ordinal);
+        for (var i = 0; i + 1 < flat.Length; i += 2)
+        {
+            fields[(string)flat[i]!] = (string?)flat[i + 1];
+        }
+        return fields;
     }
 
     public async Task<ApprovalPage> ListAsync(string tenant, string state, string? cursor, int limit)

@@ -11,7 +11,8 @@
 -- ARGV[12] dispatch outbox member ('' = none: the job is not published), ARGV[13] the guard field's expected value,
 -- ARGV[14] r = timers to remove, ARGV[15] a = timers to add, ARGV[16] n = notifications to send,
 -- ARGV[17] the seq the caller read the approval at (the fence: a holder whose lock lapsed while another change
--- happened finds a newer seq and changes nothing), then r members, a pairs (due ms, member), n pairs (id, json), then field/value pairs to set
+-- happened finds a newer seq and changes nothing), ARGV[18] '1' = answer the record as it now is (the caller's
+-- response, without a read after the move), then r members, a pairs (due ms, member), n pairs (id, json), then field/value pairs to set
 local cur = redis.call('HMGET', KEYS[1], 'state', 'expiresAt', 'policySnapshot', 'jobHash', 'createdAt', 'seq')
 if not cur[1] then return {'not_found'} end
 if cur[1] ~= ARGV[2] then return {'state', cur[1]} end
@@ -36,7 +37,7 @@ end
 local r = tonumber(ARGV[14])
 local a = tonumber(ARGV[15])
 local n = tonumber(ARGV[16])
-local i = 18
+local i = 19
 local seq = tonumber(cur[6] or '0') + 1
 local fields = {'state', ARGV[3], 'seq', tostring(seq)}
 for j = i + r + 2 * a + 2 * n, #ARGV do fields[#fields + 1] = ARGV[j] end
@@ -63,4 +64,5 @@ if ARGV[12] ~= '' then
   redis.call('ZADD', KEYS[7], now, ARGV[12])
 end
 redis.call('LPUSH', KEYS[5], ARGV[11])
+if ARGV[18] == '1' then return {'ok', tostring(seq), redis.call('HGETALL', KEYS[1])} end
 return {'ok', tostring(seq)}

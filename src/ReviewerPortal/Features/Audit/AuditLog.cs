@@ -112,7 +112,8 @@ public sealed partial class AuditLog(
     /// The single audit writer (SQLite has one writer anyway, and the per-tenant hash chain must have one: only this
     /// loop reads a chain's head). It takes what is queued, up to a batch of transitions, inserts every row in one
     /// open transaction (so a database that cannot take them fails the batch before anything happens), then runs the
-    /// batch's Redis steps concurrently (they touch different approvals: each caller holds its approval's lock), waits
+    /// batch's Redis steps concurrently (two claims of one approval's step cannot both be there: the table's unique
+    /// (tenant, approval, seq) refuses the second row before its script runs, and its caller reads again), waits
     /// for those writes to be durable where the server can tell (<see cref="RedisDurability"/>), and commits the rows
     /// of the steps that happened: one commit, one fsync, for the batch. A drain request runs on its
     /// own, in its own transaction, between batches.

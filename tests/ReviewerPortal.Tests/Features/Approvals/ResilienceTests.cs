@@ -143,12 +143,32 @@ public sealed class ResilienceTests
         var redis = app.Services.GetRequiredService<RedisConnection>().Database;
         await redis.StringSetAsync(RedisKeys.Lock("acme", id), "someone-else", TimeSpan.FromSeconds(30));
 
-        var response = await app.Account("alice").Approve(id);
+        // Re-evaluation works outside Redis (the policy engine) and keeps the approval's lock.
+        var response = await app.Account("alice").PostAsJsonAsync($"/api/v1/approvals/{id}/reevaluate", new { reason = "check" });
 
         Assert.Equal((HttpStatusCode)423, response.StatusCode);
         Assert.Equal("lock_busy", (await response.Json()).Str("code"));
         await redis.KeyDeleteAsync(RedisKeys.Lock("acme", id));
-        Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").Approve(id)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").PostAsJsonAsync($"/api/v1/approvals/{id}/reevaluate", new { reason = "check" })).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_decision_takes_no_lock_a_stalled_holder_cannot_block_it_and_its_fence_still_holds()
+    {
+        await using var app = await TestApp.StartAsync(settings: new Dictionary<string, string?> { ["Redis:LockWaitBudget"] = "00:00:00.200" });
+        var id = (await app.Agent("acme").SubmitPayment()).Str("approvalId");
+        var redis = app.Services.GetRequiredService<RedisConnection>().Database;
+        // A step that took the lock and stalled (a paused process, a lapsing lease): the decision is one fenced script.
+        await redis.StringSetAsync(RedisKeys.Lock("acme", id), "someone-else", TimeSpan.FromSeconds(30));
+
+        var approved = await app.Account("alice").Approve(id);
+        var again = await app.Account("bob").Approve(id);
+
+        Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
+        Assert.Equal("approved", (await approved.Json()).Str("result"));
+        Assert.Equal("already_approved", (await again.Json()).Str("result"));
+        Assert.Equal("someone-else", (string?)await redis.StringGetAsync(RedisKeys.Lock("acme", id)));
+        Assert.Equal(1, await app.AuditCountAsync(id, "approved"));
     }
 
     [Fact]

@@ -33,8 +33,9 @@ public static class AuditDetails
 
 /// <summary>
 /// A reviewer approves or rejects, from any channel (portal, API, link, Slack, bulk): eligibility, delegation and four
-/// eyes, then under the approval's lock one transition fenced on its seq, job hash and policy snapshot, counted as a
-/// quorum vote where the tenant has one, audited and announced; approved jobs are released to dispatch.
+/// eyes, then one transition script fenced on the approval's seq, job hash and policy snapshot (no lock: a race lost to
+/// another change reads again), counted as a quorum vote where the tenant has one, audited and announced; approved
+/// jobs are released to dispatch.
 /// </summary>
 public sealed partial class ApprovalService
 {
@@ -56,59 +57,99 @@ public sealed partial class ApprovalService
         return outcome;
     }
 
+    /// <summary>
+    /// How often a decision reads the approval again when another change of it won the race (its seq moved between the
+    /// read and the script): a concurrent quorum vote, a resubmission. Each attempt is one fenced script, so nothing
+    /// waits on a lock; past this many the caller gets 423 and retries.
+    /// </summary>
+    private const int DecisionAttempts = 5;
+
     private async Task<DecisionOutcome> DecideOnceAsync(Caller caller, string id, Verdict verdict, DecideCommand command, CancellationToken cancellationToken)
     {
         if (await ApprovalAndSettingsAsync(caller, id) is not ({ } current, { } settings))
         {
             return DecisionOutcome.NotFound;
         }
-        var tenant = current.Tenant;
-        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken, command.Via) is { } refused)
-        {
-            return refused;
-        }
-        // Secrets in the reason never reach the approval, its votes, the audit row or a notification.
-        command = command with { Reason = await redactor.RedactAsync(tenant, settings.Redaction, command.Reason, "reason") };
-
         var target = verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
-        if (current.State != ApprovalStates.Pending)
+        var redacted = false;
+        for (var attempt = 1; ; attempt++)
         {
-            return Settled(current, target);
+            // Eligibility is checked on the approval as read (its escalation level, its requester); the script's seq
+            // fence makes that read the one the move happens on.
+            if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken, command.Via) is { } refused)
+            {
+                return refused;
+            }
+            if (!redacted)
+            {
+                // Secrets in the reason never reach the approval, its votes, the audit row or a notification.
+                command = command with { Reason = await redactor.RedactAsync(current.Tenant, settings.Redaction, command.Reason, "reason") };
+                redacted = true;
+            }
+            if (current.State != ApprovalStates.Pending)
+            {
+                return Settled(current, target);
+            }
+            if (await DecideSeenAsync(caller, current, settings, verdict, target, command, cancellationToken) is { } outcome)
+            {
+                return outcome;
+            }
+            if (await store.GetApprovalAsync(current.Tenant, id) is not { } latest)
+            {
+                return DecisionOutcome.NotFound;
+            }
+            if (latest.Version != current.Version || latest.JobHash != current.JobHash || latest.PolicySnapshot != current.PolicySnapshot)
+            {
+                // What the reviewer decided on is gone (changes requested, a new version, a re-evaluation): never decide the new one.
+                return Settled(latest, target);
+            }
+            if (attempt == DecisionAttempts)
+            {
+                return new DecisionOutcome(Outcome.Locked, latest, "lock_busy", "Other changes of this approval keep arriving; retry.");
+            }
+            current = latest;
         }
-
-        return await UnderLockAsync(current, current => DecideLockedAsync(caller, current, settings, verdict, target, command, cancellationToken), cancellationToken);
     }
 
-    private async Task<DecisionOutcome> DecideLockedAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
+    /// <summary>
+    /// The decision on the approval as <paramref name="current"/> shows it, as one fenced transition; null when another
+    /// change of the approval happened since it was read (the caller reads it again).
+    /// </summary>
+    private async Task<DecisionOutcome?> DecideSeenAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
         DecideCommand command, CancellationToken cancellationToken)
     {
         // The reviewer's step joins the agent's trace (linked to the reviewer's own request).
         using var span = Observability.PortalTracing.StartContinuing("approval " + (verdict == Verdict.Approve ? "approve" : "reject"),
             System.Diagnostics.ActivityKind.Internal, current.TraceParent, tags: [("reviewerportal.tenant", current.Tenant), ("reviewerportal.approval_id", current.Id)]);
-        var outcome = await DecideLockedCoreAsync(caller, current, settings, verdict, target, command, cancellationToken);
-        span?.SetTag("reviewerportal.result", outcome.Code ?? outcome.Kind.ToString().ToLowerInvariant());
+        DecisionOutcome? outcome;
+        try
+        {
+            outcome = await DecideSeenCoreAsync(caller, current, settings, verdict, target, command, cancellationToken);
+        }
+        catch (AuditConflictException)
+        {
+            // Another change claimed this step of the approval in the audit first: its seq is taken, read again.
+            outcome = null;
+        }
+        span?.SetTag("reviewerportal.result", outcome is null ? "raced" : outcome.Code ?? outcome.Kind.ToString().ToLowerInvariant());
         return outcome;
     }
 
-    private async Task<DecisionOutcome> DecideLockedCoreAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
+    /// <summary>The decision for a step that already holds the approval's lock (edit-and-approve): a lost race reads as it now is.</summary>
+    private async Task<DecisionOutcome> DecideLockedAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
+        DecideCommand command, CancellationToken cancellationToken) =>
+        await DecideSeenAsync(caller, current, settings, verdict, target, command, cancellationToken)
+        ?? (await store.GetApprovalAsync(current.Tenant, current.Id) is { } latest ? Settled(latest, target) : DecisionOutcome.NotFound);
+
+    private async Task<DecisionOutcome?> DecideSeenCoreAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, string target,
         DecideCommand command, CancellationToken cancellationToken)
     {
         var (tenant, id) = (current.Tenant, current.Id);
-        // Checked again on what the lock protects: a resubmission in between starts over at escalation level 0.
-        if (await RefuseAsync(caller, settings, current, verdict == Verdict.Approve ? "approve" : "reject", cancellationToken, command.Via) is { } refused)
-        {
-            return refused;
-        }
-        if (current.State != ApprovalStates.Pending)
-        {
-            return Settled(current, target);
-        }
-
         var now = time.GetUtcNow();
         if (now >= current.ExpiresAt)
         {
-            var expired = await ExpireLockedAsync(current, now, cancellationToken);
-            return Settled(expired ?? current, target);
+            var expired = await ExpireDueAsync(current, now, cancellationToken);
+            return expired is null ? null : Settled(expired, target);
         }
 
         // Quorum: the vote counts once per seat and once per person; the approval moves when enough distinct people agree.
@@ -187,6 +228,7 @@ public sealed partial class ApprovalService
                 AuditJson = json,
                 Fields = fields,
                 Notifications = notifications,
+                ReturnRecord = true,
             });
             return (r.Happened, r);
         }, cancellationToken);
@@ -204,7 +246,7 @@ public sealed partial class ApprovalService
                 {
                     dispatchSignal.Wake();
                 }
-                return new DecisionOutcome(Outcome.Ok, await store.GetApprovalAsync(tenant, id), decides ? null : "vote_recorded", tally);
+                return new DecisionOutcome(Outcome.Ok, result.After, decides ? null : "vote_recorded", tally);
             case "job_changed":
                 await RefusedAsync(current, caller, verdict, "job_changed", cancellationToken, command.Via);
                 return new DecisionOutcome(Outcome.Conflict, current, "job_changed",
@@ -216,10 +258,13 @@ public sealed partial class ApprovalService
                         ? "The policy snapshot you reviewed is not this approval's snapshot."
                         : $"The tenant's policy changed since submit (now {result.Value}); re-evaluate the approval first.");
             case "deadline_passed":
-                var expired = await ExpireLockedAsync(current, now, cancellationToken);
-                return Settled(expired ?? current, target);
+                var expired = await ExpireDueAsync(current, now, cancellationToken);
+                return expired is null ? null : Settled(expired, target);
+            case "not_found":
+                return DecisionOutcome.NotFound;
             default:
-                return await store.GetApprovalAsync(tenant, id) is { } latest ? Settled(latest, target) : DecisionOutcome.NotFound;
+                // "stale" or "state": another change happened since the read.
+                return null;
         }
     }
 

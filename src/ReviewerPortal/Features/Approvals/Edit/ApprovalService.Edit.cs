@@ -67,7 +67,7 @@ public sealed partial class ApprovalService
         var now = time.GetUtcNow();
         if (now >= current.ExpiresAt)
         {
-            var expired = await ExpireLockedAsync(current, now, cancellationToken);
+            var expired = await ExpireDueAsync(current, now, cancellationToken);
             return new EditOutcome(NotApplied(expired ?? current));
         }
         if (command.JobHash is not null && command.JobHash != current.JobHash)
@@ -206,7 +206,7 @@ public sealed partial class ApprovalService
                 return new EditOutcome(new DecisionOutcome(Outcome.Conflict, current, result.Status,
                     result.Status == "job_changed" ? "The job changed while you edited it." : $"The tenant's policy changed (now {result.Value}); re-evaluate first."));
             case "deadline_passed":
-                var expired = await ExpireLockedAsync(current, now, cancellationToken);
+                var expired = await ExpireDueAsync(current, now, cancellationToken);
                 return new EditOutcome(NotApplied(expired ?? current));
             default:
                 return new EditOutcome(await store.GetApprovalAsync(tenant, id) is { } latest ? NotApplied(latest) : DecisionOutcome.NotFound);

@@ -29,10 +29,14 @@ public sealed partial class ApprovalService
             }
             return false;
         }
-        return await ExpireLockedAsync(current, time.GetUtcNow(), cancellationToken) is not null;
+        return await ExpireDueAsync(current, time.GetUtcNow(), cancellationToken) is not null;
     }
 
-    private async Task<Approval?> ExpireLockedAsync(Approval current, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Expires <paramref name="current"/> if its deadline passed, fenced on the seq it was read at (the expiry timer holds
+    /// the lock, a decision that finds it late does not need to); null when it was not due or another change came first.
+    /// </summary>
+    private async Task<Approval?> ExpireDueAsync(Approval current, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (now < current.ExpiresAt)
         {

@@ -84,7 +84,7 @@ public sealed partial class ApprovalService
         var now = time.GetUtcNow();
         if (now >= current.ExpiresAt)
         {
-            var expired = await ExpireLockedAsync(current, now, cancellationToken) ?? current;
+            var expired = await ExpireDueAsync(current, now, cancellationToken) ?? current;
             return new DecisionOutcome(Outcome.Conflict, expired, expired.State, $"The approval is already {expired.State}.");
         }
 
