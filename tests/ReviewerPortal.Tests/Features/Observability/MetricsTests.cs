@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using ReviewerPortal.Features.Approvals;
@@ -50,18 +51,21 @@ public sealed partial class MetricsTests
         Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").Approve(first)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").Approve(first)).StatusCode); // already_approved
         Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").Reject(second)).StatusCode);
+        // Decisions take no lock (their script is fenced); a re-evaluation does, so the lock wait is measured.
+        var third = (await agent.SubmitPayment(4)).Str("approvalId");
+        Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").PostAsJsonAsync($"/api/v1/approvals/{third}/reevaluate", new { reason = "check" })).StatusCode);
         await app.Services.GetRequiredService<OperationsSnapshot>().RefreshAsync(); // the gauges' periodic read, now
 
         var response = await app.CreateClient().SendAsync(Scrape("127.0.0.1"));
         var text = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(3, Sample(text, "reviewerportal_approvals_submitted_total", "tenant=\"acme\"", "decision=\"require_human\""));
+        Assert.Equal(4, Sample(text, "reviewerportal_approvals_submitted_total", "tenant=\"acme\"", "decision=\"require_human\""));
         Assert.Equal(1, Sample(text, "reviewerportal_approvals_decided_total", "tenant=\"acme\"", "outcome=\"approved\""));
         Assert.Equal(1, Sample(text, "reviewerportal_approvals_decided_total", "tenant=\"acme\"", "outcome=\"rejected\""));
         Assert.Equal(1, Sample(text, "reviewerportal_approvals_age_at_decision_seconds_count", "tenant=\"acme\"", "outcome=\"approved\""));
         Assert.Equal(1, Sample(text, "reviewerportal_approvals_age_at_decision_seconds_count", "tenant=\"acme\"", "outcome=\"rejected\""));
-        Assert.Equal(1, Sample(text, "reviewerportal_approvals_pending", "tenant=\"acme\""));
+        Assert.Equal(2, Sample(text, "reviewerportal_approvals_pending", "tenant=\"acme\""));
         Assert.Equal(0, Sample(text, "reviewerportal_approvals_pending", "tenant=\"globex\""));
         Assert.NotNull(Sample(text, "reviewerportal_policy_evaluation_seconds_count", "tenant=\"acme\""));
         Assert.NotNull(Sample(text, "reviewerportal_locks_wait_seconds_count", "result=\"acquired\""));
