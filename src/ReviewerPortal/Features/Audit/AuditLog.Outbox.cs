@@ -54,15 +54,16 @@ public sealed partial class AuditLog
         return written;
     }
 
-    private async Task RemoveFromOutboxAsync(string tenant, string json)
+    /// <summary>Clears one tenant's committed entries from its outbox, one script for the batch (its keys share the tenant's slot).</summary>
+    private async Task RemoveFromOutboxAsync(string tenant, StackExchange.Redis.RedisValue[] entries)
     {
         try
         {
-            await redis.Database.ListRemoveAsync(RedisKeys.AuditOutbox(tenant), json);
+            await redis.Database.ScriptEvaluateAsync(LuaScripts.OutboxRemove, [RedisKeys.AuditOutbox(tenant)], entries);
         }
         catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
         {
-            // Harmless: the drain finds the row already written and clears the entry.
+            // Harmless: the drain finds the rows already written and clears the entries.
         }
     }
 }

@@ -277,7 +277,7 @@ public sealed partial class AuditLog(
             Complete(items[i], outcomes[i]);
         }
         Advanced((written ?? items).Select(i => i.Entry));
-        await Task.WhenAll((written ?? items).Select(i => RemoveFromOutboxAsync(i.Entry.Tenant, i.Json)));
+        await Task.WhenAll((written ?? items).GroupBy(i => i.Entry.Tenant).Select(g => RemoveFromOutboxAsync(g.Key, [.. g.Select(i => i.Json)])));
     }
 
     /// <summary>The transitions happened in Redis and their entries wait in the outbox: the drain writes the rows later.</summary>

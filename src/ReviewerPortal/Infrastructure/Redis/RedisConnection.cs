@@ -58,6 +58,13 @@ public sealed class RedisConnection(
         {
             parsed.User = options.Value.User;
         }
+        if (_embedded is not null)
+        {
+            // The embedded server is used as database 0 only. Without SELECT in the command map the client never sends
+            // one: otherwise it re-selects after every command it does not know (the durability wait's COMMITAOF), a
+            // round trip per audit batch.
+            parsed.CommandMap = CommandMap.Create(new HashSet<string> { "SELECT" }, available: false);
+        }
         parsed.AbortOnConnectFail = false;
         parsed.ConnectTimeout = Math.Min(parsed.ConnectTimeout, 5000);
         parsed.ClientName ??= "reviewerportal";
