@@ -79,7 +79,12 @@ public sealed class Report(string scenario)
     {
         Directory.CreateDirectory(folder);
         var path = Path.Combine(folder, $"{Scenario}-{At:yyyyMMdd-HHmmss}.json");
-        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(this, new JsonSerializerOptions
+        {
+            WriteIndented = true,
+            // A step with no samples has NaN percentiles: written as "NaN" rather than failing the whole report.
+            NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        }));
         Console.WriteLine($"  saved {path}");
     }
 }
