@@ -14,6 +14,9 @@ public enum Outcome { Ok, AlreadyDone, NotFound, Forbidden, Conflict, Locked, Un
 public sealed record DecisionOutcome(Outcome Kind, Approval? Approval = null, string? Code = null, string? Detail = null)
 {
     public static DecisionOutcome NotFound { get; } = new(Outcome.NotFound, Code: "not_found", Detail: "No such approval.");
+
+    /// <summary>The tenant's <c>redactFields</c> as the step read them with the approval (null: not read), so the answer masks without reading them again.</summary>
+    public IReadOnlyList<string>? RedactionFields { get; init; }
 }
 
 /// <summary>
@@ -71,12 +74,18 @@ public sealed partial class ApprovalService(
             return null;
         }
         var tenant = caller.IsAgent ? caller.AgentTenant : await store.FindTenantAsync(id);
-        var settings = tenant is null ? null : await tenants.GetSettingsAsync(tenant);
+        if (tenant is null || !TenantIds.IsValid(tenant))
+        {
+            return null;
+        }
+        // The approval and the settings revision in one round trip; settings already seen at that revision are cached.
+        var (approval, rev) = await store.GetApprovalWithSettingsRevAsync(tenant, id);
+        var settings = await tenants.GetSettingsAsync(tenant, rev);
         if (settings is null || !await access.CanReadAsync(caller, settings))
         {
             return null;
         }
-        return await store.GetApprovalAsync(settings.Tenant, id) is { } approval ? (approval, settings) : null;
+        return approval is null ? null : (approval, settings);
     }
 
     /// <summary>Answers as soon as the approval leaves <c>pending</c>, or with its pending state after <paramref name="wait"/>.</summary>

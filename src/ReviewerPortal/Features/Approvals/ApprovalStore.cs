@@ -93,6 +93,12 @@ public sealed record DueTimer(string Member, long DueMs);
 
 public sealed record ApprovalPage(IReadOnlyList<Approval> Items, string? NextCursor);
 
+/// <summary>
+/// What a submit reads first: the record an idempotency key points to (<c>approval:…</c> or <c>job:…</c>), the
+/// tenant's settings revision and its current policy snapshot; null for each that is missing.
+/// </summary>
+public sealed record SubmitReads(string? Reference, string? SettingsRev, string? PolicySnapshot);
+
 /// <summary>Where approvals, allowed jobs and their indexes live. One Redis implementation.</summary>
 public interface IApprovalStore
 {
@@ -100,6 +106,12 @@ public interface IApprovalStore
         IReadOnlyList<Notifications.Notification>? notifications = null);
     Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson, bool dispatch = false);
     Task<Approval?> GetApprovalAsync(string tenant, string id);
+
+    /// <summary>The approval (null when gone) and its tenant's settings revision (null when it has none), in one round trip.</summary>
+    Task<(Approval? Approval, string? SettingsRev)> GetApprovalWithSettingsRevAsync(string tenant, string id);
+
+    /// <summary>What a submit reads before the policy decides, in one round trip.</summary>
+    Task<SubmitReads> ReadForSubmitAsync(string tenant, string? idempotencyKey);
     Task<AllowedJob?> GetJobAsync(string tenant, string id);
     Task<string?> GetIdempotentReferenceAsync(string tenant, string key);
     Task<string?> FindTenantAsync(string approvalId);

@@ -161,8 +161,12 @@ public static class ApprovalsApi
     }
 
     /// <summary>An outcome answered to a person (the decision endpoints are for accounts only): its approval masked.</summary>
-    internal static async Task<DecisionOutcome> MaskedAsync(DecisionOutcome outcome, ReviewerView view) =>
-        outcome.Approval is { } approval ? outcome with { Approval = await view.MaskAsync(approval) } : outcome;
+    internal static async Task<DecisionOutcome> MaskedAsync(DecisionOutcome outcome, ReviewerView view) => outcome.Approval is { } approval
+        ? outcome with
+        {
+            Approval = outcome.RedactionFields is { } fields ? Redaction.PayloadMasking.Mask(approval, fields) : await view.MaskAsync(approval),
+        }
+        : outcome;
 
     /// <summary>One mapping of outcomes to status codes, shared by every decision endpoint.</summary>
     internal static Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult> ToResult(DecisionOutcome outcome, string result,

@@ -6,6 +6,8 @@ namespace ReviewerPortal.Features.Approvals;
 
 public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprovalStore
 {
+    private readonly RecentTenants _recent = new();
+
     private IDatabase Db => redis.Database;
 
     public async Task<CreateResult> CreateApprovalAsync(Approval a, TimeSpan recordTtl, TimeSpan idempotencyTtl, string auditJson,
@@ -14,13 +16,13 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
         notifications ??= [];
         // The index is a separate key (another cluster slot); writing it first leaves at worst a harmless orphan.
         await Db.HashSetAsync(RedisKeys.ApprovalIndex, a.Id, a.Tenant);
-        await IndexJobAsync(a.Tenant, a.JobId, a.Id);
         var created = a.CreatedAt.ToUnixTimeMilliseconds();
         List<RedisKey> keys =
         [
             RedisKeys.Approval(a.Tenant, a.Id),
             a.IdempotencyKey is null ? RedisKeys.Idempotency(a.Tenant, "-") : RedisKeys.Idempotency(a.Tenant, a.IdempotencyKey),
             RedisKeys.AuditOutbox(a.Tenant),
+            RedisKeys.JobIndex(a.Tenant),
             RedisKeys.StateSet(a.Tenant, a.State),
             RedisKeys.Timers(a.Tenant),
         ];
@@ -30,6 +32,7 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
             (long)idempotencyTtl.TotalMilliseconds,
             auditJson,
             (long)recordTtl.TotalMilliseconds,
+            a.JobId, DispatchMember.ForApproval(a.Id),
             a.NextStepAt is null ? 2 : 3,
             created, a.Id,
             a.ExpiresAt.ToUnixTimeMilliseconds(), RedisKeys.ExpireTimer(a.Id),
@@ -50,17 +53,22 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
             args.Add(n.ToJson());
         }
         AddFields(args, ToFields(a));
-        return ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, [.. keys], [.. args]));
+        var result = ToCreateResult(await Db.ScriptEvaluateAsync(LuaScripts.Create, [.. keys], [.. args]));
+        if (result.Status == CreateStatus.Created)
+        {
+            _recent.Remember(a.Id, a.Tenant);
+        }
+        return result;
     }
 
     public async Task<CreateResult> CreateJobAsync(AllowedJob job, string? idempotencyKey, TimeSpan recordTtl, string auditJson, bool dispatch = false)
     {
-        await Db.HashSetAsync(RedisKeys.JobIndex(job.Tenant), job.Id, DispatchMember.ForJob(job.Id));
         List<RedisKey> keys =
         [
             RedisKeys.Job(job.Tenant, job.Id),
             RedisKeys.Idempotency(job.Tenant, idempotencyKey ?? "-"),
             RedisKeys.AuditOutbox(job.Tenant),
+            RedisKeys.JobIndex(job.Tenant),
         ];
         var args = new List<RedisValue>
         {
@@ -68,6 +76,7 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
             (long)recordTtl.TotalMilliseconds,
             auditJson,
             (long)recordTtl.TotalMilliseconds,
+            job.Id, DispatchMember.ForJob(job.Id),
             dispatch ? 1 : 0,
         };
         if (dispatch)
@@ -93,6 +102,23 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
     {
         var entries = await Db.HashGetAllAsync(RedisKeys.Approval(tenant, id));
         return entries.Length == 0 ? null : ToApproval(entries.ToDictionary(e => (string)e.Name!, e => (string?)e.Value));
+    }
+
+    public async Task<(Approval? Approval, string? SettingsRev)> GetApprovalWithSettingsRevAsync(string tenant, string id)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.ReadWithSettings,
+            [RedisKeys.Approval(tenant, id), RedisKeys.Settings(tenant)]))!;
+        var rev = (string?)reply[0];
+        var fields = Pairs((RedisResult[])reply[1]!);
+        return (fields.Count == 0 ? null : ToApproval(fields), string.IsNullOrEmpty(rev) ? null : rev);
+    }
+
+    public async Task<SubmitReads> ReadForSubmitAsync(string tenant, string? idempotencyKey)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.SubmitReads,
+            [RedisKeys.Idempotency(tenant, idempotencyKey ?? "-"), RedisKeys.Settings(tenant), RedisKeys.PolicyCurrent(tenant)]))!;
+        static string? Value(RedisResult r) => (string?)r is { Length: > 0 } s ? s : null;
+        return new SubmitReads(idempotencyKey is null ? null : Value(reply[0]), Value(reply[1]), Value(reply[2]));
     }
 
     public async Task<AllowedJob?> GetJobAsync(string tenant, string id)
@@ -123,8 +149,19 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
     public Task IndexJobAsync(string tenant, string jobId, string approvalId) =>
         Db.HashSetAsync(RedisKeys.JobIndex(tenant), jobId, DispatchMember.ForApproval(approvalId));
 
-    public async Task<string?> FindTenantAsync(string approvalId) =>
-        await Db.HashGetAsync(RedisKeys.ApprovalIndex, approvalId);
+    public async Task<string?> FindTenantAsync(string approvalId)
+    {
+        if (_recent.Find(approvalId) is { } known)
+        {
+            return known;
+        }
+        var tenant = (string?)await Db.HashGetAsync(RedisKeys.ApprovalIndex, approvalId);
+        if (tenant is not null)
+        {
+            _recent.Remember(approvalId, tenant);
+        }
+        return tenant;
+    }
 
     public async Task<long> PruneIndexAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
     {

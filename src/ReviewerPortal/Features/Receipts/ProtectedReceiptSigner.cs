@@ -40,6 +40,12 @@ public sealed class ProtectedReceiptSigner(RedisConnection redis, IDataProtectio
 
     private readonly IDataProtector _protector = dataProtection.CreateProtector(Purpose);
 
+    /// <summary>
+    /// Each tenant's current key as stored (its private half still encrypted), by key id: a key's record changes only
+    /// when it is sealed or retired, and a retired key is no longer current, so the id read at each signature decides.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StoredKey> _current = new();
+
     private IDatabase Db => redis.Database;
 
     public async Task<ApprovalReceipt> SignAsync(string tenant, Func<string, string> payloadFor, CancellationToken cancellationToken = default)
@@ -145,10 +151,17 @@ public sealed class ProtectedReceiptSigner(RedisConnection redis, IDataProtectio
     private async Task<(string Kid, ECDsa Key)> CurrentKeyAsync(string tenant)
     {
         var kid = (string?)await Db.StringGetAsync(RedisKeys.SigningKeyCurrent(tenant)) ?? await CreateAsync(tenant, force: false);
-        var stored = JsonSerializer.Deserialize<StoredKey>((string)(await Db.HashGetAsync(RedisKeys.SigningKeys(tenant), kid))!, Json)!;
-        if (stored.PrivateKey is not null)
+        if (!_current.TryGetValue(tenant, out var stored) || stored.Kid != kid)
         {
-            stored = await UpdateAsync(tenant, kid, Sealed) ?? stored;
+            stored = JsonSerializer.Deserialize<StoredKey>((string)(await Db.HashGetAsync(RedisKeys.SigningKeys(tenant), kid))!, Json)!;
+            if (stored.PrivateKey is not null)
+            {
+                stored = await UpdateAsync(tenant, kid, Sealed) ?? stored;
+            }
+            if (stored is { PrivateKey: null, ProtectedKey: not null, RetiredAt: null })
+            {
+                _current[tenant] = stored;
+            }
         }
         var pkcs8 = stored switch
         {

@@ -93,6 +93,28 @@ public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
         {
             return cached.Settings;
         }
+        return await LoadSettingsAsync(tenant);
+    }
+
+    /// <summary>
+    /// The settings at revision <paramref name="rev"/>, read by the caller in the same round trip as what it acts on:
+    /// the cached copy when it is that revision, else read anew.
+    /// </summary>
+    public async Task<TenantSettings?> GetSettingsAsync(string tenant, string? rev)
+    {
+        if (!TenantIds.IsValid(tenant))
+        {
+            return null;
+        }
+        if (rev is not null && _cache.TryGetValue(tenant, out var cached) && cached.Rev == rev)
+        {
+            return cached.Settings;
+        }
+        return await LoadSettingsAsync(tenant);
+    }
+
+    private async Task<TenantSettings?> LoadSettingsAsync(string tenant)
+    {
         if (!await ExistsAsync(tenant))
         {
             return null;

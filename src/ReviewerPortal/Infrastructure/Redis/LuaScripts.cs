@@ -9,6 +9,8 @@ public static class LuaScripts
     private static readonly ConcurrentDictionary<string, string> Cache = new();
 
     public static string Create => Load("create");
+    public static string SubmitReads => Load("submit_reads");
+    public static string ReadWithSettings => Load("read_with_settings");
     public static string Transition => Load("transition");
     public static string Unlock => Load("unlock");
     public static string Throttle => Load("throttle");
@@ -24,6 +26,7 @@ public static class LuaScripts
     public static string DispatchForget => Load("dispatch_forget");
     public static string CaseUpdate => Load("case_update");
     public static string TimerMove => Load("timer_move");
+    public static string OutboxRemove => Load("outbox_remove");
     public static string SignInFail => Load("signin_fail");
     public static string ImportApproval => Load("import_approval");
     public static string ImportCase => Load("import_case");

@@ -70,6 +70,15 @@ public sealed partial class ApprovalService
         {
             return DecisionOutcome.NotFound;
         }
+        var outcome = await DecideReadAsync(caller, current, settings, verdict, command, cancellationToken);
+        return outcome with { RedactionFields = settings.Redaction.Fields };
+    }
+
+    /// <summary>The decision on the approval as read, read again (up to <see cref="DecisionAttempts"/> times) when another change wins the race.</summary>
+    private async Task<DecisionOutcome> DecideReadAsync(Caller caller, Approval current, TenantSettings settings, Verdict verdict, DecideCommand command,
+        CancellationToken cancellationToken)
+    {
+        var id = current.Id;
         var target = verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
         var redacted = false;
         for (var attempt = 1; ; attempt++)

@@ -19,12 +19,15 @@ public sealed partial class ApprovalService
     {
         var tenant = agent.AgentTenant!;
         var jobHash = JobHasher.Hash(tenant, job);
-        if (idempotencyKey is not null && await ReplayAsync(tenant, idempotencyKey, jobHash) is { } replay)
+        // The key's record, the settings revision and the current policy, in one round trip; settings and policy
+        // versions already seen come from this instance's caches.
+        var reads = await store.ReadForSubmitAsync(tenant, idempotencyKey);
+        if (idempotencyKey is not null && reads.Reference is { } reference && await ReplayAsync(tenant, idempotencyKey, jobHash, reference) is { } replay)
         {
             return replay;
         }
 
-        var settings = await tenants.GetSettingsAsync(tenant);
+        var settings = await tenants.GetSettingsAsync(tenant, reads.SettingsRev);
         if (settings is null)
         {
             return SubmitOutcome.Unavailable($"Tenant '{tenant}' is not configured.");
@@ -38,7 +41,7 @@ public sealed partial class ApprovalService
             try
             {
                 span?.SetTag("reviewerportal.tenant", tenant);
-                (policy, evaluation) = await EvaluateAsync(tenant, job).WaitAsync(options.Value.PolicyEvaluationTimeout, time, cancellationToken);
+                (policy, evaluation) = await EvaluateAsync(tenant, reads.PolicySnapshot, job).WaitAsync(options.Value.PolicyEvaluationTimeout, time, cancellationToken);
                 span?.SetTag("reviewerportal.decision", evaluation.Decision.ToYaml());
                 span?.SetTag("reviewerportal.rule_id", evaluation.RuleId);
             }
@@ -88,9 +91,13 @@ public sealed partial class ApprovalService
         }
     }
 
-    private async Task<(PolicyVersion?, PolicyEvaluation)> EvaluateAsync(string tenant, JobRequest job)
+    private async Task<(PolicyVersion?, PolicyEvaluation)> EvaluateAsync(string tenant, JobRequest job) =>
+        await EvaluateAsync(tenant, await policies.GetCurrentSnapshotAsync(tenant), job);
+
+    /// <summary>The job under policy <paramref name="snapshot"/> (the current one as just read; null: none published).</summary>
+    private async Task<(PolicyVersion?, PolicyEvaluation)> EvaluateAsync(string tenant, string? snapshot, JobRequest job)
     {
-        var policy = await policies.GetCurrentAsync(tenant);
+        var policy = snapshot is null ? null : await policies.GetVersionAsync(tenant, snapshot);
         if (policy is null)
         {
             return (null, new PolicyEvaluation(PolicyDecision.RequireHuman, null, null, null));
@@ -102,9 +109,9 @@ public sealed partial class ApprovalService
     /// The first answer to a submit with this key, if it was made with the same job (any version of it); a key reused
     /// for another job is refused, so a retry can never be mistaken for new work or new work for a retry.
     /// </summary>
-    private async Task<SubmitOutcome?> ReplayAsync(string tenant, string idempotencyKey, string jobHash)
+    private async Task<SubmitOutcome?> ReplayAsync(string tenant, string idempotencyKey, string jobHash, string? reference = null)
     {
-        var reference = await store.GetIdempotentReferenceAsync(tenant, idempotencyKey);
+        reference ??= await store.GetIdempotentReferenceAsync(tenant, idempotencyKey);
         if (reference is null)
         {
             return null;
