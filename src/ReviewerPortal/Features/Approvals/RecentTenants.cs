@@ -15,6 +15,16 @@ internal sealed class RecentTenants
 
     public void Remember(string id, string tenant) => Volatile.Write(ref _slots[SlotOf(id)], new Entry(id, tenant));
 
+    /// <summary>Drops the id's entry (its index entry was pruned: its record is gone).</summary>
+    public void Forget(string id)
+    {
+        var slot = SlotOf(id);
+        if (Volatile.Read(ref _slots[slot]) is { } entry && entry.Id == id)
+        {
+            Interlocked.CompareExchange(ref _slots[slot], null, entry);
+        }
+    }
+
     public string? Find(string id) => Volatile.Read(ref _slots[SlotOf(id)]) is { } entry && entry.Id == id ? entry.Tenant : null;
 
     private static int SlotOf(string id) => id.GetHashCode() & (Slots - 1);

@@ -176,6 +176,10 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
             if (gone.Length > 0)
             {
                 removed += await Db.HashDeleteAsync(RedisKeys.ApprovalIndex, gone);
+                foreach (var id in gone)
+                {
+                    _recent.Forget(id!);
+                }
             }
             batch.Clear();
         }

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using Microsoft.Extensions.DependencyInjection;
 using ReviewerPortal.Features.Approvals;
 using ReviewerPortal.Tests.Support;
@@ -33,5 +35,27 @@ public sealed class TwoInstancesTests
         Assert.Equal("approved", (await (await waitingOnA).Json()).Str("state"));
         // And the other instance answers idempotently from the same state.
         Assert.Equal("already_approved", (await (await a.Account("bob").Approve(id)).Json()).Str("result"));
+    }
+
+    [Fact]
+    public async Task Settings_changed_on_one_instance_bind_the_next_decision_on_the_other_whose_cache_holds_the_old_ones()
+    {
+        var data = TestServers.NewTempDirectory("two");
+        var prefix = $"two{Guid.NewGuid():N}:";
+        await using var a = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+        await using var b = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+        // A reads (and caches) acme's settings: alice may approve there.
+        var first = (await a.Agent("acme").SubmitPayment(1)).Str("approvalId");
+        Assert.Equal(HttpStatusCode.OK, (await a.Account("alice").Approve(first)).StatusCode);
+
+        // B takes alice off the approvers; A's next decision must see it though nothing told A.
+        var put = await b.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new { approvers = new[] { "bob" } });
+        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+        var second = (await a.Agent("acme").SubmitPayment(2)).Str("approvalId");
+        var refused = await a.Account("alice").Approve(second);
+
+        // alice is no longer a reviewer of acme at all: its approvals are not hers to see (a stale copy would answer 200).
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await a.Account("bob").Approve(second)).StatusCode);
     }
 }
