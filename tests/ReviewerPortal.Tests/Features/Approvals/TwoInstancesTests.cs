@@ -7,15 +7,34 @@ using ReviewerPortal.Tests.Support;
 namespace ReviewerPortal.Tests.Features.Approvals;
 
 /// <summary>Two app instances on one Redis (and one SQLite file), as a scaled-out deployment runs.</summary>
-public sealed class TwoInstancesTests
+public sealed class TwoInstancesTests : IAsyncLifetime
 {
-    [Fact]
-    public async Task A_decision_on_one_instance_reaches_the_other_instances_pages_and_long_polls()
+    private TestApp? _a;
+    private TestApp? _b;
+
+    public async Task InitializeAsync()
     {
         var data = TestServers.NewTempDirectory("two");
         var prefix = $"two{Guid.NewGuid():N}:";
-        await using var a = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
-        await using var b = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+        _a = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+        _b = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var app in new[] { _b, _a })
+        {
+            if (app is not null)
+            {
+                await app.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_decision_on_one_instance_reaches_the_other_instances_pages_and_long_polls()
+    {
+        var (a, b) = (_a!, _b!);
         var seenOnA = new TaskCompletionSource<ApprovalChange>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var subscription = a.Services.GetRequiredService<ChangeFeed>().Subscribe(change =>
         {
@@ -40,10 +59,7 @@ public sealed class TwoInstancesTests
     [Fact]
     public async Task Settings_changed_on_one_instance_bind_the_next_decision_on_the_other_whose_cache_holds_the_old_ones()
     {
-        var data = TestServers.NewTempDirectory("two");
-        var prefix = $"two{Guid.NewGuid():N}:";
-        await using var a = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
-        await using var b = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
+        var (a, b) = (_a!, _b!);
         // A reads (and caches) acme's settings: alice may approve there.
         var first = (await a.Agent("acme").SubmitPayment(1)).Str("approvalId");
         Assert.Equal(HttpStatusCode.OK, (await a.Account("alice").Approve(first)).StatusCode);
