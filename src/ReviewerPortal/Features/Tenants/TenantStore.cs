@@ -83,18 +83,11 @@ public sealed class TenantStore(RedisConnection redis, TenantSecrets secrets)
     public async Task<bool> ExistsAsync(string tenant) =>
         TenantIds.IsValid(tenant) && await Db.SetContainsAsync(RedisKeys.Tenants, tenant);
 
-    public async Task<TenantSettings?> GetSettingsAsync(string tenant)
-    {
-        if (!TenantIds.IsValid(tenant))
-        {
-            return null;
-        }
-        if (_cache.TryGetValue(tenant, out var cached) && (string?)await Db.HashGetAsync(RedisKeys.Settings(tenant), "rev") == cached.Rev)
-        {
-            return cached.Settings;
-        }
-        return await LoadSettingsAsync(tenant);
-    }
+    /// <summary>The tenant's settings: the cached copy while the stored revision is still its revision (one read), else read anew.</summary>
+    public async Task<TenantSettings?> GetSettingsAsync(string tenant) =>
+        await GetSettingsAsync(tenant, TenantIds.IsValid(tenant) && _cache.ContainsKey(tenant)
+            ? (string?)await Db.HashGetAsync(RedisKeys.Settings(tenant), "rev")
+            : null);
 
     /// <summary>
     /// The settings at revision <paramref name="rev"/>, read by the caller in the same round trip as what it acts on:

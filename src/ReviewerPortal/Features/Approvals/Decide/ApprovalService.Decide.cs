@@ -80,7 +80,6 @@ public sealed partial class ApprovalService
     {
         var id = current.Id;
         var target = verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
-        var redacted = false;
         for (var attempt = 1; ; attempt++)
         {
             // Eligibility is checked on the approval as read (its escalation level, its requester); the script's seq
@@ -89,11 +88,10 @@ public sealed partial class ApprovalService
             {
                 return refused;
             }
-            if (!redacted)
+            if (attempt == 1)
             {
-                // Secrets in the reason never reach the approval, its votes, the audit row or a notification.
+                // Secrets in the reason never reach the approval, its votes, the audit row or a notification (redacted once).
                 command = command with { Reason = await redactor.RedactAsync(current.Tenant, settings.Redaction, command.Reason, "reason") };
-                redacted = true;
             }
             if (current.State != ApprovalStates.Pending)
             {
