@@ -17,6 +17,9 @@ public sealed record DecisionOutcome(Outcome Kind, Approval? Approval = null, st
 
     /// <summary>The tenant's <c>redactFields</c> as the step read them with the approval (null: not read), so the answer masks without reading them again.</summary>
     public IReadOnlyList<string>? RedactionFields { get; init; }
+
+    /// <summary>The tenant's audit head right after the commit that wrote this step's row (null: not known without reading it).</summary>
+    public AuditHead? AuditHead { get; init; }
 }
 
 /// <summary>

@@ -139,7 +139,7 @@ public static class ApprovalsApi
         var outcome = await approvals.DecideAsync(Caller.From(user), id, verdict,
             new DecideCommand(body.Reason, body.JobHash, body.PolicySnapshot, Via: "api"), cancellationToken);
         var receipt = outcome.Kind is Outcome.Ok or Outcome.AlreadyDone && outcome.Approval is { } decided
-            ? await signer.IssueAsync(decided, await audit.HeadAsync(decided.Tenant, cancellationToken))
+            ? await signer.IssueAsync(decided, outcome.AuditHead ?? await audit.HeadAsync(decided.Tenant, cancellationToken))
             : null;
         return ToResult(await MaskedAsync(outcome, view), verdict == Verdict.Approve ? ApprovalStates.Approved : ApprovalStates.Rejected, receipt);
     }

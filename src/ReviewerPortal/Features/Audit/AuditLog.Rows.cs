@@ -122,15 +122,29 @@ public sealed partial class AuditLog
         return rows;
     }
 
-    /// <summary>Tells the checkpoints where each tenant's chain stands after a commit (its newest committed row).</summary>
+    /// <summary>
+    /// Tells the checkpoints where each tenant's chain stands after a commit (its newest committed row), and remembers
+    /// it for <see cref="HeadAfter"/>.
+    /// </summary>
     private void Advanced(IEnumerable<AuditEntry> committed)
     {
         foreach (var group in committed.Where(e => e.Sequence > 0).GroupBy(e => e.Tenant))
         {
             var head = group.MaxBy(e => e.Sequence)!;
+            var advanced = new AuditHead(head.Sequence, head.Hash);
+            _committedHeads.AddOrUpdate(group.Key, advanced, (_, known) => known.Sequence >= advanced.Sequence ? known : advanced);
             checkpoints.HeadAdvanced(group.Key, head.Sequence, head.Hash, group.Count());
         }
     }
+
+    /// <summary>
+    /// The tenant's chain head as this instance's writer committed it, once that commit held <paramref name="entry"/>:
+    /// a head that includes the entry, known without reading the chain (the receipt of a decision names it). Null
+    /// when the entry is not committed by this writer (its commit failed and it waits in the outbox): then read
+    /// <see cref="HeadAsync"/>.
+    /// </summary>
+    public AuditHead? HeadAfter(AuditEntry entry) =>
+        entry.Sequence > 0 && _committedHeads.TryGetValue(entry.Tenant, out var head) && head.Sequence >= entry.Sequence ? head : null;
 
     /// <summary>
     /// Writes the outbox entries older than <paramref name="minAge"/> (younger ones may belong to a transition whose

@@ -34,6 +34,7 @@ public sealed partial class AuditLog(
     private Task? _writer;
     private readonly Lock _start = new();
     private int _queued;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, AuditHead> _committedHeads = new(StringComparer.Ordinal);
 
     /// <summary>Work items waiting for the writer (for tests that line up a batch).</summary>
     internal int Queued => Volatile.Read(ref _queued);
@@ -272,11 +273,11 @@ public sealed partial class AuditLog(
             Recovered(items, outcomes, ex);
             return;
         }
+        Advanced((written ?? items).Select(i => i.Entry));
         for (var i = 0; i < items.Count; i++)
         {
             Complete(items[i], outcomes[i]);
         }
-        Advanced((written ?? items).Select(i => i.Entry));
         await Task.WhenAll((written ?? items).GroupBy(i => i.Entry.Tenant).Select(g => RemoveFromOutboxAsync(g.Key, [.. g.Select(i => i.Json)])));
     }
 
@@ -286,6 +287,8 @@ public sealed partial class AuditLog(
         logger.LogError(ex, "Audit commit of {Count} entries failed after their transitions; they stay in the outbox for the drain", items.Count);
         for (var i = 0; i < items.Count; i++)
         {
+            // The sequence the rolled-back insert gave it is not the entry's: the drain writes it later.
+            items[i].Entry.Sequence = 0;
             Complete(items[i], outcomes[i]);
         }
     }

@@ -12,8 +12,9 @@ namespace ReviewerPortal.Features.Receipts;
 /// <summary>
 /// The default <see cref="IReceiptSigner"/>: per-tenant ECDSA P-256 keys in a Redis hash (the newest signs; retired ones
 /// stay published so old receipts still verify). A private key is stored only encrypted with Data Protection (the
-/// shared key ring, purpose <see cref="Purpose"/>, bound to the key id, which names the tenant) and decrypted for one signature
-/// at a time; a retired key keeps only its public half.
+/// shared key ring, purpose <see cref="Purpose"/>, bound to the key id, which names the tenant); each instance decrypts a
+/// tenant's current key once and keeps it in memory while it stays current (the ring that decrypts it is in memory
+/// too); a retired key keeps only its public half.
 /// </summary>
 /// <remarks>
 /// Keys stored in plain PKCS#8 by older versions are encrypted the first time they are read (and at start, by
@@ -41,27 +42,24 @@ public sealed class ProtectedReceiptSigner(RedisConnection redis, IDataProtectio
     private readonly IDataProtector _protector = dataProtection.CreateProtector(Purpose);
 
     /// <summary>
-    /// Each tenant's current key as stored (its private half still encrypted), by key id: a key's record changes only
-    /// when it is sealed or retired, and a retired key is no longer current, so the id read at each signature decides.
+    /// Each tenant's current key, decrypted, by key id: a key's record changes only when it is sealed or retired, and a
+    /// retired key is no longer current, so the id read at each signature decides (a rotation on any instance is
+    /// seen at the next signature).
     /// </summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StoredKey> _current = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SigningKey> _current = new();
 
     private IDatabase Db => redis.Database;
 
     public async Task<ApprovalReceipt> SignAsync(string tenant, Func<string, string> payloadFor, CancellationToken cancellationToken = default)
     {
-        var (kid, key) = await CurrentKeyAsync(tenant);
-        using (key)
-        {
-            var payload = payloadFor(kid);
-            var signature = key.SignData(Encoding.UTF8.GetBytes(payload), HashAlgorithmName.SHA256);
-            return new ApprovalReceipt(payload, Base64Url.EncodeToString(signature), kid);
-        }
+        var key = await CurrentKeyAsync(tenant);
+        var payload = payloadFor(key.Kid);
+        return new ApprovalReceipt(payload, Base64Url.EncodeToString(key.Sign(Encoding.UTF8.GetBytes(payload))), key.Kid);
     }
 
     public async Task<IReadOnlyList<PublicSigningKey>> PublicKeysAsync(string tenant, CancellationToken cancellationToken = default)
     {
-        (await CurrentKeyAsync(tenant)).Key.Dispose(); // a tenant always has one
+        await CurrentKeyAsync(tenant); // a tenant always has one
         return [.. (await SealPlainKeysAsync(tenant))
             .OrderByDescending(k => k.CreatedAt)
             .Select(k => new PublicSigningKey(k.Kid, k.PublicKey, k.CreatedAt, k.RetiredAt))];
@@ -148,20 +146,17 @@ public sealed class ProtectedReceiptSigner(RedisConnection redis, IDataProtectio
         throw new InvalidOperationException($"Receipt key {kid} of {tenant} kept changing while it was being updated.");
     }
 
-    private async Task<(string Kid, ECDsa Key)> CurrentKeyAsync(string tenant)
+    private async Task<SigningKey> CurrentKeyAsync(string tenant)
     {
         var kid = (string?)await Db.StringGetAsync(RedisKeys.SigningKeyCurrent(tenant)) ?? await CreateAsync(tenant, force: false);
-        if (!_current.TryGetValue(tenant, out var stored) || stored.Kid != kid)
+        if (_current.TryGetValue(tenant, out var cached) && cached.Kid == kid)
         {
-            stored = JsonSerializer.Deserialize<StoredKey>((string)(await Db.HashGetAsync(RedisKeys.SigningKeys(tenant), kid))!, Json)!;
-            if (stored.PrivateKey is not null)
-            {
-                stored = await UpdateAsync(tenant, kid, Sealed) ?? stored;
-            }
-            if (stored is { PrivateKey: null, ProtectedKey: not null, RetiredAt: null })
-            {
-                _current[tenant] = stored;
-            }
+            return cached;
+        }
+        var stored = JsonSerializer.Deserialize<StoredKey>((string)(await Db.HashGetAsync(RedisKeys.SigningKeys(tenant), kid))!, Json)!;
+        if (stored.PrivateKey is not null)
+        {
+            stored = await UpdateAsync(tenant, kid, Sealed) ?? stored;
         }
         var pkcs8 = stored switch
         {
@@ -171,13 +166,28 @@ public sealed class ProtectedReceiptSigner(RedisConnection redis, IDataProtectio
         };
         try
         {
-            var key = ECDsa.Create();
-            key.ImportPkcs8PrivateKey(pkcs8, out _);
-            return (kid, key);
+            var ecdsa = ECDsa.Create();
+            ecdsa.ImportPkcs8PrivateKey(pkcs8, out _);
+            // The key it replaces is left to the finalizer: a signature on another thread may still be using it.
+            return _current[tenant] = new SigningKey(kid, ecdsa);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(pkcs8);
+        }
+    }
+
+    /// <summary>A decrypted current key; one signature at a time (an ECDsa instance is not safe for concurrent use).</summary>
+    private sealed class SigningKey(string kid, ECDsa ecdsa)
+    {
+        public string Kid => kid;
+
+        public byte[] Sign(byte[] data)
+        {
+            lock (ecdsa)
+            {
+                return ecdsa.SignData(data, HashAlgorithmName.SHA256);
+            }
         }
     }
 

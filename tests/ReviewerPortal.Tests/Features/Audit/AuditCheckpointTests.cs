@@ -133,6 +133,55 @@ public sealed class AuditCheckpointTests
         }
     }
 
+    [Fact]
+    public async Task A_decision_receipt_names_the_head_of_the_commit_that_wrote_the_decision_without_reading_the_chain()
+    {
+        var log = new CommandLog();
+        await using var app = await TestApp.StartAsync(services: s => s.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>(log));
+        var id = (await app.Agent("acme").SubmitPayment(12)).Str("approvalId");
+        await app.Account("alice").GetAsync("/api/v1/tenants"); // warm the sign-in caches
+        log.Clear();
+
+        var decided = await (await app.Account("alice").Approve(id)).Json();
+
+        // The audit writer knows the head it just committed: the receipt does not ask the database for it again.
+        Assert.DoesNotContain(log.Texts, t => t.Contains("AuditEntries", StringComparison.Ordinal) && t.Contains("ORDER BY", StringComparison.Ordinal));
+        var claims = Claims(decided.GetProperty("receipt"));
+        await using var scope = app.Services.CreateAsyncScope();
+        await using var db = await scope.ServiceProvider.GetRequiredService<IDbContextFactory<AppDbContext>>().CreateDbContextAsync();
+        var approved = await db.AuditEntries.SingleAsync(e => e.ApprovalId == id && e.Action == "approved");
+        var sequence = claims.GetProperty("auditSequence").GetInt64();
+        Assert.True(sequence >= approved.Sequence, $"head {sequence} before the decision's entry {approved.Sequence}");
+        Assert.Equal((await db.AuditEntries.SingleAsync(e => e.Sequence == sequence)).Hash, claims.GetProperty("auditHash").GetString());
+    }
+
+    [Fact]
+    public async Task A_receipt_issued_while_audit_commits_fail_names_only_a_committed_row()
+    {
+        var failing = new FailingCommits();
+        await using var app = await TestApp.StartAsync(
+            settings: new Dictionary<string, string?> { ["Approvals:AuditOutboxGrace"] = "01:00:00" },
+            services: s => s.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>(failing));
+        var first = (await app.Agent("acme").SubmitPayment(13)).Str("approvalId");
+        await (await app.Account("alice").Approve(first)).Json(); // the cached head is now this committed decision
+        var id = (await app.Agent("acme").SubmitPayment(14)).Str("approvalId");
+
+        failing.FailAll();
+        var response = await app.Account("alice").Approve(id);
+        failing.Heal();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var claims = Claims((await response.Json()).GetProperty("receipt"));
+        await using var scope = app.Services.CreateAsyncScope();
+        await using var db = await scope.ServiceProvider.GetRequiredService<IDbContextFactory<AppDbContext>>().CreateDbContextAsync();
+        // The decision's row waits in the outbox (its commit failed): the receipt names a row that is in the table, as it is there.
+        Assert.False(await db.AuditEntries.AnyAsync(e => e.ApprovalId == id && e.Action == "approved"));
+        var sequence = claims.GetProperty("auditSequence").GetInt64();
+        var row = await db.AuditEntries.SingleAsync(e => e.Sequence == sequence);
+        Assert.Equal(row.Hash, claims.GetProperty("auditHash").GetString());
+        Assert.Equal(await db.AuditEntries.Where(e => e.Tenant == "acme").MaxAsync(e => e.Sequence), sequence);
+    }
+
     private static JsonElement Claims(JsonElement receipt) => JsonDocument.Parse(receipt.GetProperty("payload").GetString()!).RootElement.Clone();
 
     private static async Task<long[]> AppendAsync(TestApp app, string tenant, int count)

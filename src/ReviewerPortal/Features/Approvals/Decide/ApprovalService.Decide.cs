@@ -253,7 +253,7 @@ public sealed partial class ApprovalService
                 {
                     dispatchSignal.Wake();
                 }
-                return new DecisionOutcome(Outcome.Ok, result.After, decides ? null : "vote_recorded", tally);
+                return new DecisionOutcome(Outcome.Ok, result.After, decides ? null : "vote_recorded", tally) { AuditHead = audit.HeadAfter(entry) };
             case "job_changed":
                 await RefusedAsync(current, caller, verdict, "job_changed", cancellationToken, command.Via);
                 return new DecisionOutcome(Outcome.Conflict, current, "job_changed",

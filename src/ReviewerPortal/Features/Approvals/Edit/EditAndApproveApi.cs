@@ -73,7 +73,7 @@ public static class EditAndApproveApi
         }
         var outcome = result.Outcome;
         var receipt = outcome.Kind is Outcome.Ok or Outcome.AlreadyDone && outcome.Approval is { State: ApprovalStates.Approved } decided
-            ? await signer.IssueAsync(decided, await audit.HeadAsync(decided.Tenant, cancellationToken))
+            ? await signer.IssueAsync(decided, outcome.AuditHead ?? await audit.HeadAsync(decided.Tenant, cancellationToken))
             : null;
         return ApprovalsApi.ToResult(await ApprovalsApi.MaskedAsync(outcome, view), ApprovalStates.Approved, receipt);
     }
