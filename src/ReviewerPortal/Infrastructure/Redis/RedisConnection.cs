@@ -65,6 +65,7 @@ public sealed class RedisConnection(
             // round trip per audit batch.
             parsed.CommandMap = CommandMap.Create(new HashSet<string> { "SELECT" }, available: false);
         }
+        parsed.SocketManager = SocketManager.ThreadPool;
         parsed.AbortOnConnectFail = false;
         parsed.ConnectTimeout = Math.Min(parsed.ConnectTimeout, 5000);
         parsed.ClientName ??= "reviewerportal";
