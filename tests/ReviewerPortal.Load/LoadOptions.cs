@@ -23,7 +23,7 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
         var redis = new Option<string?>("--redis") { Description = "Use this Redis (host:port; a comma-separated list for scaleout's cluster). Default: start an embedded Garnet with its append-only log." };
         var duration = new Option<int?>("--duration") { Description = "Seconds of load per timed scenario (default 20; faults 30; flood: half idle, half flooded)." };
         duration.Validators.Add(result => AtLeast(result, "--duration", 1));
-        var warmup = Positive("--warmup", "Unmeasured seconds of cycles first (cycle, baseline): tiered JIT settles in about 20 s.", 20, allowZero: true);
+        var warmup = Positive("--warmup", "Unmeasured seconds of cycles first (cycle, baseline): on 2 cores the tiered JIT is still compiling 2,000 methods per 5 s at 30 s and quiet after about 40 s (dotnet-counters).", 45, allowZero: true);
         var agents = Positive("--agents", "Concurrent agents (cycle, faults, scaleout).", 16);
         var reviewers = Positive("--reviewers", "Concurrent reviewers.", 4);
         var subscribers = Positive("--subscribers", "Fan-out subscribers.", 200);

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Instrumentation.StackExchangeRedis;
 using OpenTelemetry.Trace;
 using ReviewerPortal.Features.Dispatch;
 using ReviewerPortal.Features.Notifications;
@@ -71,6 +72,21 @@ public sealed class TraceContextTests
         // The decision links back to the reviewer's request, whose trace is not the agent's.
         var approve = spans.Of(traceId).Single(a => a.DisplayName == "approval approve");
         Assert.Contains(approve.Links, l => l.Context.TraceId.ToHexString() != traceId);
+    }
+
+    [Fact]
+    public async Task Redis_commands_are_traced_only_when_traces_are_exported()
+    {
+        // Without an exporter nobody sees a Redis span: the client's profiler stays off (it costs every command).
+        await using (var quiet = await TestApp.StartAsync())
+        {
+            Assert.Null(quiet.Services.GetService<StackExchangeRedisInstrumentation>());
+        }
+        await using var exported = await TestApp.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9",
+        });
+        Assert.NotNull(exported.Services.GetService<StackExchangeRedisInstrumentation>());
     }
 
     [Fact]
