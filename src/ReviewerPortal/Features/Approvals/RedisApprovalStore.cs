@@ -20,7 +20,7 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
         List<RedisKey> keys =
         [
             RedisKeys.Approval(a.Tenant, a.Id),
-            a.IdempotencyKey is null ? RedisKeys.Idempotency(a.Tenant, "-") : RedisKeys.Idempotency(a.Tenant, a.IdempotencyKey),
+            RedisKeys.IdempotencyOrNone(a.Tenant, a.IdempotencyKey),
             RedisKeys.AuditOutbox(a.Tenant),
             RedisKeys.JobIndex(a.Tenant),
             RedisKeys.StateSet(a.Tenant, a.State),
@@ -66,7 +66,7 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
         List<RedisKey> keys =
         [
             RedisKeys.Job(job.Tenant, job.Id),
-            RedisKeys.Idempotency(job.Tenant, idempotencyKey ?? "-"),
+            RedisKeys.IdempotencyOrNone(job.Tenant, idempotencyKey),
             RedisKeys.AuditOutbox(job.Tenant),
             RedisKeys.JobIndex(job.Tenant),
         ];
@@ -116,7 +116,7 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
     public async Task<SubmitReads> ReadForSubmitAsync(string tenant, string? idempotencyKey)
     {
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.SubmitReads,
-            [RedisKeys.Idempotency(tenant, idempotencyKey ?? "-"), RedisKeys.Settings(tenant), RedisKeys.PolicyCurrent(tenant)]))!;
+            [RedisKeys.IdempotencyOrNone(tenant, idempotencyKey), RedisKeys.Settings(tenant), RedisKeys.PolicyCurrent(tenant)]))!;
         static string? Value(RedisResult r) => (string?)r is { Length: > 0 } s ? s : null;
         return new SubmitReads(idempotencyKey is null ? null : Value(reply[0]), Value(reply[1]), Value(reply[2]));
     }
@@ -214,7 +214,7 @@ public sealed partial class RedisApprovalStore(RedisConnection redis) : IApprova
             RedisKeys.DispatchOutbox(r.Tenant),
             RedisKeys.NotifyOutbox(r.Tenant),
             RedisKeys.NotifyBodies(r.Tenant),
-            RedisKeys.Idempotency(r.Tenant, r.IdempotencyKey ?? "-"),
+            RedisKeys.IdempotencyOrNone(r.Tenant, r.IdempotencyKey),
         ];
         var remove = r.ClearTimers ? [.. r.RemoveTimers, .. RedisKeys.ApprovalTimers(r.ApprovalId)] : r.RemoveTimers;
         var args = new List<RedisValue>

@@ -141,7 +141,7 @@ public sealed class CaseStore(RedisConnection redis)
         return LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.CaseUpdate,
         [
             RedisKeys.Case(c.Tenant, c.Id), RedisKeys.Timers(c.Tenant), RedisKeys.AuditOutbox(c.Tenant), RedisKeys.NotifyOutbox(c.Tenant),
-            RedisKeys.NotifyBodies(c.Tenant), RedisKeys.Cases(c.Tenant), RedisKeys.Idempotency(c.Tenant, "case:" + (idempotencyKey ?? "-")),
+            RedisKeys.NotifyBodies(c.Tenant), RedisKeys.Cases(c.Tenant), RedisKeys.IdempotencyOrNone(c.Tenant, idempotencyKey is null ? null : "case:" + idempotencyKey),
         ], [.. args]));
     }
 }

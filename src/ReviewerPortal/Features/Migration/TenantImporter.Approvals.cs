@@ -90,7 +90,7 @@ public sealed partial class TenantImporter
             args[3] = json;
             var r = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.ImportApproval,
             [
-                key, RedisKeys.Idempotency(tenant, a.IdempotencyKey ?? "-"), RedisKeys.AuditOutbox(tenant),
+                key, RedisKeys.IdempotencyOrNone(tenant, a.IdempotencyKey), RedisKeys.AuditOutbox(tenant),
                 RedisKeys.StateSet(tenant, a.State), RedisKeys.Timers(tenant), RedisKeys.JobIndex(tenant),
             ], [.. args]));
             return (r.Status == "ok", r);

@@ -54,7 +54,7 @@ public sealed partial class TenantImporter
             var r = LuaScripts.Status(await Db.ScriptEvaluateAsync(LuaScripts.ImportCase,
             [
                 key, RedisKeys.Timers(tenant), RedisKeys.AuditOutbox(tenant), RedisKeys.Cases(tenant),
-                RedisKeys.Idempotency(tenant, "case:" + (idempotent ? c.IdempotencyKey : "-")),
+                RedisKeys.IdempotencyOrNone(tenant, idempotent ? "case:" + c.IdempotencyKey : null),
             ],
             [
                 c.Seq, c.State, JsonSerializer.Serialize(c with { Seq = 0 }, Infrastructure.Json.AppJsonContext.Default.ComplianceCase), json,

@@ -32,6 +32,12 @@ public static class RedisKeys
     public static RedisKey StateSet(string tenant, string state) => T(tenant) + "q:" + state;
     public static RedisKey Timers(string tenant) => T(tenant) + "timers";
     public static RedisKey Idempotency(string tenant, string key) => T(tenant) + "idem:" + key;
+
+    /// <summary>
+    /// The key a script is given for a request's idempotency key; for a request without one, a key no agent's key can
+    /// name (every agent key is under <c>idem:</c>, and <c>-</c> is a legal key), which the scripts never write.
+    /// </summary>
+    public static RedisKey IdempotencyOrNone(string tenant, string? key) => key is null ? T(tenant) + "idem-none" : Idempotency(tenant, key);
     public static RedisKey AuditOutbox(string tenant) => T(tenant) + "auditq";
     public static RedisKey Lock(string tenant, string id) => T(tenant) + "lock:" + id;
     public static RedisKey Throttle(string tenant, string ruleId) => T(tenant) + "throttle:" + ruleId;

@@ -122,6 +122,24 @@ public abstract class ApprovalStoreContractTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task An_approval_without_a_key_never_touches_an_agents_key_named_dash()
+    {
+        // "-" is a legal idempotency key; an approval submitted without one must not share its Redis key.
+        var keyed = NewApproval(idempotencyKey: "-");
+        Assert.Equal(CreateStatus.Created, (await Create(keyed)).Status);
+        var keyless = NewApproval();
+        Assert.Equal(CreateStatus.Created, (await Create(keyless)).Status);
+
+        Assert.True((await Store.TransitionAsync(Decide(keyless))).Happened);
+
+        // The decision gives its own key the record's retention (30 days); the agent's key keeps its day.
+        var ttl = await _connection!.Database.KeyTimeToLiveAsync(RedisKeys.Idempotency("acme", "-"));
+        Assert.NotNull(ttl);
+        Assert.True(ttl <= TimeSpan.FromDays(1), $"the agent's key '-' now lives {ttl}");
+        Assert.Equal("approval:" + keyed.Id, (await Create(NewApproval(idempotencyKey: "-"))).ExistingReference);
+    }
+
+    [SkippableFact]
     public async Task Transition_happens_once_and_moves_the_indexes()
     {
         var a = NewApproval();
