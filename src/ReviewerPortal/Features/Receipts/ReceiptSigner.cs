@@ -9,7 +9,8 @@ namespace ReviewerPortal.Features.Receipts;
 /// <param name="Kid">The tenant key that signed it.</param>
 public sealed record ApprovalReceipt(string Payload, string Signature, string Kid);
 
-/// <param name="AuditSequence">The tenant's audit head when the receipt was issued: its sequence…</param>
+/// <param name="AuditSequence">A committed head of the tenant's audit chain: for a decision's own receipt the head right after the
+/// commit that wrote the decision, otherwise the head when the receipt was issued. Its sequence…</param>
 /// <param name="AuditHash">…and its chain hash (compare with the signed audit checkpoints).</param>
 public sealed record ReceiptClaims(string ApprovalId, string Tenant, string JobId, string JobHash, string PolicySnapshot,
     string Decision, IReadOnlyList<string> Deciders, DateTimeOffset DecidedAt, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string Kid,
