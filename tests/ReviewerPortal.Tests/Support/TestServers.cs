@@ -131,13 +131,39 @@ public static class TestServers
                 var info = (string?)await mux.GetDatabase().ExecuteAsync("CLUSTER", "INFO");
                 ok += info?.Contains("cluster_state:ok", StringComparison.Ordinal) == true ? 1 : 0;
             }
-            if (ok == nodes.Count)
+            if (ok == nodes.Count && await TakesWritesAsync(string.Join(",", nodes.Select(n => n.Endpoint))))
             {
                 return string.Join(",", nodes.Select(n => n.Endpoint));
             }
             await Task.Delay(50);
         }
         throw new InvalidOperationException("The Redis Cluster did not reach cluster_state:ok.");
+    }
+
+    /// <summary>
+    /// Every node saying <c>cluster_state:ok</c> was not always enough: a test that ran at once got <c>CLUSTERDOWN</c>
+    /// now and then. The cluster is ready once a cluster client writes keys on every slot range, three rounds in a row.
+    /// </summary>
+    private static async Task<bool> TakesWritesAsync(string endpoints)
+    {
+        try
+        {
+            await using var mux = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(endpoints);
+            var db = mux.GetDatabase();
+            for (var round = 0; round < 3; round++)
+            {
+                for (var slot = 0; slot < 64; slot++)
+                {
+                    await db.StringSetAsync($"ready:{slot}", round, TimeSpan.FromSeconds(10));
+                }
+                await Task.Delay(50);
+            }
+            return true;
+        }
+        catch (StackExchange.Redis.RedisException)
+        {
+            return false;
+        }
     }
 
     private static int ClusterPort() => LowFreePort(alsoFree: 10000);
