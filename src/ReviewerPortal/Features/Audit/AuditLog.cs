@@ -273,6 +273,7 @@ public sealed partial class AuditLog(
             Recovered(items, outcomes, ex);
             return;
         }
+        // Before the callers resume: a decision's receipt reads the head its commit wrote (HeadAfter).
         Advanced((written ?? items).Select(i => i.Entry));
         for (var i = 0; i < items.Count; i++)
         {
