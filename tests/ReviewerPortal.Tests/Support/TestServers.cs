@@ -122,6 +122,7 @@ public static class TestServers
             throw new InvalidOperationException("redis-cli --cluster create failed: " + output);
         }
         // Every node must agree that all 16384 slots are served before the tests use it.
+        var endpoints = string.Join(",", nodes.Select(n => n.Endpoint));
         for (var attempt = 0; attempt < 200; attempt++)
         {
             var ok = 0;
@@ -131,9 +132,9 @@ public static class TestServers
                 var info = (string?)await mux.GetDatabase().ExecuteAsync("CLUSTER", "INFO");
                 ok += info?.Contains("cluster_state:ok", StringComparison.Ordinal) == true ? 1 : 0;
             }
-            if (ok == nodes.Count && await TakesWritesAsync(string.Join(",", nodes.Select(n => n.Endpoint))))
+            if (ok == nodes.Count && await TakesWritesAsync(endpoints))
             {
-                return string.Join(",", nodes.Select(n => n.Endpoint));
+                return endpoints;
             }
             await Task.Delay(50);
         }
@@ -142,7 +143,8 @@ public static class TestServers
 
     /// <summary>
     /// Every node saying <c>cluster_state:ok</c> was not always enough: a test that ran at once got <c>CLUSTERDOWN</c>
-    /// now and then. The cluster is ready once a cluster client writes keys on every slot range, three rounds in a row.
+    /// now and then. The cluster is ready once a cluster client writes 64 keys spread over the slots (so on every node's
+    /// range, but for a chance of about 3 · (2/3)^64), three rounds in a row.
     /// </summary>
     private static async Task<bool> TakesWritesAsync(string endpoints)
     {

@@ -42,9 +42,9 @@ public sealed class ProtectedReceiptSigner(RedisConnection redis, IDataProtectio
     private readonly IDataProtector _protector = dataProtection.CreateProtector(Purpose);
 
     /// <summary>
-    /// Each tenant's current key, decrypted, by key id: a key's record changes only when it is sealed or retired, and a
-    /// retired key is no longer current, so the id read at each signature decides (a rotation on any instance is
-    /// seen at the next signature).
+    /// Each tenant's current key, decrypted, with its key id: a key id always names the same private key (sealing changes
+    /// only how it is stored, and a retired key is no longer current), so the id read at each signature decides (a
+    /// rotation on any instance is seen at the next signature).
     /// </summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SigningKey> _current = new();
 

@@ -65,6 +65,8 @@ public sealed class RedisConnection(
             // round trip per audit batch.
             parsed.CommandMap = CommandMap.Create(new HashSet<string> { "SELECT" }, available: false);
         }
+        // Replies are read on the .NET thread pool, not on the client's own scheduler threads: on a small machine those
+        // threads cost context switches and lock contention (README, Performance). The app never blocks pool threads.
         parsed.SocketManager = SocketManager.ThreadPool;
         parsed.AbortOnConnectFail = false;
         parsed.ConnectTimeout = Math.Min(parsed.ConnectTimeout, 5000);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using ReviewerPortal.Data;
@@ -137,7 +138,7 @@ public sealed class AuditCheckpointTests
     public async Task A_decision_receipt_names_the_head_of_the_commit_that_wrote_the_decision_without_reading_the_chain()
     {
         var log = new CommandLog();
-        await using var app = await TestApp.StartAsync(services: s => s.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>(log));
+        await using var app = await TestApp.StartAsync(services: s => s.AddSingleton<IInterceptor>(log));
         var id = (await app.Agent("acme").SubmitPayment(12)).Str("approvalId");
         await app.Account("alice").GetAsync("/api/v1/tenants"); // warm the sign-in caches
         log.Clear();
@@ -161,7 +162,7 @@ public sealed class AuditCheckpointTests
         var failing = new FailingCommits();
         await using var app = await TestApp.StartAsync(
             settings: new Dictionary<string, string?> { ["Approvals:AuditOutboxGrace"] = "01:00:00" },
-            services: s => s.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>(failing));
+            services: s => s.AddSingleton<IInterceptor>(failing));
         var first = (await app.Agent("acme").SubmitPayment(13)).Str("approvalId");
         await (await app.Account("alice").Approve(first)).Json(); // the cached head is now this committed decision
         var id = (await app.Agent("acme").SubmitPayment(14)).Str("approvalId");
