@@ -78,6 +78,42 @@ public sealed class QueueItemTests : PortalTestContext
     }
 
     [Fact]
+    public async Task A_row_is_one_component_its_times_flag_and_priority_are_its_own_markup()
+    {
+        // Every open queue tab holds every visible row; a component per time, flag and chip cost each row four more
+        // render trees (two buffers each) in every circuit. The row shows the same thing as one component.
+        var approval = await SubmitAsync(new { topic = "finance.payment.execute", env = "production", priority = "high", payload = new { invoice = "INV-7" } });
+
+        var cut = Render<QueueItem>(p => p.Add(c => c.Approval, approval).Add(c => c.Now, approval.ExpiresAt.AddMinutes(-5)).Add(c => c.Selectable, true));
+
+        Assert.Empty(cut.FindComponents<Microsoft.AspNetCore.Components.IComponent>());
+        Assert.Equal("urgent", cut.Find("[data-testid=item-expiry] [data-testid=flag]").TextContent);
+        var chip = cut.Find("[data-testid=item-priority]");
+        Assert.Equal("high", chip.TextContent.Trim());
+        Assert.Contains("mud-chip", chip.ClassList);
+        Assert.Contains("mud-chip-color-warning", chip.ClassList);
+        // Each time keeps its tooltip, named by an id of its own.
+        var tips = cut.FindAll(".rp-when").Select(w => w.GetAttribute("aria-describedby")).ToList();
+        Assert.Equal(2, tips.Distinct().Count());
+        Assert.All(tips, id => Assert.Equal("tooltip", cut.Find("#" + id).GetAttribute("role")));
+    }
+
+    [Fact]
+    public async Task A_rows_times_move_on_with_the_ticker_and_read_in_the_zone_the_browser_names()
+    {
+        JSInterop.Setup<string>("reviewerPortal.timeZone").SetResult("America/New_York");
+        var approval = await SubmitAsync(new { topic = "finance.payment.execute", env = "production", payload = new { invoice = "INV-8" } });
+
+        var cut = Render<QueueItem>(p => p.Add(c => c.Approval, approval).Add(c => c.Now, approval.CreatedAt));
+
+        cut.WaitForAssertion(() => Assert.Contains("America/New_York", cut.Find(".rp-age .rp-when").GetAttribute("title")));
+        var ticker = Services.GetRequiredService<ReviewerPortal.Features.Reading.RelativeTimeTicker>();
+        Assert.Equal(1, ticker.Subscribers);
+        await DisposeComponentsAsync();
+        Assert.Equal(0, ticker.Subscribers);
+    }
+
+    [Fact]
     public async Task Queue_announces_new_and_decided_requests_politely()
     {
         SignIn("alice", Roles.Reviewer);

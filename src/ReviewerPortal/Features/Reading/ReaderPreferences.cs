@@ -63,21 +63,22 @@ public sealed class ReaderContext
 
     public void SystemDarkIs(bool dark) => Preferences = Preferences with { SystemDark = dark };
 
-    /// <summary>The zone, asking the browser if no cookie told it; false when it is unchanged.</summary>
-    public async Task<bool> LearnZoneAsync(IJSRuntime js)
+    /// <summary>
+    /// The zone, asking the browser (once per circuit) if no cookie told it; true when it is not
+    /// <paramref name="renderedIn"/>, the zone a component's times were rendered in (it renders again).
+    /// </summary>
+    public async Task<bool> LearnZoneAsync(IJSRuntime js, TimeZoneInfo? renderedIn)
     {
-        if (Preferences.ZoneFromBrowser)
+        if (!Preferences.ZoneFromBrowser)
         {
-            return false;
+            _asking ??= AskAsync(js);
+            var zone = await _asking;
+            if (!Preferences.ZoneFromBrowser)
+            {
+                Preferences = Preferences with { TimeZone = zone, ZoneFromBrowser = true };
+            }
         }
-        _asking ??= AskAsync(js);
-        var zone = await _asking;
-        if (Preferences.ZoneFromBrowser)
-        {
-            return false;
-        }
-        Preferences = Preferences with { TimeZone = zone, ZoneFromBrowser = true };
-        return zone != TimeZoneInfo.Utc;
+        return renderedIn != TimeZone;
     }
 
     private static async Task<TimeZoneInfo> AskAsync(IJSRuntime js)
