@@ -133,8 +133,11 @@ public sealed partial class DarkThemeBrowserTests : PortalBrowserTest
 
     private static async Task ChooseThemeAsync(IPage page, string theme)
     {
-        await page.Locator("[data-testid=theme-toggle] button").First.ClickAsync();
+        await page.Locator("[data-testid=theme-toggle] summary").ClickAsync();
         await page.GetByTestId($"theme-{theme}").ClickAsync();
+        // The menu closes on a choice, and the choice is the one marked as in use.
+        await Expect(page.Locator("details[data-testid=theme-toggle][open]")).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId($"theme-{theme}")).ToHaveAttributeAsync("aria-pressed", "true");
     }
 
     private async Task<IPage> SignInAsync(string user, ColorScheme scheme, string? timeZone = null)

@@ -177,4 +177,41 @@ public sealed class PortalFlowTests : PortalBrowserTest
         await Expect(page.GetByTestId("case-state")).ToContainTextAsync("documents requested");
         await Screenshot(page, "cases");
     }
+
+    [SkippableFact]
+    public async Task Reviewer_narrows_the_queue_with_the_filter_bar_by_keyboard_and_the_theme_menu_closes_on_escape()
+    {
+        var app = App;
+        var agent = app.Agent("acme");
+        var payment = (await agent.SubmitPayment(77)).Str("approvalId");
+        var notify = (await (await agent.Submit(new { topic = "customer.notify", env = "production", channel = "external", priority = "low", payload = new { to = "c-9" } })).Json()).Str("approvalId");
+        var page = await SignInAsync("alice");
+        await page.WaitForURLAsync("**/queue/acme");
+        await Interactive(page);
+        var rows = page.Locator("[data-testid=queue-row]");
+        await Expect(rows).ToHaveCountAsync(2);
+
+        // Each control is reached by its label; search waits for a pause in typing, then narrows the rows.
+        await page.GetByLabel("Search topic, submitter, payload").PressSequentiallyAsync("c-9");
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(page.Locator($"[data-testid=queue-row][data-id='{notify}']")).ToBeVisibleAsync();
+        await page.GetByLabel("Search topic, submitter, payload").FillAsync("");
+        await Expect(rows).ToHaveCountAsync(2);
+
+        await page.GetByLabel("Priority").SelectOptionAsync("high");
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(page.Locator($"[data-testid=queue-row][data-id='{payment}']")).ToBeVisibleAsync();
+        await page.GetByLabel("Priority").SelectOptionAsync("");
+        await page.GetByLabel("Older than").SelectOptionAsync("15m");
+        await Expect(page.GetByTestId("queue-empty")).ToBeVisibleAsync();
+        await page.GetByLabel("Older than").SelectOptionAsync("");
+        await Expect(rows).ToHaveCountAsync(2);
+
+        // The theme menu opens from the bar and Escape closes it, focus back on its button.
+        await page.Locator("[data-testid=theme-toggle] summary").ClickAsync();
+        await Expect(page.GetByTestId("theme-dark")).ToBeVisibleAsync();
+        await page.Keyboard.PressAsync("Escape");
+        await Expect(page.GetByTestId("theme-dark")).ToBeHiddenAsync();
+        await Expect(page.Locator("[data-testid=theme-toggle] summary")).ToBeFocusedAsync();
+    }
 }

@@ -61,10 +61,11 @@ window.reviewerPortal.rememberTheme = function (value) {
   document.cookie = "rp-theme=" + encodeURIComponent(value) + "; path=/; max-age=31536000; samesite=lax" +
     (location.protocol === "https:" ? "; secure" : "");
 };
-// The phone menu (a <details> in the top bar): closes when a destination is chosen, on a click elsewhere and on Escape.
+// The top bar's menus (the phone menu and the theme menu, each a <details>): close when a destination or choice is
+// picked, on a click elsewhere and on Escape.
 document.addEventListener("click", function (e) {
   document.querySelectorAll("details.rp-menu[open]").forEach(function (menu) {
-    if (!menu.contains(e.target) || (e.target.closest && e.target.closest(".rp-menu-panel a"))) {
+    if (!menu.contains(e.target) || (e.target.closest && e.target.closest(".rp-menu-panel a, .rp-menu-panel button"))) {
       menu.open = false;
     }
   });

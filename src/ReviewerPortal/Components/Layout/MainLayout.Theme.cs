@@ -1,4 +1,6 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Authorization;
 using MudBlazor;
 using ReviewerPortal.Features.Reading;
 
@@ -12,6 +14,14 @@ public partial class MainLayout
 {
     private MudThemeProvider? _themeProvider;
     private bool _watching;
+    private ClaimsPrincipal? _user;
+
+    /// <summary>Who is signed in (the bar's destinations and name); re-read whenever the authentication state changes.</summary>
+    [CascadingParameter]
+    private Task<AuthenticationState>? AuthenticationState { get; set; }
+
+    protected override async Task OnParametersSetAsync() =>
+        _user = AuthenticationState is null ? null : (await AuthenticationState).User;
 
     [Inject]
     private ReaderContext Reader { get; set; } = default!;
