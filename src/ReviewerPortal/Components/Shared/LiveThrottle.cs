@@ -2,16 +2,19 @@ namespace ReviewerPortal.Components.Shared;
 
 /// <summary>
 /// Runs a page's reload at most once per <c>interval</c> while changes keep arriving, and always within one interval of
-/// the first change it has not yet shown: a steady stream of changes never starves the reload (a trailing debounce that
-/// restarts on every change would show nothing until the stream pauses). Changes that arrive while a reload is
-/// scheduled are covered by it, since a reload reads the state as it is then; a change that arrives while a reload runs
-/// schedules the next one.
+/// the first change it has not yet shown: the first change after a quiet interval reloads at once (an open queue shows a
+/// new approval as soon as it is read, not an interval later), and a steady stream of changes never starves the reload
+/// (a trailing debounce that restarts on every change would show nothing until the stream pauses). Changes that arrive
+/// while a reload is scheduled are covered by it, since a reload reads the state as it is then; a change that arrives
+/// while a reload runs schedules the next one, an interval after that reload started.
 /// </summary>
 public sealed class LiveThrottle(TimeSpan interval, Func<Task> reload, Func<Exception, Task> failed, TimeProvider? time = null) : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private int _scheduled;
+    private long _lastStarted;
+    private bool _ran;
 
     /// <summary>A change arrived.</summary>
     public void Signal()
@@ -26,11 +29,29 @@ public sealed class LiveThrottle(TimeSpan interval, Func<Task> reload, Func<Exce
     {
         try
         {
-            await Task.Delay(interval, _time, _stop.Token);
+            var wait = Volatile.Read(ref _ran) ? interval - _time.GetElapsedTime(Interlocked.Read(ref _lastStarted)) : TimeSpan.Zero;
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, _time, _stop.Token);
+            }
+            else
+            {
+                // Off the caller's thread: the change feed signals every open page in turn and must not wait on any.
+                await Task.Yield();
+            }
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            Interlocked.Exchange(ref _lastStarted, _time.GetTimestamp());
+            Volatile.Write(ref _ran, true);
             Volatile.Write(ref _scheduled, 0);
             await reload();
         }
         catch (OperationCanceledException)
+        {
+        }
+        catch (ObjectDisposedException) when (_stop.IsCancellationRequested)
         {
         }
         catch (Exception ex)
