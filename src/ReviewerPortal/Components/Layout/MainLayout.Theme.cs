@@ -12,7 +12,7 @@ namespace ReviewerPortal.Components.Layout;
 /// </summary>
 public partial class MainLayout
 {
-    private MudThemeProvider? _themeProvider;
+    private SharedThemeProvider? _themeProvider;
     private bool _watching;
     private ClaimsPrincipal? _user;
 
