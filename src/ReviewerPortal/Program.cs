@@ -65,7 +65,7 @@ app.MapMcpGateway();
 app.MapMigrationApi();
 app.MapSlackApi();
 app.MapStaticAssets();
-app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+app.MapPortalComponents();
 
 await app.RunAsync();
 return 0;
