@@ -120,7 +120,8 @@ public sealed class QueueTests : PortalTestContext
         var tenants = cut.Find("select[data-testid=tenant-select]");
         Assert.Equal(["acme", "globex"], tenants.QuerySelectorAll("option").Select(o => o.GetAttribute("value")!).Where(v => v is "acme" or "globex").ToArray());
         tenants.Change("globex");
-        Assert.EndsWith("/queue/globex", Services.GetRequiredService<NavigationManager>().Uri, StringComparison.Ordinal);
+        // The change may wait for a live reload the page is rendering to finish: the navigation follows it.
+        cut.WaitForAssertion(() => Assert.EndsWith("/queue/globex", Services.GetRequiredService<NavigationManager>().Uri, StringComparison.Ordinal));
     }
 
     [Fact]
