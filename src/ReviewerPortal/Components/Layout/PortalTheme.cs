@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Components;
 using MudBlazor;
 
 namespace ReviewerPortal.Components.Layout;
@@ -88,4 +89,21 @@ public static class PortalTheme
         ["--rp-selected-bg"] = "#2b3150",
         ["--rp-subtle-bg"] = "#262a33",
     };
+
+    /// <summary>
+    /// The <c>&lt;style&gt;</c> that sets these variables (and the browser's colour scheme) for a theme: markup the
+    /// layout renders itself, one text per theme, not a component of its own in every open tab.
+    /// </summary>
+    public static RenderFragment ColorsStyle(bool dark) => builder =>
+    {
+        builder.OpenElement(0, "style");
+        builder.AddMarkupContent(1, dark ? DarkCss : LightCss);
+        builder.CloseElement();
+    };
+
+    private static readonly string LightCss = Css(LightColors, "light");
+    private static readonly string DarkCss = Css(DarkColors, "dark");
+
+    private static string Css(IReadOnlyDictionary<string, string> colors, string scheme) =>
+        $":root {{ color-scheme: {scheme}; {string.Concat(colors.Select(c => $"{c.Key}: {c.Value}; "))}}}";
 }

@@ -13,8 +13,8 @@ public sealed class LiveThrottle(TimeSpan interval, Func<Task> reload, Func<Exce
     private readonly CancellationTokenSource _stop = new();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private int _scheduled;
+    /// <summary>When the last reload started (<see cref="TimeProvider.GetTimestamp"/>); 0 before the first.</summary>
     private long _lastStarted;
-    private bool _ran;
 
     /// <summary>A change arrived.</summary>
     public void Signal()
@@ -29,7 +29,8 @@ public sealed class LiveThrottle(TimeSpan interval, Func<Task> reload, Func<Exce
     {
         try
         {
-            var wait = Volatile.Read(ref _ran) ? interval - _time.GetElapsedTime(Interlocked.Read(ref _lastStarted)) : TimeSpan.Zero;
+            var last = Interlocked.Read(ref _lastStarted);
+            var wait = last == 0 ? TimeSpan.Zero : interval - _time.GetElapsedTime(last);
             if (wait > TimeSpan.Zero)
             {
                 await Task.Delay(wait, _time, _stop.Token);
@@ -44,7 +45,6 @@ public sealed class LiveThrottle(TimeSpan interval, Func<Task> reload, Func<Exce
                 return;
             }
             Interlocked.Exchange(ref _lastStarted, _time.GetTimestamp());
-            Volatile.Write(ref _ran, true);
             Volatile.Write(ref _scheduled, 0);
             await reload();
         }
