@@ -114,6 +114,49 @@ public sealed class QueueItemTests : PortalTestContext
     }
 
     [Fact]
+    public async Task A_row_renders_again_only_when_what_it_shows_has_changed()
+    {
+        // Every change of the tenant reloads each open queue tab's visible rows; a row whose approval reads the same
+        // (a fresh copy of the same record) costs that tab no render, a changed one and the clock's tick still do.
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        Services.AddSingleton<TimeProvider>(clock);
+        var approval = await SubmitAsync(new { topic = "finance.payment.execute", env = "production", payload = new { invoice = "INV-9", amount = 9 } });
+        var store = App.Services.GetRequiredService<IApprovalStore>();
+        var now = approval.CreatedAt.AddMinutes(1);
+
+        var cut = Render<QueueItem>(p => p.Add(c => c.Approval, approval).Add(c => c.Now, now).Add(c => c.Selectable, true));
+        var renders = cut.RenderCount;
+
+        var copy = (await store.GetApprovalAsync("acme", approval.Id))!;
+        Assert.NotSame(approval, copy);
+        cut.Render(p => p.Add(c => c.Approval, copy).Add(c => c.Now, now.AddSeconds(5)));
+        Assert.Equal(renders, cut.RenderCount);
+
+        cut.Render(p => p.Add(c => c.Picked, true));
+        Assert.Equal(renders + 1, cut.RenderCount);
+        Assert.True(cut.Find("[data-testid=queue-pick]").HasAttribute("checked"));
+
+        var edited = copy with { Job = copy.Job with { Payload = System.Text.Json.JsonDocument.Parse("""{"invoice":"INV-9","amount":10}""").RootElement } };
+        cut.Render(p => p.Add(c => c.Approval, edited));
+        Assert.Equal(renders + 2, cut.RenderCount);
+        Assert.Contains("10", cut.FindAll("[data-testid=item-fields] dd").Select(d => d.TextContent));
+
+        cut.Render(p => p.Add(c => c.Approval, edited with { Votes = [new Vote("bob", "approve", now, null)] }));
+        Assert.Equal(renders + 3, cut.RenderCount);
+        Assert.Contains("1 vote", cut.Find("[data-testid=item-topic]").TextContent);
+
+        // Minutes later the same row is urgent: the flag is what it shows, so it renders.
+        cut.Render(p => p.Add(c => c.Now, approval.ExpiresAt.AddMinutes(-5)));
+        Assert.Equal(renders + 4, cut.RenderCount);
+        Assert.Equal("urgent", cut.Find("[data-testid=item-expiry] [data-testid=flag]").TextContent);
+
+        // The relative times move on with the page's ticker.
+        cut.WaitForState(() => Services.GetRequiredService<ReviewerPortal.Features.Reading.RelativeTimeTicker>().Subscribers == 1);
+        clock.Advance(ReviewerPortal.Features.Reading.RelativeTimeTicker.Interval);
+        cut.WaitForAssertion(() => Assert.Equal(renders + 5, cut.RenderCount));
+    }
+
+    [Fact]
     public async Task Queue_announces_new_and_decided_requests_politely()
     {
         SignIn("alice", Roles.Reviewer);
