@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -12,32 +13,61 @@ namespace ReviewerPortal.Infrastructure.Http;
 /// </summary>
 public static class JsonBody
 {
+    private const string DefaultLimitSetting = $"{RequestLimitOptions.Section}:{nameof(RequestLimitOptions.MaxJsonBytes)}";
+
     /// <param name="maxBytes">This route's size limit, and the setting it comes from; default <see cref="RequestLimitOptions.MaxJsonBytes"/>.</param>
     public static async Task<(T? Value, ValidationProblem? Error)> ReadAsync<T>(HttpRequest request, JsonTypeInfo<T> type, bool optional = false,
         (int Bytes, string Setting)? maxBytes = null)
         where T : class
     {
         var limits = request.HttpContext.RequestServices.GetRequiredService<IOptions<RequestLimitOptions>>().Value;
-        var (MaxBytes, setting) = maxBytes ?? (limits.MaxJsonBytes, $"{RequestLimitOptions.Section}:{nameof(RequestLimitOptions.MaxJsonBytes)}");
-        var tooLarge = $"The body is larger than {MaxBytes / 1024} KiB, this route's limit ({setting}).";
+        var (MaxBytes, setting) = maxBytes ?? (limits.MaxJsonBytes, DefaultLimitSetting);
+        string TooLarge() => $"The body is larger than {MaxBytes / 1024} KiB, this route's limit ({setting}).";
         if (request.ContentLength > MaxBytes)
         {
-            return (null, Problems.Invalid("body", tooLarge));
+            return (null, Problems.Invalid("body", TooLarge()));
         }
-        // Never more than the limit and one byte: a body sent chunked has no length to refuse it by up front.
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, MaxBytes + 1 - buffer.Length)),
-                   request.HttpContext.RequestAborted)) > 0)
+        // Never more than the limit and one byte: a body sent chunked has no length to refuse it by up front. The buffer
+        // is rented (sized by Content-Length when it is sent) and given back: a request allocates none of it.
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(request.ContentLength is > 0 and var length ? length + 1 : 4096, MaxBytes + 1L));
+        try
         {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > MaxBytes)
+            var filled = 0;
+            while (true)
             {
-                return (null, Problems.Invalid("body", tooLarge));
+                if (filled == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, MaxBytes + 1L));
+                    buffer.AsSpan(0, filled).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+                var read = await request.Body.ReadAsync(buffer.AsMemory(filled, (int)Math.Min(buffer.Length - filled, MaxBytes + 1L - filled)),
+                    request.HttpContext.RequestAborted);
+                if (read == 0)
+                {
+                    break;
+                }
+                filled += read;
+                if (filled > MaxBytes)
+                {
+                    return (null, Problems.Invalid("body", TooLarge()));
+                }
             }
+            return Parse(request, buffer.AsSpan(0, filled), type, optional, limits);
         }
-        if (buffer.Length == 0)
+        finally
+        {
+            // The value holds no reference to the buffer: strings are copied and a JsonElement owns its own document.
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static (T? Value, ValidationProblem? Error) Parse<T>(HttpRequest request, ReadOnlySpan<byte> json, JsonTypeInfo<T> type, bool optional,
+        RequestLimitOptions limits)
+        where T : class
+    {
+        if (json.IsEmpty)
         {
             return optional
                 ? (JsonSerializer.Deserialize("{}", type), null)
@@ -47,7 +77,6 @@ public static class JsonBody
         {
             return (null, Problems.Invalid("Content-Type", "Send the body as application/json."));
         }
-        var json = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
         if (TooDeep(json, limits.MaxJsonDepth))
         {
             return (null, Problems.Invalid("body",

@@ -133,6 +133,36 @@ public sealed class OversizedBodyTests
     }
 
     [Fact]
+    public async Task A_chunked_submit_under_the_limit_is_read_whole_however_it_arrives()
+    {
+        // No Content-Length: the body is read into a buffer that grows as it arrives (rented, given back after).
+        await using var app = await TestApp.StartAsync();
+        var agent = app.Agent("acme");
+        var note = string.Concat(Enumerable.Range(0, 30_000).Select(i => $"{i:x5}"));
+        var body = new StreamContent(new TrickleStream(Encoding.UTF8.GetBytes(Submission($$"""{"invoice":"INV-3","note":"{{note}}"}"""))));
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+
+        var response = await agent.PostAsync("/api/v1/jobs", body);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Json()).Str("approvalId");
+        var approval = await (await agent.GetAsync($"/api/v1/approvals/{id}")).Json();
+        Assert.Equal(note, approval.GetProperty("job").GetProperty("payload").GetProperty("note").GetString());
+    }
+
+    /// <summary>A stream of unknown length that hands out at most 7,000 bytes a read.</summary>
+    private sealed class TrickleStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+        public override long Length => throw new NotSupportedException();
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, 7000));
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, 7000)], cancellationToken);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            base.ReadAsync(buffer, offset, Math.Min(count, 7000), cancellationToken);
+    }
+
+    [Fact]
     public async Task The_submit_limit_is_a_setting()
     {
         await using var app = await TestApp.StartAsync(settings: new Dictionary<string, string?> { ["Approvals:MaxSubmitBytes"] = "4096" });
