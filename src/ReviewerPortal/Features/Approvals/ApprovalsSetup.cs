@@ -87,7 +87,7 @@ public static class ApprovalsSetup
 
         services.AddExceptionHandler<StorageExceptionHandler>();
         services.AddProblemDetails();
-        services.AddApiJson();
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJsonContext.Default));
         return builder;
     }
 

@@ -15,6 +15,7 @@ public static class MigrationApi
         builder.Services.AddOptions<MigrationOptions>().BindConfiguration(MigrationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<TenantExporter>();
         builder.Services.AddSingleton<TenantImporter>();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(MigrationJsonContext.Default));
         return builder;
     }
 
@@ -24,7 +25,7 @@ public static class MigrationApi
         group.MapGet("/{tenant}/export", Export).WithName("ExportTenant")
             .Produces<string>(StatusCodes.Status200OK, InflightFormat.MediaType)
             .WithSummary("Admin: the tenant's settings, policy versions and every open approval and case as NDJSON.");
-        group.MapPost("/{tenant}/import", Import).WithName("ImportTenant").Produces<ImportResult>()
+        group.MapPost("/{tenant}/import", Import).WithName("ImportTenant")
             .WithSummary("Admin: recreates an export's items here (same ids, hashes, deadlines); nothing twice.");
         return routes;
     }
@@ -42,11 +43,7 @@ public static class MigrationApi
             InflightFormat.MediaType, $"{tenant}-inflight-{time.GetUtcNow():yyyyMMdd'T'HHmmss'Z'}.ndjson");
     }
 
-    /// <remarks>
-    /// The answer is written with the migration format's own context (no nulls), not through the HTTP options: a
-    /// context generated with other options in their resolver chain turns off the generated writers of every answer.
-    /// </remarks>
-    public static async Task<Results<JsonHttpResult<ImportResult>, ValidationProblem, ProblemHttpResult>> Import(
+    public static async Task<Results<Ok<ImportResult>, ValidationProblem, ProblemHttpResult>> Import(
         string tenant, HttpRequest request, ClaimsPrincipal user, TenantImporter importer, IOptions<MigrationOptions> options,
         CancellationToken cancellationToken)
     {
@@ -60,7 +57,6 @@ public static class MigrationApi
             return Problems.Invalid("body", $"The body is larger than {limit} bytes, the limit ({options.Value.ImportLimitSetting}).");
         }
         var (result, refused) = await importer.ImportAsync(tenant, request.Body, Caller.From(user), cancellationToken);
-        return refused is not null ? Problems.Invalid(refused.Field, refused.Message)
-            : TypedResults.Json(result!, MigrationJsonContext.Default.ImportResult);
+        return refused is not null ? Problems.Invalid(refused.Field, refused.Message) : TypedResults.Ok(result!);
     }
 }
