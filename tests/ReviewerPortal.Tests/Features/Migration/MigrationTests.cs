@@ -203,6 +203,7 @@ public sealed class MigrationTests : IAsyncLifetime
         Assert.Equal([at + 1, at + 2, at + 3], errors.Select(e => e.GetProperty("line").GetInt32()));
         Assert.Contains("jobHash", errors[0].Str("reason"));
         Assert.Equal(altered, errors[0].Str("id"));
+        Assert.False(errors[1].TryGetProperty("id", out _), "a line with no id answers without one, not \"id\": null");
         Assert.False(result.GetProperty("complete").GetBoolean());
         Assert.Equal(HttpStatusCode.NotFound, (await destination.Account("oscar").GetAsync($"/api/v1/approvals/{altered}")).StatusCode);
         Assert.Equal(0, await destination.AuditCountAsync(altered, "approval_imported"));
