@@ -151,7 +151,8 @@ public sealed partial class Scenarios
                 var all = true;
                 for (var t = 0; t < tabs.Count; t++)
                 {
-                    if (seen[t].TryGetValue(probe.Id, out var at))
+                    // A row that showed only after the probe's life counts as missed in that tab, as one never seen.
+                    if (seen[t].TryGetValue(probe.Id, out var at) && at - probe.SubmittedAtMs <= ProbeLife.TotalMilliseconds)
                     {
                         var ms = Math.Max(0, at - probe.SubmittedAtMs);
                         each.Add(TimeSpan.FromMilliseconds(ms));
