@@ -15,7 +15,6 @@ public static class MigrationApi
         builder.Services.AddOptions<MigrationOptions>().BindConfiguration(MigrationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<TenantExporter>();
         builder.Services.AddSingleton<TenantImporter>();
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(MigrationJsonContext.Default));
         return builder;
     }
 
@@ -25,7 +24,7 @@ public static class MigrationApi
         group.MapGet("/{tenant}/export", Export).WithName("ExportTenant")
             .Produces<string>(StatusCodes.Status200OK, InflightFormat.MediaType)
             .WithSummary("Admin: the tenant's settings, policy versions and every open approval and case as NDJSON.");
-        group.MapPost("/{tenant}/import", Import).WithName("ImportTenant")
+        group.MapPost("/{tenant}/import", Import).WithName("ImportTenant").Produces<ImportResult>()
             .WithSummary("Admin: recreates an export's items here (same ids, hashes, deadlines); nothing twice.");
         return routes;
     }
@@ -43,7 +42,11 @@ public static class MigrationApi
             InflightFormat.MediaType, $"{tenant}-inflight-{time.GetUtcNow():yyyyMMdd'T'HHmmss'Z'}.ndjson");
     }
 
-    public static async Task<Results<Ok<ImportResult>, ValidationProblem, ProblemHttpResult>> Import(
+    /// <remarks>
+    /// The answer is written with the migration format's own context (no nulls). Added to the HTTP options' resolver
+    /// chain it was never used: the reflection resolver before it answers for every type.
+    /// </remarks>
+    public static async Task<Results<JsonHttpResult<ImportResult>, ValidationProblem, ProblemHttpResult>> Import(
         string tenant, HttpRequest request, ClaimsPrincipal user, TenantImporter importer, IOptions<MigrationOptions> options,
         CancellationToken cancellationToken)
     {
@@ -57,6 +60,7 @@ public static class MigrationApi
             return Problems.Invalid("body", $"The body is larger than {limit} bytes, the limit ({options.Value.ImportLimitSetting}).");
         }
         var (result, refused) = await importer.ImportAsync(tenant, request.Body, Caller.From(user), cancellationToken);
-        return refused is not null ? Problems.Invalid(refused.Field, refused.Message) : TypedResults.Ok(result!);
+        return refused is not null ? Problems.Invalid(refused.Field, refused.Message)
+            : TypedResults.Json(result!, MigrationJsonContext.Default.ImportResult);
     }
 }
