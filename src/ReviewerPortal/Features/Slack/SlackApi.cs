@@ -47,21 +47,7 @@ public static class SlackApi
 
     private static async Task<string?> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            return null;
-        }
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + read > MaxBodyBytes)
-            {
-                return null;
-            }
-            buffer.Write(chunk, 0, read);
-        }
-        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        var (fits, body) = await BoundedBody.ReadAsync(request, MaxBodyBytes, System.Text.Encoding.UTF8.GetString, cancellationToken);
+        return fits ? body : null;
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -22,45 +21,9 @@ public static class JsonBody
     {
         var limits = request.HttpContext.RequestServices.GetRequiredService<IOptions<RequestLimitOptions>>().Value;
         var (MaxBytes, setting) = maxBytes ?? (limits.MaxJsonBytes, DefaultLimitSetting);
-        string TooLarge() => $"The body is larger than {MaxBytes / 1024} KiB, this route's limit ({setting}).";
-        if (request.ContentLength > MaxBytes)
-        {
-            return (null, Problems.Invalid("body", TooLarge()));
-        }
-        // Never more than the limit and one byte: a body sent chunked has no length to refuse it by up front. The buffer
-        // is rented (sized by Content-Length when it is sent) and given back: a request allocates none of it.
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(request.ContentLength is > 0 and var length ? length + 1 : 4096, MaxBytes + 1L));
-        try
-        {
-            var filled = 0;
-            while (true)
-            {
-                if (filled == buffer.Length)
-                {
-                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, MaxBytes + 1L));
-                    buffer.AsSpan(0, filled).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = larger;
-                }
-                var read = await request.Body.ReadAsync(buffer.AsMemory(filled, (int)Math.Min(buffer.Length - filled, MaxBytes + 1L - filled)),
-                    request.HttpContext.RequestAborted);
-                if (read == 0)
-                {
-                    break;
-                }
-                filled += read;
-                if (filled > MaxBytes)
-                {
-                    return (null, Problems.Invalid("body", TooLarge()));
-                }
-            }
-            return Parse(request, buffer.AsSpan(0, filled), type, optional, limits);
-        }
-        finally
-        {
-            // The value holds no reference to the buffer: strings are copied and a JsonElement owns its own document.
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        var (fits, answer) = await BoundedBody.ReadAsync(request, MaxBytes, json => Parse(request, json, type, optional, limits),
+            request.HttpContext.RequestAborted);
+        return fits ? answer : (null, Problems.Invalid("body", $"The body is larger than {MaxBytes / 1024} KiB, this route's limit ({setting})."));
     }
 
     private static (T? Value, ValidationProblem? Error) Parse<T>(HttpRequest request, ReadOnlySpan<byte> json, JsonTypeInfo<T> type, bool optional,

@@ -132,6 +132,24 @@ public sealed class SlackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_signed_click_over_the_body_limit_is_401_and_one_under_it_is_read_whole()
+    {
+        var submitted = await SubmitAsync();
+        var timestamp = _clock.GetUtcNow().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var click = Body("U0ALICE", "approve", Value(submitted));
+        var over = click + "&pad=" + new string('x', ReviewerPortal.Features.Slack.SlackApi.MaxBodyBytes);
+        var under = click + "&pad=" + new string('x', ReviewerPortal.Features.Slack.SlackApi.MaxBodyBytes - click.Length - 10);
+
+        var refused = await PostAsync(over, timestamp, Sign(SigningSecret, timestamp, over));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Equal("pending", (await Workflow.GetApprovalAsync(_app, submitted.Str("approvalId"))).Str("state"));
+        var read = await PostAsync(under, timestamp, Sign(SigningSecret, timestamp, under));
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Equal("approved", (await Workflow.GetApprovalAsync(_app, submitted.Str("approvalId"))).Str("state"));
+    }
+
+    [Fact]
     public async Task A_click_signed_six_minutes_ago_is_a_replay_and_401()
     {
         var submitted = await SubmitAsync();
