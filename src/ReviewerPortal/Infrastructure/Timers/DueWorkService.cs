@@ -69,11 +69,27 @@ public abstract class DueWorkService(WakeSignal signal, TimeProvider time, ILogg
     /// <summary>Runs what is due now; returns when the next work falls due (null: nothing scheduled).</summary>
     protected abstract Task<DateTimeOffset?> RunOnceAsync(CancellationToken cancellationToken);
 
-    /// <summary>Runs what is due; returns how long to sleep until the next due work.</summary>
+    /// <summary>One pass at a time on this instance (other instances are kept off an item by its lock).</summary>
+    private readonly SemaphoreSlim _pass = new(1, 1);
+
+    /// <summary>
+    /// Runs what is due; returns how long to sleep until the next due work. Asked for while this instance's pass
+    /// runs, it waits for that pass and then makes its own: when it returns, what was due when it was asked for is
+    /// done here, not left under the lock of a pass beside it (which a second pass would only have skipped).
+    /// </summary>
     public async Task<TimeSpan> RunDueAsync(CancellationToken cancellationToken)
     {
-        var next = await RunOnceAsync(cancellationToken);
-        LastPassAt = time.GetUtcNow();
+        DateTimeOffset? next;
+        await _pass.WaitAsync(cancellationToken);
+        try
+        {
+            next = await RunOnceAsync(cancellationToken);
+            LastPassAt = time.GetUtcNow();
+        }
+        finally
+        {
+            _pass.Release();
+        }
         if (next is null)
         {
             return MaxSleep;
