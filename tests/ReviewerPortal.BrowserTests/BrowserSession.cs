@@ -19,6 +19,26 @@ public sealed class BrowserSession : IAsyncDisposable
 
     public static bool Installed => File.Exists(ChromiumPath);
 
+    /// <summary>
+    /// Settings of an app a browser drives, with <paramref name="more"/>. Its pages sign in with the form, all from
+    /// one loopback address and far more often than the sign-in limit lets one address (a class of phone and desktop
+    /// pages ran into it in CI: "Too many requests" where the queue should be). That limit has its own tests
+    /// (<c>RateLimitTests</c>); here it is set out of the way.
+    /// </summary>
+    public static Dictionary<string, string?> AppSettings(IDictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["RateLimits:SignIn:PermitsPerSecond"] = "1000",
+            ["RateLimits:SignIn:Burst"] = "10000",
+        };
+        foreach (var (key, value) in more ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+        return settings;
+    }
+
     public IBrowser Browser { get; }
 
     public static async Task<BrowserSession> LaunchAsync()

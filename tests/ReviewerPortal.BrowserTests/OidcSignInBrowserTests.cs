@@ -27,7 +27,7 @@ public sealed class OidcSignInBrowserTests : IAsyncLifetime
         settings["Authentication:Oidc:RoleMappings:0:ClaimType"] = "groups";
         settings["Authentication:Oidc:RoleMappings:0:ClaimValue"] = "acme-approvers";
         settings["Authentication:Oidc:RoleMappings:0:ApproverOf"] = "acme";
-        _app = await TestApp.StartAsync(settings: settings, kestrel: true);
+        _app = await TestApp.StartAsync(settings: BrowserSession.AppSettings(settings), kestrel: true);
         _provider.RedirectUris.Add(_app.BaseUrl.TrimEnd('/') + "/signin-oidc");
         _browser = await BrowserSession.LaunchAsync();
     }

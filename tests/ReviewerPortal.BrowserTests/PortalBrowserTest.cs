@@ -13,7 +13,7 @@ public abstract class PortalBrowserTest : IAsyncLifetime
     private BrowserSession? _browser;
 
     /// <summary>The app this class drives; override for other settings.</summary>
-    protected virtual Task<TestApp> StartAppAsync() => TestApp.StartAsync(kestrel: true);
+    protected virtual Task<TestApp> StartAppAsync() => TestApp.StartAsync(kestrel: true, settings: BrowserSession.AppSettings());
 
     public async Task InitializeAsync()
     {

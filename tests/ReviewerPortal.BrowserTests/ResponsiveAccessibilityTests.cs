@@ -288,7 +288,7 @@ public sealed class ResponsiveAccessibilityTests(ResponsiveAccessibilityTests.Po
             {
                 return;
             }
-            _app = await TestApp.StartAsync(kestrel: true);
+            _app = await TestApp.StartAsync(kestrel: true, settings: BrowserSession.AppSettings());
             _browser = await BrowserSession.LaunchAsync();
             var agent = _app.Agent("acme");
             ApprovalId = (await agent.SubmitPayment(420)).Str("approvalId");

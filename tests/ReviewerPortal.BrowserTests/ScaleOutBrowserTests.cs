@@ -23,8 +23,8 @@ public sealed class ScaleOutBrowserTests : IAsyncLifetime
             return;
         }
         var prefix = $"sb{Guid.NewGuid():N}:";
-        _a = await TestApp.StartAsync(redis: cluster, postgres: pg, keyPrefix: prefix, kestrel: true);
-        _b = await TestApp.StartAsync(redis: cluster, postgres: pg, keyPrefix: prefix, kestrel: true);
+        _a = await TestApp.StartAsync(redis: cluster, postgres: pg, keyPrefix: prefix, kestrel: true, settings: BrowserSession.AppSettings());
+        _b = await TestApp.StartAsync(redis: cluster, postgres: pg, keyPrefix: prefix, kestrel: true, settings: BrowserSession.AppSettings());
         _browser = await BrowserSession.LaunchAsync();
     }
 

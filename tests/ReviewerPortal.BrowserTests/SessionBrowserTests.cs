@@ -8,7 +8,7 @@ namespace ReviewerPortal.BrowserTests;
 public sealed class SessionBrowserTests : PortalBrowserTest
 {
     protected override Task<TestApp> StartAppAsync() =>
-        TestApp.StartAsync(kestrel: true, settings: new Dictionary<string, string?> { ["Auth:SecurityStampValidationInterval"] = "00:10:00" });
+        TestApp.StartAsync(kestrel: true, settings: BrowserSession.AppSettings(new Dictionary<string, string?> { ["Auth:SecurityStampValidationInterval"] = "00:10:00" }));
 
     [SkippableFact]
     public async Task Signing_out_on_one_device_ends_the_open_page_on_another()

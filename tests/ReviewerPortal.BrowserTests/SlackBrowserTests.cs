@@ -18,7 +18,7 @@ public sealed class SlackBrowserTests : PortalBrowserTest
     private const string SigningSecret = "browser-signing-secret-Pw83Zt";
 
     protected override Task<TestApp> StartAppAsync() => TestApp.StartAsync(kestrel: true,
-        settings: new Dictionary<string, string?> { ["Slack:ResponseUrlHosts:0"] = "127.0.0.1" });
+        settings: BrowserSession.AppSettings(new Dictionary<string, string?> { ["Slack:ResponseUrlHosts:0"] = "127.0.0.1" }));
 
     [SkippableFact]
     public async Task The_admin_connects_slack_and_a_click_in_slack_approves_the_request()

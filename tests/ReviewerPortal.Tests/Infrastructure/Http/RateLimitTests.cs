@@ -95,10 +95,38 @@ public sealed class RateLimitTests
         var page = await http.SendAsync(browserPost);
         Assert.Equal(HttpStatusCode.TooManyRequests, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
-        Assert.Contains("Too many requests", await page.Content.ReadAsStringAsync());
+        var words = await page.Content.ReadAsStringAsync();
+        Assert.Contains("Too many requests", words);
+        var wait = int.Parse(Assert.Single(page.Headers.GetValues("Retry-After")));
+        Assert.Contains(wait == 1 ? "Wait a second, then" : $"Wait {wait} seconds, then", words);
         // Reading the sign-in page is not a sign-in attempt, and the API's callers have their own buckets.
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/account/login")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await app.Agent("acme").GetAsync("/api/v1/approvals?limit=1")).StatusCode);
+    }
+
+    [Fact]
+    public async Task By_default_a_team_behind_one_office_address_signs_in_at_once_then_one_a_second()
+    {
+        // Thirty people behind one NAT address at nine o'clock. Wrong passwords are slowed by Auth:SignIn's failure
+        // counts per address and name; this bucket only guards against a flood of posts.
+        var clock = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-03T09:00:00Z"));
+        await using var app = await TestApp.StartAsync(clock, kestrel: true);
+        using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
+        Task<HttpResponseMessage> PostAsync(int i) => http.PostAsync("/account/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["_handler"] = "login",
+            ["Input.UserName"] = $"person{i}",
+            ["Input.Password"] = "a-password",
+        }));
+
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.NotEqual(HttpStatusCode.TooManyRequests, (await PostAsync(i)).StatusCode);
+        }
+        await AssertLimitedAsync(await PostAsync(30), "RateLimits:SignIn");
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.NotEqual(HttpStatusCode.TooManyRequests, (await PostAsync(31)).StatusCode);
+        await AssertLimitedAsync(await PostAsync(32), "RateLimits:SignIn");
     }
 
     [Fact]

@@ -34,7 +34,11 @@ public sealed class RateLimitOptions : IValidatableObject
 
     public RateLimit PerAddress { get; set; } = new() { PermitsPerSecond = 20, Burst = 200 };
 
-    public RateLimit SignIn { get; set; } = new() { PermitsPerSecond = 0.2, Burst = 10 };
+    /// <summary>
+    /// Sign-in posts per address: a team behind one office address signs in at once (30), then one a second. It only
+    /// guards against a flood; wrong passwords are slowed per address and name by <c>Auth:SignIn</c>'s failure counts.
+    /// </summary>
+    public RateLimit SignIn { get; set; } = new() { PermitsPerSecond = 1, Burst = 30 };
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

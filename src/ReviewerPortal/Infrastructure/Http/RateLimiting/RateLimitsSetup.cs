@@ -124,7 +124,7 @@ public static class RateLimitsSetup
                 <html lang="en"><head><meta charset="utf-8" /><title>Too many requests · ReviewerPortal</title>
                 <link href="/assets/css/portal.css" rel="stylesheet" /></head>
                 <body><main class="rp-status-page"><h1 class="rp-h1">Too many requests.</h1>
-                <p>Too many requests came from your {partition?.Who ?? "address"} in a short time. Wait {seconds} seconds, then <a href="{(HttpMethods.IsGet(context.Request.Method) ? System.Net.WebUtility.HtmlEncode(context.Request.Path + context.Request.QueryString) : "/")}">try again</a>.</p>
+                <p>Too many requests came from your {partition?.Who ?? "address"} in a short time. Wait {(seconds == 1 ? "a second" : $"{seconds} seconds")}, then <a href="{(HttpMethods.IsGet(context.Request.Method) ? System.Net.WebUtility.HtmlEncode(context.Request.Path + context.Request.QueryString) : "/")}">try again</a>.</p>
                 </main></body></html>
                 """, cancellationToken);
             return;
