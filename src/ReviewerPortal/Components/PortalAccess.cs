@@ -19,13 +19,8 @@ public static class PortalAccess
     {
         builder.Services.AddSingleton<AuthorizationMiddlewareResultHandler>();
         builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, PortalPagesAuthorizationResultHandler>();
-        // The open queues' shared reads, told of every change of a tenant before any page reloads for it.
-        builder.Services.AddSingleton(sp =>
-        {
-            var reads = ActivatorUtilities.CreateInstance<Pages.Queue.QueueReads>(sp);
-            sp.GetRequiredService<Features.Approvals.ChangeFeed>().Subscribe(change => reads.Changed(change.Tenant));
-            return reads;
-        });
+        // The open queues' shared reads (fresh after each change the change feed counts).
+        builder.Services.AddSingleton<Pages.Queue.QueueReads>();
         return builder;
     }
 

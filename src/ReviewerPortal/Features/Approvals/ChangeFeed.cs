@@ -16,6 +16,7 @@ public sealed record ApprovalChange(string Tenant, string ApprovalId, string Sta
 public sealed class ChangeFeed(RedisConnection redis, ILogger<ChangeFeed> logger) : IHostedService
 {
     private readonly ConcurrentDictionary<Guid, Action<ApprovalChange>> _subscribers = new();
+    private readonly ConcurrentDictionary<string, long> _generations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<Guid, TaskCompletionSource<ApprovalChange>>> _waiters = new();
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -55,6 +56,12 @@ public sealed class ChangeFeed(RedisConnection redis, ILogger<ChangeFeed> logger
         }
     }
 
+    /// <summary>
+    /// How many changes of <paramref name="tenant"/> this instance has heard of. It moves before any subscriber is
+    /// called, so a read cached under an older value is known to predate the change, whichever subscriber runs first.
+    /// </summary>
+    public long Generation(string tenant) => _generations.GetValueOrDefault(tenant);
+
     public IDisposable Subscribe(Action<ApprovalChange> handler)
     {
         var id = Guid.NewGuid();
@@ -85,8 +92,10 @@ public sealed class ChangeFeed(RedisConnection redis, ILogger<ChangeFeed> logger
         });
     }
 
-    private void Dispatch(ApprovalChange change)
+    /// <summary>Hands a change that reached this instance to its waiters and subscribers (internal for tests).</summary>
+    internal void Dispatch(ApprovalChange change)
     {
+        _generations.AddOrUpdate(change.Tenant, 1, static (_, g) => g + 1);
         if (_waiters.TryGetValue(change.Tenant + "/" + change.ApprovalId, out var set))
         {
             foreach (var waiter in set.Values)

@@ -8,22 +8,20 @@ namespace ReviewerPortal.Components.Pages.Queue;
 /// instance: when a change of the tenant makes N open queues reload, the first reload reads Redis and the other N - 1
 /// share its answer (one read in flight per tenant and range), so the cost of a change no longer grows with the tabs.
 /// An answer is shared only while no change of its tenant has arrived since its read began and for at most
-/// <see cref="MaxAge"/> (the age buckets move with the clock), so a reload after a change always reads afresh.
+/// <see cref="MaxAge"/> (the age buckets move with the clock), so a reload after a change always reads afresh: the
+/// change feed counts a tenant's changes before it calls any page (<see cref="ChangeFeed.Generation"/>), so a page
+/// called first cannot be handed the answer read before its change.
 /// </summary>
-public sealed class QueueReads(IApprovalStore store, TimeProvider time)
+public sealed class QueueReads(IApprovalStore store, ChangeFeed changes, TimeProvider time)
 {
     /// <summary>How long an answer is shared when nothing changes.</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
 
     private const int MaxEntries = 4096;
-    private readonly ConcurrentDictionary<string, long> _generations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Tenant, int Start, int Count), Entry<IReadOnlyList<Approval>>> _ranges = new();
     private readonly ConcurrentDictionary<string, Entry<QueueStats>> _stats = new(StringComparer.Ordinal);
 
     private sealed record Entry<T>(long Generation, DateTimeOffset ReadAt, Task<T> Answer);
-
-    /// <summary>A change of the tenant arrived (the change feed calls this before any page reloads for it).</summary>
-    public void Changed(string tenant) => _generations.AddOrUpdate(tenant, 1, static (_, g) => g + 1);
 
     public Task<QueueStats> StatsAsync(string tenant, DateTimeOffset now) =>
         Shared(_stats, tenant, tenant, now, () => store.StatsAsync(tenant, now));
@@ -34,7 +32,7 @@ public sealed class QueueReads(IApprovalStore store, TimeProvider time)
     private Task<T> Shared<TKey, T>(ConcurrentDictionary<TKey, Entry<T>> cache, TKey key, string tenant, DateTimeOffset now, Func<Task<T>> read)
         where TKey : notnull
     {
-        var generation = _generations.GetValueOrDefault(tenant);
+        var generation = changes.Generation(tenant);
         if (cache.TryGetValue(key, out var entry) && entry.Generation == generation && now >= entry.ReadAt && now - entry.ReadAt < MaxAge
             && !entry.Answer.IsFaulted && !entry.Answer.IsCanceled)
         {
