@@ -3,7 +3,8 @@ using System.CommandLine;
 namespace ReviewerPortal.Load;
 
 public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Duration, int Agents, int Reviewers, int Subscribers,
-    int Pending, string Out, string Repo, TimeSpan Warmup, int Timers, int Rounds = 50, int Burst = 200, int FloodRate = 0, int Tabs = 50)
+    int Pending, string Out, string Repo, TimeSpan Warmup, int Timers, int Rounds = 50, int Burst = 200, int FloodRate = 0, int Tabs = 50,
+    string TabClient = "chromium")
 {
     public static readonly string[] Known = ["cycle", "baseline", "queue", "fanout", "faults", "timers", "garnet-kill", "scaleout", "flood", "portal", "all"];
 
@@ -16,7 +17,7 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
         var scenario = new Argument<string>("scenario")
         {
             Description = "What to measure. baseline: the /healthz floor and the full cycle in one run, with the issue's targets; " +
-                          "portal: --tabs reviewer tabs (headless chromium) on one queue while the cycle load runs; " +
+                          "portal: --tabs reviewer tabs (headless chromium, or --tab-client circuit) on one queue while the cycle load runs; " +
                           "'all' runs baseline, fanout, queue, faults and timers.",
         };
         scenario.AcceptOnlyFromAmong(Known);
@@ -32,12 +33,19 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
         var rounds = Positive("--rounds", "garnet-kill: rounds of burst, kill -9 of Garnet, restart (per commit-wait setting).", 50);
         var burst = Positive("--burst", "garnet-kill: approvals created per round.", 200);
         var floodRate = Positive("--flood-rate", "flood: tenant acme's requests/s (0: 32 loops as fast as answered).", 0, allowZero: true);
-        var tabs = Positive("--tabs", "portal: reviewer tabs (Blazor circuits in headless chromium) open on acme's queue.", 50);
+        var tabs = Positive("--tabs", "portal: reviewer tabs (Blazor circuits) open on acme's queue.", 50);
+        var tabClient = new Option<string>("--tab-client")
+        {
+            Description = "portal: what a tab is. chromium: a page in headless chromium (the browser renders on the same cores); " +
+                          "circuit: a Blazor circuit driven over its SignalR hub without a browser (the server's cost and latency alone).",
+            DefaultValueFactory = _ => "chromium",
+        };
+        tabClient.AcceptOnlyFromAmong("chromium", "circuit");
         var output = new Option<string?>("--out") { Description = "Where the JSON reports go (default artifacts/load)." };
 
         var command = new RootCommand("ReviewerPortal's load and fault harness: starts the app (and Garnet) and prints the figures.")
         {
-            scenario, redis, duration, warmup, agents, reviewers, subscribers, pending, approvals, rounds, burst, floodRate, tabs, output,
+            scenario, redis, duration, warmup, agents, reviewers, subscribers, pending, approvals, rounds, burst, floodRate, tabs, tabClient, output,
         };
         command.SetAction(async (result, _) =>
         {
@@ -48,7 +56,7 @@ public sealed record LoadOptions(string Scenario, string? Redis, TimeSpan Durati
                 TimeSpan.FromSeconds(seconds), result.GetValue(agents), result.GetValue(reviewers),
                 result.GetValue(subscribers), result.GetValue(pending), result.GetValue(output) ?? Path.Combine(repo, "artifacts", "load"), repo,
                 TimeSpan.FromSeconds(result.GetValue(warmup)), result.GetValue(approvals), result.GetValue(rounds), result.GetValue(burst),
-                result.GetValue(floodRate), result.GetValue(tabs));
+                result.GetValue(floodRate), result.GetValue(tabs), result.GetValue(tabClient)!);
             return await run(options);
         });
         return command;

@@ -2,40 +2,20 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Microsoft.Playwright;
 
 namespace ReviewerPortal.Load;
 
 /// <summary>
-/// <c>portal</c>: <c>--tabs</c> reviewer tabs (Playwright pages on Debian's headless chromium, each its own Blazor
-/// circuit) open on tenant acme's queue, first idle, then while the cycle load runs. Reports the app's memory per open
-/// circuit above the idle app, the time from a probe approval's submit (its 202) to its row in every tab, and whether a
-/// tab fell behind (missed a probe, or the last one after the load) or lost its connection.
+/// <c>portal</c>: <c>--tabs</c> reviewer tabs (Playwright pages on Debian's headless chromium, or with
+/// <c>--tab-client circuit</c> raw Blazor circuits; each tab its own circuit) open on tenant acme's queue, first idle,
+/// then while the cycle load runs. Reports the app's memory per open circuit above the idle app, the time from a probe
+/// approval's submit (its 202) to its row in every tab, and whether a tab fell behind (missed a probe, or the last one
+/// after the load) or lost its connection.
 /// </summary>
 public sealed partial class Scenarios
 {
-    /// <summary>Each tab notes when it first shows each queue row (its own clock is the machine's: Date.now()).</summary>
-    private const string SeenScript = """
-        (() => {
-          window.__seen = {};
-          const scan = () => {
-            for (const row of document.querySelectorAll('[data-testid=queue-row][data-id]')) {
-              const id = row.getAttribute('data-id');
-              if (!(id in window.__seen)) window.__seen[id] = Date.now();
-            }
-          };
-          new MutationObserver(scan).observe(document, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-id'] });
-        })();
-        """;
-
     /// <summary>How long a probe stays pending (then it is approved): a tab that has not shown it by then fell behind.</summary>
     private static readonly TimeSpan ProbeLife = TimeSpan.FromSeconds(5);
-
-    private sealed record Tab(IPage Page, int Number)
-    {
-        public int SocketsClosed;
-        public int Crashed;
-    }
 
     private sealed record Probe(string Id, long SubmittedAtMs, string Phase);
 
@@ -44,55 +24,19 @@ public sealed partial class Scenarios
         var report = new Report("portal");
         await using var app = await AppProcess.StartAsync(options.Repo, _redis, environment: WithDiagnostics, publish: true);
         await WarmUpAsync(app);
-
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-background-timer-throttling",
-                "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
-        });
-        // One signed-in browser context (alice, an acme approver); every page in it is its own tab and circuit. Tall
-        // enough that every pending row of the run is on screen (the queue is virtualised, oldest first).
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions
-        {
-            BaseURL = app.BaseUrl,
-            ViewportSize = new ViewportSize { Width = 1280, Height = 2400 },
-        });
-        context.SetDefaultTimeout(60_000);
-        await context.AddInitScriptAsync(SeenScript);
-        var first = await context.NewPageAsync();
-        first.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                Console.Error.WriteLine($"  [first tab, console] {message.Text}");
-            }
-        };
-        await first.GotoAsync("/account/login");
-        await first.FillAsync("#username", "alice");
-        await first.FillAsync("#password", "demo-alice");
-        await first.ClickAsync("#sign-in");
-        await first.GetByTestId("signed-in-user").WaitForAsync();
-        // One tab opened and closed first, so the queue page's first-use costs (JIT, caches) are not counted per circuit.
-        await OpenQueueAsync(first);
-        await first.CloseAsync();
+        // One signed-in reviewer (alice, an acme approver); every tab is its own circuit. A tab opened and closed
+        // first, so the queue page's first-use costs (JIT, caches) are not counted per circuit.
+        await using ITabs source = options.TabClient == "circuit" ? await CircuitTabs.StartAsync(app) : await ChromiumTabs.StartAsync(app);
+        await (await source.OpenAsync()).DisposeAsync();
         await Task.Delay(TimeSpan.FromSeconds(2));
 
         var idle = await RuntimeSample.ReadAsync(app, collect: true);
-        var tabs = new List<Tab>();
+        var tabs = new List<ITab>();
         using (var opening = new Progress("opening tabs").Start(TimeSpan.FromSeconds(options.Tabs)))
         {
             for (var i = 0; i < options.Tabs; i++)
             {
-                var page = await context.NewPageAsync();
-                var tab = new Tab(page, i + 1);
-                page.WebSocket += (_, socket) => socket.Close += (_, _) => Interlocked.Increment(ref tab.SocketsClosed);
-                page.Crash += (_, _) => Interlocked.Increment(ref tab.Crashed);
-                await OpenQueueAsync(page);
-                tabs.Add(tab);
+                tabs.Add(await source.OpenAsync());
                 opening.Tick();
             }
         }
@@ -102,7 +46,7 @@ public sealed partial class Scenarios
         {
             var workingSet = (open.WorkingSetBytes - idle.WorkingSetBytes) / (double)tabs.Count / 1024;
             var heap = (open.HeapSizeBytes - idle.HeapSizeBytes) / (double)tabs.Count / 1024;
-            report.Facts["tabs (circuits) open"] = $"{tabs.Count} on /queue/acme";
+            report.Facts["tabs (circuits) open"] = $"{tabs.Count} on /queue/acme, {source.Description}";
             report.Facts["app memory per open circuit, working set"] = $"{workingSet:F0} KB {Target(workingSet <= 300, "≤ 300 KB")}";
             report.Facts["app memory per open circuit, managed heap (after a full GC)"] = $"{heap:F0} KB {Target(heap <= 300, "≤ 300 KB")}";
             report.Facts["app idle → with tabs, working set / heap"] =
@@ -131,12 +75,12 @@ public sealed partial class Scenarios
         {
             await ProbeLoopAsync(agent, reviewer, "after the load", probes, stop.Token);
         }
-        var after = await RuntimeSample.ReadAsync(app);
+        var after = await RuntimeSample.ReadAsync(app, collect: true);
 
-        var seen = new List<Dictionary<string, double>>();
+        var seen = new List<IReadOnlyDictionary<string, double>>();
         foreach (var tab in tabs)
         {
-            seen.Add(await tab.Page.EvaluateAsync<Dictionary<string, double>>("() => window.__seen"));
+            seen.Add(await tab.SeenAsync());
         }
         foreach (var (phase, label) in new[] { ("idle", "idle"), ("under load", "load"), ("after the load", "after") })
         {
@@ -152,9 +96,9 @@ public sealed partial class Scenarios
                 for (var t = 0; t < tabs.Count; t++)
                 {
                     // A row that showed only after the probe's life counts as missed in that tab, as one never seen.
-                    if (seen[t].TryGetValue(probe.Id, out var at) && at - probe.SubmittedAtMs <= ProbeLife.TotalMilliseconds)
+                    var ms = seen[t].TryGetValue(probe.Id, out var at) ? Math.Max(0, at - probe.SubmittedAtMs) : double.MaxValue;
+                    if (ms <= ProbeLife.TotalMilliseconds)
                     {
-                        var ms = Math.Max(0, at - probe.SubmittedAtMs);
                         each.Add(TimeSpan.FromMilliseconds(ms));
                         last = Math.Max(last, ms);
                     }
@@ -162,7 +106,7 @@ public sealed partial class Scenarios
                     {
                         all = false;
                         missed++;
-                        behind.Add(tabs[t].Number);
+                        behind.Add(t);
                     }
                 }
                 if (all)
@@ -181,22 +125,18 @@ public sealed partial class Scenarios
                 $"(tabs behind: {(behind.Count == 0 ? "none" : behind.Count + " of " + tabs.Count)})";
         }
         report.Facts["tabs disconnected (WebSocket closed) / crashed"] =
-            $"{tabs.Count(t => t.SocketsClosed > 0)} / {tabs.Count(t => t.Crashed > 0)} of {tabs.Count}";
+            $"{tabs.Count(t => t.Disconnected)} / {tabs.Count(t => t.Crashed)} of {tabs.Count}";
         if (after is not null)
         {
-            report.Facts["app working set / heap after the load"] = $"{after.WorkingSetBytes / 1048576.0:F0} MiB / {after.HeapSizeBytes / 1048576.0:F0} MiB";
+            report.Facts["app working set / heap after the load (after a full GC, tabs still open)"] = $"{after.WorkingSetBytes / 1048576.0:F0} MiB / {after.HeapSizeBytes / 1048576.0:F0} MiB";
         }
         report.Facts["note"] = "p99 of 'every tab' is over probes (one sample each), of 'one tab' over probes × tabs; " +
-            "the time runs from the submit's 202 at the load tool to the row in the tab's DOM (both on this machine's clock)";
-        await context.CloseAsync();
+            $"the time runs from the submit's 202 at the load tool to the row {source.Arrival} (both on this machine's clock)";
+        foreach (var tab in tabs)
+        {
+            await tab.DisposeAsync();
+        }
         return report;
-    }
-
-    private static async Task OpenQueueAsync(IPage page)
-    {
-        await page.GotoAsync("/queue/acme");
-        await page.Locator("[data-interactive=yes]").WaitForAsync();
-        await page.GetByTestId("queue").WaitForAsync();
     }
 
     /// <summary>
