@@ -31,6 +31,12 @@ public sealed class EmbeddedGarnetOptions
 
     /// <summary>Count calls per command for <c>INFO commandstats</c> (<c>--commandstats-monitor</c>; the load harness only).</summary>
     public bool CommandStats { get; init; }
+
+    /// <summary>
+    /// Scripts run as transactions (<c>--lua-transaction-mode</c>): always, but for a test that plays a server left
+    /// running by a version started without it.
+    /// </summary>
+    internal bool LuaTransactions { get; init; } = true;
 }
 
 /// <summary>
@@ -142,6 +148,13 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         {
             start.ArgumentList.Add(arg);
         }
+        if (options.LuaTransactions)
+        {
+            // A script is one step (its keys locked while it runs, its writes one transaction in the log): without the
+            // transaction mode Garnet interleaves scripts on other connections.
+            start.ArgumentList.Add(LuaTransactionMode);
+            start.ArgumentList.Add("true");
+        }
         if (options.CommitWait)
         {
             start.ArgumentList.Add("--aof-commit-wait");
@@ -241,6 +254,13 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         {
             return null;
         }
+        if (!RunsScriptsAsTransactions(record.Pid))
+        {
+            // Left by a version that started Garnet without the Lua transaction mode: not reused, replaced.
+            logger.LogWarning("Replacing an embedded Garnet started without Lua transaction mode (pid {Pid})", record.Pid);
+            await KillAsync(record.Pid);
+            return null;
+        }
         // An orphan started with another password (or none) does not answer this one: it is replaced.
         if (await PingAsync(record.Port, password, cancellationToken))
         {
@@ -257,14 +277,38 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
             return new EmbeddedGarnet(record.Port, record.Pid, process, true, pidFile, logger, password);
         }
         logger.LogWarning("Replacing an unresponsive embedded Garnet (pid {Pid})", record.Pid);
+        await KillAsync(record.Pid);
+        return null;
+    }
+
+    private const string LuaTransactionMode = "--lua-transaction-mode";
+
+    /// <summary>False when the process's command line shows it runs scripts without the transaction mode (Linux).</summary>
+    private static bool RunsScriptsAsTransactions(int pid)
+    {
         try
         {
-            Process.GetProcessById(record.Pid).Kill(entireProcessTree: true);
+            var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            var at = Array.IndexOf(args, LuaTransactionMode);
+            return at >= 0 && at + 1 < args.Length && args[at + 1] == "true";
         }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return true; // no /proc here (or it exited): nothing tells otherwise
+        }
+    }
+
+    private static async Task KillAsync(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or TimeoutException)
         {
         }
-        return null;
     }
 
     /// <summary>True when the process runs GarnetServer on this data folder (not a recycled pid of something else).</summary>

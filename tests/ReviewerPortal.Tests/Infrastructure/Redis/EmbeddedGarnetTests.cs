@@ -43,6 +43,75 @@ public sealed class EmbeddedGarnetTests
         Assert.Equal("entry", (string?)await read.ListGetByIndexAsync("l", 0));
     }
 
+    /// <summary>
+    /// Every guarantee that rests on one script (a decision's check-and-write, a publish's push-and-mark) needs the
+    /// server to run a script as one step. Garnet runs a script's commands without locking its keys unless started in
+    /// its Lua transaction mode, so scripts on other connections interleave: a read-modify-write then loses updates.
+    /// </summary>
+    [Fact]
+    public async Task A_script_runs_as_one_step_however_many_connections_run_it_at_once()
+    {
+        await using var garnet = await Start(TestServers.NewTempDirectory("garnet-atomic"));
+        const string increment = "local v = tonumber(redis.call('GET', KEYS[1]) or '0'); redis.call('SET', KEYS[1], tostring(v + 1)); return v + 1";
+        const int connections = 8, each = 1500;
+        var muxes = await Task.WhenAll(Enumerable.Range(0, connections).Select(_ => ConnectionMultiplexer.ConnectAsync(garnet.Endpoint)));
+        try
+        {
+            await Task.WhenAll(muxes.Select(mux => Task.Run(async () =>
+            {
+                var db = mux.GetDatabase();
+                for (var i = 0; i < each; i += 50)
+                {
+                    await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => db.ScriptEvaluateAsync(increment, ["{t}counter"])));
+                }
+            })));
+
+            Assert.Equal(connections * each, (int)await muxes[0].GetDatabase().StringGetAsync("{t}counter"));
+        }
+        finally
+        {
+            foreach (var mux in muxes)
+            {
+                await mux.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_server_left_running_without_the_transaction_mode_is_replaced_not_reused_and_keeps_its_data()
+    {
+        var data = TestServers.NewTempDirectory("garnet-old-orphan");
+        // As an earlier version started it (scripts not run as transactions), then the app died without disposing it.
+        var orphan = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions { DataPath = data, LuaTransactions = false },
+            NullLogger.Instance, CancellationToken.None);
+        await using (var mux = await ConnectionMultiplexer.ConnectAsync(orphan.Endpoint))
+        {
+            await mux.GetDatabase().StringSetAsync("kept", "yes");
+            await mux.GetDatabase().ExecuteAsync("COMMITAOF");
+        }
+
+        await using var next = await Start(data);
+
+        Assert.False(next.Reused);
+        Assert.NotEqual(orphan.ProcessId, next.ProcessId);
+        Assert.False(IsRunning(orphan.ProcessId));
+        await using var again = await ConnectionMultiplexer.ConnectAsync(next.Endpoint);
+        Assert.Equal("yes", (string?)await again.GetDatabase().StringGetAsync("kept"));
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
     [Fact]
     public async Task Server_orphaned_by_a_killed_app_is_reused_at_the_next_start()
     {
