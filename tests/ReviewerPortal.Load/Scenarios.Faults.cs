@@ -97,8 +97,10 @@ public sealed partial class Scenarios
             after = page.GetProperty("nextAfter").ValueKind == JsonValueKind.Number ? page.GetProperty("nextAfter").GetInt64() : null;
         }
         while (after is not null);
-        foreach (var id in accepted.Values.Select(a => a.ApprovalId).Distinct())
+        var decidedJobs = new List<Accepted>();
+        foreach (var one in accepted.Values.DistinctBy(a => a.ApprovalId))
         {
+            var id = one.ApprovalId;
             var response = await agent.GetAsync($"/api/v1/approvals/{id}");
             if (!response.IsSuccessStatusCode)
             {
@@ -112,6 +114,7 @@ public sealed partial class Scenarios
                 continue;
             }
             decided++;
+            decidedJobs.Add(one);
             var rows = decisions.GetValueOrDefault(id);
             if (rows == 0) { unaudited++; }
             if (rows > 1) { duplicated++; }
@@ -137,6 +140,10 @@ public sealed partial class Scenarios
         report.Facts["dispatch drained after the load"] = $"{drain.Elapsed.TotalSeconds:F1} s";
         var dispatchedTwice = published.Count(p => p.Value > 1);
         report.Facts["published to the sink"] = $"{published.Count} jobs, {dispatchedTwice} published twice, {decided - published.Count} not (yet) published";
+        if (decidedJobs.Where(j => !published.ContainsKey(j.JobId)).Take(5).ToList() is { Count: > 0 } unpublished)
+        {
+            report.Facts["not (yet) published, where they are"] = string.Join("; ", await Task.WhenAll(unpublished.Select(j => DispatchStateAsync("acme", j))));
+        }
 
         // The webhook: every approved globex job received (answered 2xx), and no second delivery without replay: true.
         var globexAgent = app.Client("demo-globex-agent");
@@ -172,6 +179,23 @@ public sealed partial class Scenarios
     }
 
     private sealed record Accepted(string ApprovalId, string JobId);
+
+    /// <summary>For the report: a job the sink has not received, as its record and the dispatcher's sets show it.</summary>
+    private async Task<string> DispatchStateAsync(string tenant, Accepted job)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis);
+        var db = redis.GetDatabase();
+        var fields = (await db.HashGetAllAsync(RedisKeys.Approval(tenant, job.ApprovalId))).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        string Due(double? score) => score is { } at ? $"due in {(at - now) / 1000:F0} s" : "absent";
+        var member = "approval|" + job.ApprovalId;
+        var counts = string.Join(", ", fields.Where(f => f.Key.StartsWith("dispatch", StringComparison.Ordinal) || f.Key.Contains("Attempt", StringComparison.Ordinal)
+                                                          || f.Key.EndsWith("Failures", StringComparison.Ordinal) || f.Key.EndsWith("Errors", StringComparison.Ordinal))
+            .Select(f => $"{f.Key} {f.Value}"));
+        return $"{job.ApprovalId}: state {fields.GetValueOrDefault("state")}, {counts}, " +
+               $"outbox {Due(await db.SortedSetScoreAsync(RedisKeys.DispatchOutbox(tenant), member))}, " +
+               $"unacked {Due(await db.SortedSetScoreAsync(RedisKeys.Unacknowledged(tenant), member))}";
+    }
 
     /// <summary>The cycle load with retries, as a careful agent runs it: the same idempotency key until a 202, approve until 200.</summary>
     private async Task RetryingCycleAsync(AppProcess app, string tenant, string reviewerToken, int agents,
