@@ -106,21 +106,14 @@ internal sealed class ChromiumTabs(IPlaywright playwright, IBrowser browser, IBr
 
     private sealed class Tab(IPage page) : ITab
     {
-        private bool _closing;
-        private bool _disconnected;
-
-        public bool Disconnected { get => _disconnected && !_closing; set => _disconnected = value; }
+        public bool Disconnected { get; set; }
 
         public bool Crashed { get; set; }
 
         public async Task<IReadOnlyDictionary<string, double>> SeenAsync() =>
             await page.EvaluateAsync<Dictionary<string, double>>("() => window.__seen");
 
-        public async ValueTask DisposeAsync()
-        {
-            _closing = true;
-            await page.CloseAsync();
-        }
+        public ValueTask DisposeAsync() => new(page.CloseAsync());
     }
 }
 

@@ -142,7 +142,9 @@ public sealed partial class Scenarios
         report.Facts["published to the sink"] = $"{published.Count} jobs, {dispatchedTwice} published twice, {decided - published.Count} not (yet) published";
         if (decidedJobs.Where(j => !published.ContainsKey(j.JobId)).Take(5).ToList() is { Count: > 0 } unpublished)
         {
-            report.Facts["not (yet) published, where they are"] = string.Join("; ", await Task.WhenAll(unpublished.Select(j => DispatchStateAsync("acme", j))));
+            await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis);
+            report.Facts["not (yet) published, where they are"] =
+                string.Join("; ", await Task.WhenAll(unpublished.Select(j => DispatchStateAsync(redis.GetDatabase(), "acme", j))));
         }
 
         // The webhook: every approved globex job received (answered 2xx), and no second delivery without replay: true.
@@ -181,17 +183,14 @@ public sealed partial class Scenarios
     private sealed record Accepted(string ApprovalId, string JobId);
 
     /// <summary>For the report: a job the sink has not received, as its record and the dispatcher's sets show it.</summary>
-    private async Task<string> DispatchStateAsync(string tenant, Accepted job)
+    private static async Task<string> DispatchStateAsync(StackExchange.Redis.IDatabase db, string tenant, Accepted job)
     {
-        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis);
-        var db = redis.GetDatabase();
         var fields = (await db.HashGetAllAsync(RedisKeys.Approval(tenant, job.ApprovalId))).ToDictionary(e => (string)e.Name!, e => (string?)e.Value);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         string Due(double? score) => score is { } at ? $"due in {(at - now) / 1000:F0} s" : "absent";
-        var member = "approval|" + job.ApprovalId;
-        var counts = string.Join(", ", fields.Where(f => f.Key.StartsWith("dispatch", StringComparison.Ordinal) || f.Key.Contains("Attempt", StringComparison.Ordinal)
-                                                          || f.Key.EndsWith("Failures", StringComparison.Ordinal) || f.Key.EndsWith("Errors", StringComparison.Ordinal))
-            .Select(f => $"{f.Key} {f.Value}"));
+        var member = DispatchMember.ForApproval(job.ApprovalId);
+        var counts = string.Join(", ", new[] { "dispatch", "dispatchCount", "deliveryAttempt", "deliveryFailures", "dispatchErrors" }
+            .Select(name => $"{name} {fields.GetValueOrDefault(name) ?? "-"}"));
         return $"{job.ApprovalId}: state {fields.GetValueOrDefault("state")}, {counts}, " +
                $"outbox {Due(await db.SortedSetScoreAsync(RedisKeys.DispatchOutbox(tenant), member))}, " +
                $"unacked {Due(await db.SortedSetScoreAsync(RedisKeys.Unacknowledged(tenant), member))}";
