@@ -56,15 +56,29 @@ public sealed class LiveThrottleTests
     {
         var clock = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-03T12:00:00Z"));
         var reloads = 0;
-        using var throttle = new LiveThrottle(TimeSpan.FromMilliseconds(150), () => { Interlocked.Increment(ref reloads); return Task.CompletedTask; },
-            _ => Task.CompletedTask, clock);
+        var firstRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var throttle = new LiveThrottle(TimeSpan.FromMilliseconds(150), async () =>
+        {
+            if (Interlocked.Increment(ref reloads) == 1)
+            {
+                firstRunning.SetResult();
+                await releaseFirst.Task;
+            }
+        }, _ => Task.CompletedTask, clock);
 
-        // The first reloads at once; the nine after it are one more reload, an interval later.
-        for (var i = 0; i < 10; i++)
+        // The first change reloads at once; the nine that arrive while that reload runs are one more reload, an
+        // interval after the first started. (Changes that arrive before the first reload starts are covered by it, so
+        // the burst is sent once the first reload is under way: otherwise the count would depend on thread timing.)
+        throttle.Signal();
+        await firstRunning.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 9; i++)
         {
             throttle.Signal();
         }
-        await WaitUntil(() => Volatile.Read(ref reloads) == 1);
+        releaseFirst.SetResult();
+        await Task.Delay(50);
+        Assert.Equal(1, reloads);
         clock.Advance(TimeSpan.FromMilliseconds(150));
         await WaitUntil(() => Volatile.Read(ref reloads) == 2);
         clock.Advance(TimeSpan.FromMilliseconds(150));
