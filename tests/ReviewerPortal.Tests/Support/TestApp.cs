@@ -70,7 +70,9 @@ public sealed class TestApp : WebApplicationFactory<Program>
     /// by the load harness, never asserted by a timeout here.
     /// </summary>
     private static string WithTestTimeouts(string redis) =>
-        redis.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase) ? redis : redis + ",asyncTimeout=15000,syncTimeout=15000";
+        redis.Length == 0 || redis.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)
+            ? redis // empty: the app starts its own embedded server
+            : redis + ",asyncTimeout=15000,syncTimeout=15000";
 
     public string DataPath { get; }
     public string KeyPrefix { get; }

@@ -71,6 +71,7 @@ public static class ApprovalsSetup
         services.AddSingleton<Receipts.ReceiptSigner>();
         services.AddSingleton<Dispatch.DispatchSignal>();
         services.AddSingleton<Dispatch.Dispatcher>();
+        services.AddSingleton<Dispatch.ReleaseRepair>();
         // Outbound calls go through the SSRF guard and never follow a redirect (see AddOutboundHttpClient).
         services.AddOutbound();
         services.AddOutboundHttpClient(Dispatch.Dispatcher.HttpClientName);

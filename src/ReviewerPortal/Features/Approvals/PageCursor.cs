@@ -9,6 +9,12 @@ public static class DispatchMember
 {
     public static string ForApproval(string approvalId) => "approval|" + approvalId;
     public static string ForJob(string jobId) => "job|" + jobId;
+
+    /// <summary>The record a member stands for: an approval's or an allowed job's hash.</summary>
+    public static RedisKey RecordKey(string tenant, string member) =>
+        member.StartsWith("approval|", StringComparison.Ordinal)
+            ? RedisKeys.Approval(tenant, member["approval|".Length..])
+            : RedisKeys.Job(tenant, member["job|".Length..]);
 }
 
 /// <summary>Opaque paging cursor: the last (score, id) of the previous page, base64url-encoded.</summary>

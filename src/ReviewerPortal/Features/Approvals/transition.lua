@@ -40,6 +40,12 @@ local n = tonumber(ARGV[16])
 local i = 19
 local seq = tonumber(cur[6] or '0') + 1
 local fields = {'state', ARGV[3], 'seq', tostring(seq)}
+if ARGV[12] ~= '' then
+  -- The release is written with the state, in one command: Garnet logs a script's writes one by one, and a server
+  -- restarted on its append-only log must not come back with an approved record that lacks its release.
+  fields[#fields + 1] = 'dispatch'; fields[#fields + 1] = 'pending'
+  fields[#fields + 1] = 'approvalGranted'; fields[#fields + 1] = 'true'
+end
 for j = i + r + 2 * a + 2 * n, #ARGV do fields[#fields + 1] = ARGV[j] end
 redis.call('HSET', KEYS[1], unpack(fields))
 if KEYS[2] ~= KEYS[3] then
@@ -59,8 +65,7 @@ if ARGV[9] ~= '' then
   redis.call('PEXPIRE', KEYS[10], ARGV[9])
 end
 if ARGV[12] ~= '' then
-  -- The release is written in the same step as the approval: the dispatcher cannot miss it, even after a crash.
-  redis.call('HSET', KEYS[1], 'dispatch', 'pending', 'approvalGranted', 'true')
+  -- The dispatcher reads the outbox; an entry a restart lost is put back by the reconciler (ReleaseRepair).
   redis.call('ZADD', KEYS[7], now, ARGV[12])
 end
 redis.call('LPUSH', KEYS[5], ARGV[11])

@@ -4,6 +4,8 @@ using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ReviewerPortal.Data;
+using ReviewerPortal.Features.Approvals;
+using ReviewerPortal.Features.Dispatch;
 using ReviewerPortal.Features.Tenants;
 using ReviewerPortal.Infrastructure.Redis;
 using ReviewerPortal.Infrastructure.Storage;
@@ -19,12 +21,17 @@ namespace ReviewerPortal.Features.Audit;
 /// is not compared, and a record ahead of its audit (a transition whose row still waits in the outbox) is not a
 /// regression. Bounded: only approvals with an audited transition within <see cref="StorageOptions.DecidedRetention"/>,
 /// read in batches.
+/// The same pass finds audited releases (approved approvals, allowed jobs) whose record still says <c>pending</c> or
+/// <c>dispatched</c> but whose entry in the dispatch sets is gone, and has <see cref="ReleaseRepair"/> put it back:
+/// otherwise that job would never be published. A pass also runs a few seconds after the connection to Redis comes
+/// back, since a server that restarted is where such losses come from.
 /// </summary>
 public sealed class AuditReconciler(
     AuditLog audit,
     IDbContextFactory<AppDbContext> dbFactory,
     RedisConnection redis,
     TenantStore tenants,
+    ReleaseRepair releases,
     IOptions<StorageOptions> storage,
     TimeProvider time,
     ILogger<AuditReconciler> logger) : BackgroundService
@@ -32,23 +39,44 @@ public sealed class AuditReconciler(
     public const string Action = "state_regressed";
     public const string Actor = "system:reconciler";
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
+    /// <summary>How long after Redis comes back the pass runs (the other paths reconnect meanwhile).</summary>
+    public static readonly TimeSpan AfterReconnect = TimeSpan.FromSeconds(3);
     private const int BatchSize = 500;
+    private readonly Infrastructure.Timers.WakeSignal _reconnected = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(Interval, time);
-        do
+        redis.Multiplexer.ConnectionRestored += OnRestored;
+        try
         {
-            try
+            while (!stoppingToken.IsCancellationRequested)
             {
-                await RunOnceAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogWarning(ex, "Audit reconciliation failed; the next pass retries");
+                try
+                {
+                    await RunOnceAsync(stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogWarning(ex, "Audit reconciliation failed; the next pass retries");
+                }
+                await _reconnected.WaitAsync(Interval, time, stoppingToken);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            redis.Multiplexer.ConnectionRestored -= OnRestored;
+        }
+    }
+
+    private void OnRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType == ConnectionType.Interactive)
+        {
+            _ = Task.Delay(AfterReconnect, time).ContinueWith(_ => _reconnected.Wake(), TaskScheduler.Default);
+        }
     }
 
     /// <summary>One pass over every tenant; returns how many regressions it newly found.</summary>
@@ -58,6 +86,7 @@ public sealed class AuditReconciler(
         foreach (var tenant in await tenants.ListAsync())
         {
             found += await ReconcileAsync(tenant, cancellationToken);
+            await RelinkJobsAsync(tenant, cancellationToken);
         }
         return found;
     }
@@ -79,6 +108,8 @@ public sealed class AuditReconciler(
             // One pipelined read of the batch's records.
             var records = await Task.WhenAll(batch.Select(a =>
                 redis.Database.HashGetAsync(RedisKeys.Approval(tenant, a.ApprovalId), ["state", "seq"])));
+            await RelinkAsync(tenant, [.. batch.Where((_, i) => (string?)records[i][0] == "approved")
+                .Select(a => DispatchMember.ForApproval(a.ApprovalId))], cancellationToken);
             for (var i = 0; i < batch.Count; i++)
             {
                 var (state, seqText) = ((string?)records[i][0], (string?)records[i][1]);
@@ -100,6 +131,44 @@ public sealed class AuditReconciler(
             after = batch[^1].ApprovalId;
         }
         return found;
+    }
+
+    /// <summary>The allowed jobs audited within the retention window, in batches: each release is checked as an approval's is.</summary>
+    private async Task RelinkJobsAsync(string tenant, CancellationToken cancellationToken)
+    {
+        var since = time.GetUtcNow() - storage.Value.DecidedRetention;
+        var after = "";
+        while (true)
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+            var jobs = await db.AuditEntries.AsNoTracking()
+                .Where(e => e.Tenant == tenant && e.Action == ApprovalService.JobAllowedAction && e.JobId != null && e.At >= since
+                            && string.Compare(e.JobId, after) > 0)
+                .OrderBy(e => e.JobId)
+                .Take(BatchSize)
+                .Select(e => e.JobId!)
+                .ToListAsync(cancellationToken);
+            await RelinkAsync(tenant, [.. jobs.Select(DispatchMember.ForJob)], cancellationToken);
+            if (jobs.Count < BatchSize)
+            {
+                return;
+            }
+            after = jobs[^1];
+        }
+    }
+
+    /// <summary>Puts back every release of <paramref name="members"/> whose dispatch entry Redis lost.</summary>
+    private async Task RelinkAsync(string tenant, IReadOnlyList<string> members, CancellationToken cancellationToken)
+    {
+        if (members.Count == 0)
+        {
+            return;
+        }
+        foreach (var member in await releases.MissingAsync(tenant, members))
+        {
+            var jobId = member.StartsWith("job|", StringComparison.Ordinal) ? member["job|".Length..] : null;
+            await releases.RelinkAsync(tenant, member, jobId, cancellationToken);
+        }
     }
 
     /// <summary>Per approval (in id order, after <paramref name="after"/>), its highest audited seq and the state it wrote.</summary>

@@ -270,10 +270,7 @@ public sealed partial class Dispatcher(
         }, cancellationToken);
     }
 
-    private static RedisKey RecordKey(string tenant, string member) =>
-        member.StartsWith("approval|", StringComparison.Ordinal)
-            ? RedisKeys.Approval(tenant, member["approval|".Length..])
-            : RedisKeys.Job(tenant, member["job|".Length..]);
+    private static RedisKey RecordKey(string tenant, string member) => DispatchMember.RecordKey(tenant, member);
 
     /// <summary>The published job: what a worker needs to run it and to prove it was released.</summary>
     /// <remarks>Every delivery of one publication has the same body but for <c>replay</c> and <c>attempt</c>.</remarks>

@@ -150,8 +150,8 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         }
         if (options.LuaTransactions)
         {
-            // A script is one step (its keys locked while it runs, its writes one transaction in the log): without the
-            // transaction mode Garnet interleaves scripts on other connections.
+            // A script is one step (its keys locked while it runs): without the transaction mode Garnet interleaves
+            // scripts on other connections. Its writes still enter the log one by one (ReleaseRepair).
             start.ArgumentList.Add(LuaTransactionMode);
             start.ArgumentList.Add("true");
         }

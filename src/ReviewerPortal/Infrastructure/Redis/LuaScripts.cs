@@ -24,6 +24,7 @@ public static class LuaScripts
     public static string DispatchPark => Load("dispatch_park");
     public static string DispatchUnpark => Load("dispatch_unpark");
     public static string DispatchForget => Load("dispatch_forget");
+    public static string DispatchRelink => Load("dispatch_relink");
     public static string CaseUpdate => Load("case_update");
     public static string TimerMove => Load("timer_move");
     public static string OutboxRemove => Load("outbox_remove");

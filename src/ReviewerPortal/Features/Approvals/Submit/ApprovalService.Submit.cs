@@ -14,6 +14,9 @@ namespace ReviewerPortal.Features.Approvals;
 /// </summary>
 public sealed partial class ApprovalService
 {
+    /// <summary>The audit action of a job the policy allowed at once (the reconciler finds releases by it).</summary>
+    public const string JobAllowedAction = "job_allowed";
+
     public async Task<SubmitOutcome> SubmitAsync(Caller agent, string? idempotencyKey, JobRequest job, CancellationToken cancellationToken,
         string? requestedBy = null)
     {
@@ -151,7 +154,7 @@ public sealed partial class ApprovalService
             CreatedAt = now,
             TraceParent = Observability.PortalTracing.CurrentTraceParent(),
         };
-        var entry = audit.NewEntry(allowed.Tenant, agent.Actor, "job_allowed");
+        var entry = audit.NewEntry(allowed.Tenant, agent.Actor, JobAllowedAction);
         entry.JobId = allowed.Id;
         entry.PolicySnapshot = policy.Snapshot;
         entry.JobHash = jobHash;
