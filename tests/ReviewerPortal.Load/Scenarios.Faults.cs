@@ -82,6 +82,7 @@ public sealed partial class Scenarios
         var agent = app.Client("demo-acme-agent");
         int lost = 0, pending = 0, decided = 0, unaudited = 0, duplicated = 0;
         var decisions = new Dictionary<string, int>();
+        var repairs = new Dictionary<string, int> { ["release_restored"] = 0, ["state_regressed"] = 0 };
         long? after = null;
         do
         {
@@ -92,6 +93,10 @@ public sealed partial class Scenarios
                 if (action is "approved" or "rejected" or "expired" && e.GetProperty("approvalId").GetString() is { } id)
                 {
                     decisions[id] = decisions.GetValueOrDefault(id) + 1;
+                }
+                if (action is not null && repairs.ContainsKey(action))
+                {
+                    repairs[action]++;
                 }
             }
             after = page.GetProperty("nextAfter").ValueKind == JsonValueKind.Number ? page.GetProperty("nextAfter").GetInt64() : null;
@@ -124,6 +129,9 @@ public sealed partial class Scenarios
         report.Facts["lost"] = lost.ToString(CultureInfo.InvariantCulture);
         report.Facts["duplicated decisions"] = duplicated.ToString(CultureInfo.InvariantCulture);
         report.Facts["unaudited decisions"] = unaudited.ToString(CultureInfo.InvariantCulture);
+        // What the reconciler found after the restarts: releases whose dispatch entry Redis lost (put back), states that
+        // went backwards (flagged).
+        report.Facts["reconciler (acme)"] = string.Join(", ", repairs.Select(r => $"{r.Key} {r.Value}"));
         // Give the dispatcher a moment to drain its outbox, then count the sink.
         var store = await StoreAsync();
         var published = new Dictionary<string, int>();
