@@ -399,6 +399,25 @@ public sealed class EmbeddedGarnet : IAsyncDisposable
         }
     }
 
+    /// <summary>Completes when the server's process has exited (killed, crashed), whether this app started it or reused it.</summary>
+    public async Task WaitForExitAsync(CancellationToken cancellationToken)
+    {
+        if (_process is not null)
+        {
+            await _process.WaitForExitAsync(cancellationToken);
+            return;
+        }
+        try
+        {
+            using var process = Process.GetProcessById(ProcessId);
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        catch (ArgumentException)
+        {
+            // already gone
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

@@ -19,6 +19,8 @@ public sealed class RedisConnection(
     private ConnectionMultiplexer? _multiplexer;
     private EmbeddedGarnet? _embedded;
     private IDatabase? _database;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _watching = Task.CompletedTask;
 
     public IConnectionMultiplexer Multiplexer =>
         _multiplexer ?? throw new InvalidOperationException("Redis is not connected yet.");
@@ -30,6 +32,9 @@ public sealed class RedisConnection(
 
     public string? Endpoint { get; private set; }
 
+    /// <summary>The embedded server's process, or null when Redis is configured.</summary>
+    internal int? EmbeddedProcessId => _embedded?.ProcessId;
+
     internal async Task StartAsync(CancellationToken cancellationToken)
     {
         var config = options.Value.Configuration;
@@ -39,14 +44,24 @@ public sealed class RedisConnection(
             // The embedded server listens on loopback only and always requires a password.
             var dataPath = Path.Combine(storage.Value.ResolveDataPath(environment.ContentRootPath), "redis");
             password ??= EmbeddedGarnet.LoadOrCreatePassword(dataPath);
-            _embedded = await EmbeddedGarnet.StartAsync(new EmbeddedGarnetOptions
+            var logger = loggers.CreateLogger("ReviewerPortal.EmbeddedGarnet");
+            var embedded = new EmbeddedGarnetOptions
             {
                 DataPath = dataPath,
                 Port = options.Value.EmbeddedPort,
                 CommitWait = options.Value.EmbeddedCommitWait,
                 Password = password,
-            }, loggers.CreateLogger("ReviewerPortal.EmbeddedGarnet"), cancellationToken);
+            };
+            _embedded = await EmbeddedGarnet.StartAsync(embedded, logger, cancellationToken);
             config = _embedded.Endpoint;
+            // Again on the same port (the connection's endpoint) if it dies: nobody else would start it.
+            _watching = WatchEmbeddedAsync(new EmbeddedGarnetOptions
+            {
+                DataPath = embedded.DataPath,
+                Port = _embedded.Port,
+                CommitWait = embedded.CommitWait,
+                Password = embedded.Password,
+            }, logger, _stopping.Token);
         }
 
         var parsed = ConfigurationOptions.Parse(config);
@@ -82,6 +97,41 @@ public sealed class RedisConnection(
         Endpoint = string.Join(",", parsed.EndPoints.Select(e => e.ToString()));
     }
 
+    /// <summary>
+    /// Starts the embedded server again whenever its process exits (killed, crashed, out of memory): it recovers from
+    /// its append-only log on the same port and the connection reconnects by itself, so the app answers 503 meanwhile
+    /// and recovers without anyone. A start that fails is tried again a second later.
+    /// </summary>
+    private async Task WatchEmbeddedAsync(EmbeddedGarnetOptions embedded, ILogger logger, CancellationToken stopping)
+    {
+        try
+        {
+            while (true)
+            {
+                await _embedded!.WaitForExitAsync(stopping);
+                logger.LogError("The embedded Garnet server (process {Pid}) exited; starting it again on its append-only log",
+                    _embedded.ProcessId);
+                while (true)
+                {
+                    try
+                    {
+                        _embedded = await EmbeddedGarnet.StartAsync(embedded, logger, stopping);
+                        logger.LogWarning("The embedded Garnet server is back (process {Pid})", _embedded.ProcessId);
+                        break;
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        logger.LogError(ex, "Starting the embedded Garnet server again failed; trying again in a second");
+                        await Task.Delay(TimeSpan.FromSeconds(1), stopping);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
+
     /// <summary>Leaves a channel at shutdown; a connection already closing has left it anyway, so that is no failure.</summary>
     public static async Task UnsubscribeQuietlyAsync(RedisConnection redis, RedisChannel channel)
     {
@@ -96,6 +146,10 @@ public sealed class RedisConnection(
 
     public async ValueTask DisposeAsync()
     {
+        // The watcher first, so that stopping the server below is not taken for a crash.
+        await _stopping.CancelAsync();
+        await _watching;
+        _stopping.Dispose();
         if (_multiplexer is not null)
         {
             await _multiplexer.CloseAsync();

@@ -95,6 +95,37 @@ public sealed class ResilienceTests
     }
 
     [Fact]
+    public async Task The_embedded_server_killed_with_kill_9_is_started_again_by_the_app_and_nothing_is_lost()
+    {
+        // Zero set-up: the app runs its own Garnet. Nobody else will start it again.
+        await using var app = await TestApp.StartAsync(redis: "");
+        var agent = app.Agent("acme");
+        var id = (await agent.SubmitPayment()).Str("approvalId");
+        var redis = app.Services.GetRequiredService<RedisConnection>();
+        var killed = redis.EmbeddedProcessId!.Value;
+
+        System.Diagnostics.Process.GetProcessById(killed).Kill(); // SIGKILL
+
+        // 503 while it is away, then the decision goes through without anyone restarting anything.
+        HttpResponseMessage? approved = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (approved?.StatusCode != HttpStatusCode.OK && DateTime.UtcNow < deadline)
+        {
+            if (approved is not null)
+            {
+                await Task.Delay(200);
+            }
+            approved = await app.Account("alice").Approve(id);
+            Assert.True(approved.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"{approved.StatusCode}");
+        }
+        Assert.Equal(HttpStatusCode.OK, approved!.StatusCode);
+        Assert.NotEqual(killed, redis.EmbeddedProcessId);
+        Assert.Equal(1, await app.AuditCountAsync(id, "submitted"));
+        Assert.Equal(1, await app.AuditCountAsync(id, "approved"));
+        Assert.Equal(HttpStatusCode.OK, (await app.CreateClient().GetAsync("/healthz")).StatusCode);
+    }
+
+    [Fact]
     public async Task Audit_store_outage_answers_503_and_no_transition_happens_without_its_row()
     {
         await using var app = await TestApp.StartAsync();

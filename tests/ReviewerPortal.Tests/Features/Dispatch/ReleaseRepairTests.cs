@@ -112,6 +112,34 @@ public sealed class ReleaseRepairTests
     }
 
     [SkippableFact]
+    public async Task Two_instances_that_find_the_same_lost_release_put_it_back_once()
+    {
+        var pg = await TestServers.PostgresAsync();
+        Skip.If(pg is null, "postgresql is needed: apt-get install -y postgresql");
+        var prefix = $"r{Guid.NewGuid():N}:";
+        var settings = new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false" };
+        await using var a = await TestApp.StartAsync(postgres: pg, keyPrefix: prefix, settings: settings);
+        await using var b = await TestApp.StartAsync(postgres: pg, keyPrefix: prefix, settings: settings);
+        await UseRedisSink(a);
+        var id = await ApprovedAsync(a);
+        var redis = a.Services.GetRequiredService<RedisConnection>().Database;
+        Assert.True(await redis.SortedSetRemoveAsync(RedisKeys.DispatchOutbox("acme"), DispatchMember.ForApproval(id)));
+
+        // Both reconcilers, several passes each, at once.
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(i =>
+            (i % 2 == 0 ? a : b).Services.GetRequiredService<AuditReconciler>().RunOnceAsync(CancellationToken.None)));
+        foreach (var app in new[] { a, b, a })
+        {
+            await app.Services.GetRequiredService<Dispatcher>().RunDueAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(1, await a.AuditCountAsync(id, ReleaseRepair.Action));
+        var message = Assert.Single(await SinkAsync(a));
+        Assert.Equal(id, message.Str("approvalId"));
+        Assert.True((await b.Services.GetRequiredService<AuditLog>().VerifyAsync("acme", CancellationToken.None)).Intact);
+    }
+
+    [SkippableFact]
     public async Task The_decision_writes_the_release_in_the_same_command_as_the_state()
     {
         // A restart that keeps a prefix of a script's logged writes then keeps both or neither. Redis's MONITOR shows
