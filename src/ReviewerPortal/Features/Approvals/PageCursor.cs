@@ -7,14 +7,25 @@ namespace ReviewerPortal.Features.Approvals;
 /// <summary>Members of the dispatch outbox: <c>approval|apr_…</c> or <c>job|job_…</c>.</summary>
 public static class DispatchMember
 {
-    public static string ForApproval(string approvalId) => "approval|" + approvalId;
-    public static string ForJob(string jobId) => "job|" + jobId;
+    private const string ApprovalPrefix = "approval|";
+    private const string JobPrefix = "job|";
+
+    public static string ForApproval(string approvalId) => ApprovalPrefix + approvalId;
+    public static string ForJob(string jobId) => JobPrefix + jobId;
+
+    /// <summary>The approval a member stands for, or null for an allowed job's (or no member).</summary>
+    public static string? ApprovalIdOf(string? member) =>
+        member?.StartsWith(ApprovalPrefix, StringComparison.Ordinal) == true ? member[ApprovalPrefix.Length..] : null;
+
+    /// <summary>The allowed job a member stands for, or null for an approval's (or no member).</summary>
+    public static string? JobIdOf(string? member) =>
+        member?.StartsWith(JobPrefix, StringComparison.Ordinal) == true ? member[JobPrefix.Length..] : null;
 
     /// <summary>The record a member stands for: an approval's or an allowed job's hash.</summary>
     public static RedisKey RecordKey(string tenant, string member) =>
-        member.StartsWith("approval|", StringComparison.Ordinal)
-            ? RedisKeys.Approval(tenant, member["approval|".Length..])
-            : RedisKeys.Job(tenant, member["job|".Length..]);
+        ApprovalIdOf(member) is { } approvalId
+            ? RedisKeys.Approval(tenant, approvalId)
+            : RedisKeys.Job(tenant, member[JobPrefix.Length..]);
 }
 
 /// <summary>Opaque paging cursor: the last (score, id) of the previous page, base64url-encoded.</summary>

@@ -166,8 +166,7 @@ public sealed class AuditReconciler(
         }
         foreach (var member in await releases.MissingAsync(tenant, members))
         {
-            var jobId = member.StartsWith("job|", StringComparison.Ordinal) ? member["job|".Length..] : null;
-            await releases.RelinkAsync(tenant, member, jobId, cancellationToken);
+            await releases.RelinkAsync(tenant, member, cancellationToken);
         }
     }
 

@@ -92,14 +92,13 @@ public static class DispatchApi
     {
         var tenant = Caller.From(user).AgentTenant!;
         var member = (string?)await redis.Database.HashGetAsync(RedisKeys.JobIndex(tenant), id);
-        if (member?.StartsWith("approval|", StringComparison.Ordinal) == true
-            && await store.GetApprovalAsync(tenant, member["approval|".Length..]) is { } approval)
+        if (DispatchMember.ApprovalIdOf(member) is { } approvalId && await store.GetApprovalAsync(tenant, approvalId) is { } approval)
         {
             return approval.JobId == id
                 ? TypedResults.Ok(new JobStatusResponse(id, approval.Id, approval.State, approval.Dispatch, approval.ApprovalGranted))
                 : TypedResults.Ok(new JobStatusResponse(id, approval.Id, "superseded", "none", false));
         }
-        if (member?.StartsWith("job|", StringComparison.Ordinal) == true && await store.GetJobAsync(tenant, id) is { } job)
+        if (DispatchMember.JobIdOf(member) is not null && await store.GetJobAsync(tenant, id) is { } job)
         {
             return TypedResults.Ok(new JobStatusResponse(id, null, "allowed", job.Dispatch, false));
         }
@@ -110,8 +109,8 @@ public static class DispatchApi
     private static async Task<Approval?> SupersededByAsync(string tenant, string jobId, IApprovalStore store, RedisConnection redis)
     {
         var member = (string?)await redis.Database.HashGetAsync(RedisKeys.JobIndex(tenant), jobId);
-        return member?.StartsWith("approval|", StringComparison.Ordinal) == true
-               && await store.GetApprovalAsync(tenant, member["approval|".Length..]) is { } approval && approval.JobId != jobId
+        return DispatchMember.ApprovalIdOf(member) is { } approvalId
+               && await store.GetApprovalAsync(tenant, approvalId) is { } approval && approval.JobId != jobId
             ? approval
             : null;
     }

@@ -141,21 +141,21 @@ public sealed partial class Dispatcher
     private AuditEntry NewEntry(string tenant, string action, string member, Dictionary<string, string?> fields)
     {
         var entry = audit.NewEntry(tenant, Actor, action);
-        entry.ApprovalId = member.StartsWith("approval|", StringComparison.Ordinal) ? member["approval|".Length..] : null;
+        entry.ApprovalId = DispatchMember.ApprovalIdOf(member);
         entry.JobId = JobId(fields, member);
         return entry;
     }
 
     private static string? JobId(Dictionary<string, string?> fields, string member) =>
-        member.StartsWith("approval|", StringComparison.Ordinal)
+        DispatchMember.ApprovalIdOf(member) is not null
             ? fields.GetValueOrDefault("jobId")
-            : fields.GetValueOrDefault("id") ?? member["job|".Length..];
+            : fields.GetValueOrDefault("id") ?? DispatchMember.JobIdOf(member);
 
     /// <summary>What a record lacks to be published, or null.</summary>
     private static string? Malformed(Dictionary<string, string?> f, string member) =>
         f.GetValueOrDefault("id") is not { Length: > 0 } ? "no id"
         : f.GetValueOrDefault("jobHash") is not { Length: > 0 } ? "no jobHash"
-        : member.StartsWith("approval|", StringComparison.Ordinal) && f.GetValueOrDefault("jobId") is not { Length: > 0 } ? "no jobId"
+        : DispatchMember.ApprovalIdOf(member) is not null && f.GetValueOrDefault("jobId") is not { Length: > 0 } ? "no jobId"
         : null;
 
     private static string?[] Reply(RedisResult result) => [.. ((RedisResult[])result!).Select(r => (string?)r)];

@@ -259,7 +259,7 @@ public sealed partial class Dispatcher(
         }
         var entry = audit.NewEntry(tenant, actor, completed ? "job_completed" : "job_failed");
         entry.JobId = jobId;
-        entry.ApprovalId = member.StartsWith("approval|", StringComparison.Ordinal) ? member["approval|".Length..] : null;
+        entry.ApprovalId = DispatchMember.ApprovalIdOf(member);
         entry.Reason = detail;
         return await audit.RecordAsync(entry, async json =>
         {
@@ -276,7 +276,7 @@ public sealed partial class Dispatcher(
     /// <remarks>Every delivery of one publication has the same body but for <c>replay</c> and <c>attempt</c>.</remarks>
     private static string Message(Dictionary<string, string?> f, string member, int attempt, DateTimeOffset publishedAt, string? traceParent)
     {
-        var isApproval = member.StartsWith("approval|", StringComparison.Ordinal);
+        var isApproval = DispatchMember.ApprovalIdOf(member) is not null;
         var buffer = new ArrayBufferWriter<byte>();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {

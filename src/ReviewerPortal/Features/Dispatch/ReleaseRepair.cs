@@ -45,11 +45,11 @@ public sealed class ReleaseRepair(
     }
 
     /// <summary>Puts the member back in its set if it is still missing there; true when this call did.</summary>
-    public async Task<bool> RelinkAsync(string tenant, string member, string? jobId, CancellationToken cancellationToken)
+    public async Task<bool> RelinkAsync(string tenant, string member, CancellationToken cancellationToken)
     {
         var entry = audit.NewEntry(tenant, Actor, Action);
-        entry.ApprovalId = member.StartsWith("approval|", StringComparison.Ordinal) ? member["approval|".Length..] : null;
-        entry.JobId = jobId;
+        entry.ApprovalId = DispatchMember.ApprovalIdOf(member);
+        entry.JobId = DispatchMember.JobIdOf(member);
         entry.Reason = "Redis held the release without its entry in the dispatch sets (a restart replayed only part of the step that wrote both): put back";
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var reply = await audit.RecordAsync(entry, async json =>

@@ -6,7 +6,7 @@ using System.Text.Json;
 
 namespace ReviewerPortal.Infrastructure.Redis;
 
-public sealed class EmbeddedGarnetOptions
+public sealed record EmbeddedGarnetOptions
 {
     /// <summary>Folder for the checkpoints and the append-only log (created when missing).</summary>
     public required string DataPath { get; init; }

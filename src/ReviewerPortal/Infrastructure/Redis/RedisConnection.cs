@@ -55,13 +55,7 @@ public sealed class RedisConnection(
             _embedded = await EmbeddedGarnet.StartAsync(embedded, logger, cancellationToken);
             config = _embedded.Endpoint;
             // Again on the same port (the connection's endpoint) if it dies: nobody else would start it.
-            _watching = WatchEmbeddedAsync(new EmbeddedGarnetOptions
-            {
-                DataPath = embedded.DataPath,
-                Port = _embedded.Port,
-                CommitWait = embedded.CommitWait,
-                Password = embedded.Password,
-            }, logger, _stopping.Token);
+            _watching = WatchEmbeddedAsync(embedded with { Port = _embedded.Port }, logger, _stopping.Token);
         }
 
         var parsed = ConfigurationOptions.Parse(config);
