@@ -31,18 +31,11 @@ public sealed class DispatchFaultTests
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
     }
 
-    private static Task UseRedisSink(TestApp app, string tenant) => SetDispatch(app, tenant, new { kind = "redis", key = "workers" });
-
     private static Task UseWebhook(TestApp app, string tenant, string url) =>
         SetDispatch(app, tenant, new { kind = "webhook", url, secret = "0123456789abcdef-secret" });
 
     private static IDatabase Db(TestApp app) => app.Services.GetRequiredService<RedisConnection>().Database;
 
-    private static async Task<List<JsonElement>> SinkAsync(TestApp app, string tenant)
-    {
-        var items = await Db(app).ListRangeAsync(RedisKeys.Sink(tenant, "workers"));
-        return [.. items.Select(i => JsonDocument.Parse((string)i!).RootElement.Clone())];
-    }
 
     private static async Task<string> ApprovedAsync(TestApp app, string tenant, string approver, int amount)
     {
@@ -84,7 +77,7 @@ public sealed class DispatchFaultTests
         await using var app = await TestApp.StartAsync(clock, settings: ByHand());
         running = app;
         await UseWebhook(app, "acme", receiver.Url);
-        await UseRedisSink(app, "globex");
+        await app.UseRedisSinkAsync("globex");
         expiring = await ApprovedAsync(app, "acme", "alice", 11);
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
 
@@ -100,7 +93,7 @@ public sealed class DispatchFaultTests
         clock.Advance(TimeSpan.FromSeconds(10));
         await dispatcher.RunDueAsync(CancellationToken.None);
 
-        Assert.Equal(globex, Assert.Single(await SinkAsync(app, "globex")).Str("approvalId"));
+        Assert.Equal(globex, Assert.Single(await app.RedisSinkAsync("globex")).Str("approvalId"));
         Assert.Single(receiver.Requests);
         Assert.Empty(await KeysWithoutTtlAsync(app, "acme"));
         Assert.Equal(1, await app.AuditCountAsync(expiring, "dispatch_lost"));
@@ -111,8 +104,8 @@ public sealed class DispatchFaultTests
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var app = await TestApp.StartAsync(clock, settings: ByHand());
-        await UseRedisSink(app, "acme");
-        await UseRedisSink(app, "globex");
+        await app.UseRedisSinkAsync("acme");
+        await app.UseRedisSinkAsync("globex");
         var db = Db(app);
         const string poison = "apr_01POISON0000000000000000000";
         var poisonKey = RedisKeys.Approval("acme", poison);
@@ -125,8 +118,8 @@ public sealed class DispatchFaultTests
 
         await dispatcher.RunDueAsync(CancellationToken.None);
 
-        Assert.Equal(good, Assert.Single(await SinkAsync(app, "acme")).Str("approvalId"));
-        Assert.Equal(other, Assert.Single(await SinkAsync(app, "globex")).Str("approvalId"));
+        Assert.Equal(good, Assert.Single(await app.RedisSinkAsync("acme")).Str("approvalId"));
+        Assert.Equal(other, Assert.Single(await app.RedisSinkAsync("globex")).Str("approvalId"));
         Assert.Equal(1, await app.AuditCountAsync(poison, "dispatch_error"));
         var retryAt = await db.SortedSetScoreAsync(RedisKeys.DispatchOutbox("acme"), DispatchMember.ForApproval(poison));
         Assert.True(retryAt > clock.GetUtcNow().ToUnixTimeMilliseconds()); // rescheduled with backoff
@@ -138,14 +131,14 @@ public sealed class DispatchFaultTests
         clock.Advance(TimeSpan.FromSeconds(10));
         await dispatcher.RunDueAsync(CancellationToken.None);
         Assert.Equal(2, await app.AuditCountAsync(poison, "dispatch_error"));
-        Assert.Single(await SinkAsync(app, "acme"));
+        Assert.Single(await app.RedisSinkAsync("acme"));
     }
 
     [Fact]
     public async Task Approved_jobs_wait_parked_while_dispatch_is_off_and_go_out_once_when_a_sink_is_set()
     {
         await using var app = await TestApp.StartAsync(settings: ByHand());
-        await UseRedisSink(app, "acme");
+        await app.UseRedisSinkAsync("acme");
         var submitted = await app.Agent("acme").SubmitPayment(31);
         var id = submitted.Str("approvalId");
         Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").Approve(id)).StatusCode);
@@ -159,13 +152,13 @@ public sealed class DispatchFaultTests
         var job = await (await app.Agent("acme").GetAsync($"/api/v1/jobs/{submitted.Str("jobId")}")).Json();
         Assert.Equal("pending", job.Str("dispatch"));
         Assert.Equal(1, await app.AuditCountAsync(id, "dispatch_parked"));
-        Assert.Empty(await SinkAsync(app, "acme"));
+        Assert.Empty(await app.RedisSinkAsync("acme"));
 
-        await UseRedisSink(app, "acme");
+        await app.UseRedisSinkAsync("acme");
         await dispatcher.RunDueAsync(CancellationToken.None);
         await dispatcher.RunDueAsync(CancellationToken.None);
 
-        Assert.Equal(submitted.Str("jobId"), Assert.Single(await SinkAsync(app, "acme")).Str("jobId"));
+        Assert.Equal(submitted.Str("jobId"), Assert.Single(await app.RedisSinkAsync("acme")).Str("jobId"));
         Assert.Equal(1, await app.AuditCountAsync(id, "dispatched"));
         Assert.Equal(1, await app.AuditCountAsync(id, "dispatch_parked"));
         Assert.Null(await Db(app).SortedSetScoreAsync(RedisKeys.DispatchOutbox("acme"), DispatchMember.ForApproval(id)));
@@ -214,7 +207,7 @@ public sealed class DispatchFaultTests
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var app = await TestApp.StartAsync(clock, settings: ByHand(("Dispatch:MaxReplays", "0"), ("Dispatch:AckTimeout", "00:01:00")));
-        await UseRedisSink(app, "acme");
+        await app.UseRedisSinkAsync("acme");
         var submitted = await app.Agent("acme").SubmitPayment(51);
         var id = submitted.Str("approvalId");
         Assert.Equal(HttpStatusCode.OK, (await app.Account("alice").Approve(id)).StatusCode);
@@ -230,7 +223,7 @@ public sealed class DispatchFaultTests
 
         Assert.Equal("completed", (await (await app.Agent("acme").GetAsync($"/api/v1/jobs/{submitted.Str("jobId")}")).Json()).Str("dispatch"));
         Assert.Equal(0, await app.AuditCountAsync(id, "dispatch_stuck"));
-        Assert.Single(await SinkAsync(app, "acme"));
+        Assert.Single(await app.RedisSinkAsync("acme"));
         Assert.Null(await Db(app).SortedSetScoreAsync(RedisKeys.Unacknowledged("acme"), DispatchMember.ForApproval(id)));
     }
 }

@@ -12,18 +12,6 @@ namespace ReviewerPortal.Tests.Features.Dispatch;
 /// <summary>Publish once after approval, replay what got stuck, and the worker's side of the contract.</summary>
 public sealed class DispatchTests
 {
-    private static async Task UseRedisSink(TestApp app, string key = "workers")
-    {
-        var put = await app.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new { dispatch = new { kind = "redis", key } });
-        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
-    }
-
-    private static async Task<List<JsonElement>> SinkAsync(TestApp app, string key = "workers")
-    {
-        var items = await app.Services.GetRequiredService<RedisConnection>().Database.ListRangeAsync(RedisKeys.Sink("acme", key));
-        return [.. items.Select(i => JsonDocument.Parse((string)i!).RootElement.Clone())];
-    }
-
     /// <summary>
     /// Dispatcher passes until the sink holds <paramref name="count"/> messages, then two more, so a second publish
     /// would show. With the app's own background dispatcher running, a pass of ours can find a job under its lock and
@@ -33,21 +21,21 @@ public sealed class DispatchTests
     {
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while ((await SinkAsync(app)).Count < count && DateTime.UtcNow < deadline)
+        while ((await app.RedisSinkAsync()).Count < count && DateTime.UtcNow < deadline)
         {
             await dispatcher.RunDueAsync(CancellationToken.None);
             await Task.Delay(20);
         }
         await dispatcher.RunDueAsync(CancellationToken.None);
         await dispatcher.RunDueAsync(CancellationToken.None);
-        return await SinkAsync(app);
+        return await app.RedisSinkAsync();
     }
 
     [Fact]
     public async Task Twenty_parallel_approves_publish_the_job_once_with_approval_granted()
     {
         await using var app = await TestApp.StartAsync();
-        await UseRedisSink(app);
+        await app.UseRedisSinkAsync();
         var submitted = await app.Agent("acme").SubmitPayment(20);
         var id = submitted.Str("approvalId");
 
@@ -68,7 +56,7 @@ public sealed class DispatchTests
     public async Task Allowed_jobs_are_published_too_and_rejected_ones_never()
     {
         await using var app = await TestApp.StartAsync();
-        await UseRedisSink(app);
+        await app.UseRedisSinkAsync();
         var allowed = await (await app.Agent("acme").Submit(new { topic = "knowledge.read", env = "production", payload = new { q = 1 } })).Json();
         var rejected = (await app.Agent("acme").SubmitPayment(1)).Str("approvalId");
         await app.Account("alice").Reject(rejected);
@@ -87,11 +75,11 @@ public sealed class DispatchTests
         await using (var first = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix,
                          settings: new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false" }))
         {
-            await UseRedisSink(first);
+            await first.UseRedisSinkAsync();
             var submitted = await first.Agent("acme").SubmitPayment(3);
             jobId = submitted.Str("jobId");
             Assert.Equal(HttpStatusCode.OK, (await first.Account("alice").Approve(submitted.Str("approvalId"))).StatusCode);
-            Assert.Empty(await SinkAsync(first));
+            Assert.Empty(await first.RedisSinkAsync());
         }
 
         await using var second = await TestApp.StartAsync(dataPath: data, keyPrefix: prefix);
@@ -134,7 +122,7 @@ public sealed class DispatchTests
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var app = await TestApp.StartAsync(clock,
             settings: new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false", ["Dispatch:AckTimeout"] = "00:01:00" });
-        await UseRedisSink(app);
+        await app.UseRedisSinkAsync();
         var submitted = await app.Agent("acme").SubmitPayment(5);
         await app.Account("alice").Approve(submitted.Str("approvalId"));
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
@@ -143,7 +131,7 @@ public sealed class DispatchTests
         clock.Advance(TimeSpan.FromMinutes(2));
         await dispatcher.RunDueAsync(CancellationToken.None);
 
-        var messages = await SinkAsync(app);
+        var messages = await app.RedisSinkAsync();
         Assert.Equal(2, messages.Count);
         Assert.All(messages, m => Assert.Equal(submitted.Str("jobId"), m.Str("jobId"))); // a consumer can tell by job id
         Assert.Single(messages, m => m.GetProperty("replay").GetBoolean());
@@ -159,7 +147,7 @@ public sealed class DispatchTests
         Assert.Equal(HttpStatusCode.NotFound, (await app.Agent("globex").GetAsync($"/api/v1/jobs/{submitted.Str("jobId")}")).StatusCode);
         clock.Advance(TimeSpan.FromMinutes(5));
         await dispatcher.RunDueAsync(CancellationToken.None);
-        Assert.Equal(2, (await SinkAsync(app)).Count);
+        Assert.Equal(2, (await app.RedisSinkAsync()).Count);
         var stats = await (await app.Account("ada").GetAsync("/api/v1/stats?tenant=acme")).Json();
         Assert.Equal(1, stats.GetProperty("counters").GetProperty("replayed_approved").GetInt64());
         var audit = await (await app.Account("ada").GetAsync($"/api/v1/audit?approvalId={submitted.Str("approvalId")}")).Json();

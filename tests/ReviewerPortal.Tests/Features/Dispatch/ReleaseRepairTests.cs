@@ -21,13 +21,11 @@ namespace ReviewerPortal.Tests.Features.Dispatch;
 /// </summary>
 public sealed class ReleaseRepairTests
 {
-    private const string Sink = "workers";
-
     [Fact]
     public async Task A_release_whose_dispatch_entry_redis_lost_is_put_back_once_and_its_job_published_once()
     {
         await using var app = await TestApp.StartAsync(settings: new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false" });
-        await UseRedisSink(app);
+        await app.UseRedisSinkAsync();
         var redis = app.Services.GetRequiredService<RedisConnection>().Database;
         var approved = await ApprovedAsync(app);
         var intact = await ApprovedAsync(app);
@@ -40,7 +38,7 @@ public sealed class ReleaseRepairTests
             await redis.SortedSetRemoveAsync(RedisKeys.DispatchOutbox("acme"), other);
         }
         await dispatcher.RunDueAsync(CancellationToken.None);
-        Assert.Single(await SinkAsync(app));
+        Assert.Single(await app.RedisSinkAsync());
         await redis.SortedSetAddAsync(RedisKeys.DispatchOutbox("acme"), DispatchMember.ForApproval(intact), 0);
 
         // Redis lost the approval's and the allowed job's outbox entries and the published one's unacknowledged entry:
@@ -56,7 +54,7 @@ public sealed class ReleaseRepairTests
             await dispatcher.RunDueAsync(CancellationToken.None);
         }
 
-        var jobs = (await SinkAsync(app)).Select(m => m.Str("jobId")).ToList();
+        var jobs = (await app.RedisSinkAsync()).Select(m => m.Str("jobId")).ToList();
         Assert.Equal(4, jobs.Count);
         Assert.Equal(4, jobs.Distinct().Count());
         Assert.Contains(await JobIdAsync(app, approved), jobs);
@@ -84,7 +82,7 @@ public sealed class ReleaseRepairTests
         // any publish could, and the publish after it is the test's own pass.
         await using var app = await TestApp.StartAsync(redis: garnet.Endpoint + ",connectTimeout=1000,syncTimeout=1000,asyncTimeout=1000",
             settings: new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false" });
-        await UseRedisSink(app);
+        await app.UseRedisSinkAsync();
         var redis = app.Services.GetRequiredService<RedisConnection>().Database;
         var submitted = await app.Agent("acme").SubmitPayment(7);
         var id = submitted.Str("approvalId");
@@ -106,7 +104,7 @@ public sealed class ReleaseRepairTests
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
         await dispatcher.RunDueAsync(CancellationToken.None);
         await dispatcher.RunDueAsync(CancellationToken.None);
-        var message = Assert.Single(await SinkAsync(app));
+        var message = Assert.Single(await app.RedisSinkAsync());
         Assert.Equal(submitted.Str("jobId"), message.Str("jobId"));
         Assert.Equal(1, await app.AuditCountAsync(id, "approved"));
     }
@@ -120,7 +118,7 @@ public sealed class ReleaseRepairTests
         var settings = new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false" };
         await using var a = await TestApp.StartAsync(postgres: pg, keyPrefix: prefix, settings: settings);
         await using var b = await TestApp.StartAsync(postgres: pg, keyPrefix: prefix, settings: settings);
-        await UseRedisSink(a);
+        await a.UseRedisSinkAsync();
         var id = await ApprovedAsync(a);
         var redis = a.Services.GetRequiredService<RedisConnection>().Database;
         Assert.True(await redis.SortedSetRemoveAsync(RedisKeys.DispatchOutbox("acme"), DispatchMember.ForApproval(id)));
@@ -134,7 +132,7 @@ public sealed class ReleaseRepairTests
         }
 
         Assert.Equal(1, await a.AuditCountAsync(id, ReleaseRepair.Action));
-        var message = Assert.Single(await SinkAsync(a));
+        var message = Assert.Single(await a.RedisSinkAsync());
         Assert.Equal(id, message.Str("approvalId"));
         Assert.True((await b.Services.GetRequiredService<AuditLog>().VerifyAsync("acme", CancellationToken.None)).Intact);
     }
@@ -148,7 +146,7 @@ public sealed class ReleaseRepairTests
         await using var server = await RedisServerProcess.StartAsync();
         await using var app = await TestApp.StartAsync(redis: server.Endpoint,
             settings: new Dictionary<string, string?> { ["Dispatch:Enabled"] = "false" });
-        await UseRedisSink(app);
+        await app.UseRedisSinkAsync();
         var id = (await app.Agent("acme").SubmitPayment()).Str("approvalId");
         using var monitor = new System.Net.Sockets.TcpClient();
         await monitor.ConnectAsync("127.0.0.1", server.Port);
@@ -172,12 +170,6 @@ public sealed class ReleaseRepairTests
         Assert.Contains("\"approvalGranted\" \"true\"", line);
     }
 
-    private static async Task UseRedisSink(TestApp app)
-    {
-        var put = await app.Account("ada").PutAsJsonAsync("/api/v1/tenants/acme/settings", new { dispatch = new { kind = "redis", key = Sink } });
-        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
-    }
-
     private static async Task<string> ApprovedAsync(TestApp app)
     {
         var id = (await app.Agent("acme").SubmitPayment()).Str("approvalId");
@@ -187,10 +179,4 @@ public sealed class ReleaseRepairTests
 
     private static async Task<string> JobIdAsync(TestApp app, string approvalId) =>
         (string)(await app.Services.GetRequiredService<RedisConnection>().Database.HashGetAsync(RedisKeys.Approval("acme", approvalId), "jobId"))!;
-
-    private static async Task<List<JsonElement>> SinkAsync(TestApp app)
-    {
-        var items = await app.Services.GetRequiredService<RedisConnection>().Database.ListRangeAsync(RedisKeys.Sink("acme", Sink));
-        return [.. items.Select(i => JsonDocument.Parse((string)i!).RootElement.Clone())];
-    }
 }
