@@ -119,6 +119,5 @@ public sealed class SlackBrowserTests : PortalBrowserTest
         var folder = Path.Combine(AppContext.BaseDirectory, "screenshots");
         Directory.CreateDirectory(folder);
         await admin.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, "slack-admin.png"), FullPage = true });
-        slack.Stop();
     }
 }

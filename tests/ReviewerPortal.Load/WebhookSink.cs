@@ -111,8 +111,7 @@ public sealed class WebhookSink : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
-        _listener.Close();
+        _listener.Close(); // stops too; Stop then Close unregisters the prefix twice (see WebhookReceiver)
         await _loop;
         await Task.WhenAll(_handling.Keys);
     }

@@ -81,7 +81,8 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone (it stops too): Stop then Close unregisters the prefix twice, and on Linux the second time binds
+        // the port again to find its listener, which fails with "Address already in use" once another test took it.
         _listener.Close();
         try
         {
